@@ -1,0 +1,26 @@
+-- Every aggregate in the marts is the exact sum of the per-request values (pricing-rules.md).
+{{ config(meta={'dagster': {'ref': {'name': 'ai_revenue_analytics'}}}) }}
+with per_request as (
+    select
+        cast(created_at as date) as date,
+        count(*) as requests,
+        sum(provider_cost_usd) as provider_cost_usd,
+        sum(user_charge_usd) as revenue_usd,
+        sum(markup_usd) as profit_usd,
+        sum(trial_credit_usd) as trial_credit_usd
+    from {{ ref('ai_usage_analytics') }}
+    group by all
+),
+
+daily as (
+    select * from {{ ref('ai_revenue_analytics') }}
+)
+
+select *
+from per_request
+full outer join daily using (date)
+where per_request.requests is distinct from daily.requests
+    or per_request.provider_cost_usd is distinct from daily.provider_cost_usd
+    or per_request.revenue_usd is distinct from daily.revenue_usd
+    or per_request.profit_usd is distinct from daily.profit_usd
+    or per_request.trial_credit_usd is distinct from daily.trial_credit_usd

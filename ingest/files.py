@@ -1,0 +1,95 @@
+"""Reading raw JSON Lines files (plain or gzip) line by line without ever crashing on what is inside them.
+
+:func:`read_lines` yields one :class:`Line` per non-blank line, or a :class:`BadLine` where the bytes themselves are
+unusable (not UTF-8, over the size limit, a gzip stream cut short). Blank lines are skipped; line numbers are the
+physical ones, so an error can be found with ``sed -n Np``. Parsing JSON is left to the caller.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_LINE_BYTES = 1_048_576  # 1 MiB: a longer line is quarantined, never held whole in memory
+PATTERNS = ("*.jsonl", "*.jsonl.gz")
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    number: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    number: int
+    reason: str
+    detail: str
+    raw: str
+
+
+def list_log_files(folder: Path) -> list[Path]:
+    """The gateway log files of a drop-zone folder, sorted by name (stable load order)."""
+    if not folder.is_dir():
+        return []
+    return sorted({path for pattern in PATTERNS for path in folder.glob(pattern) if path.is_file()})
+
+
+def file_fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _open(path: Path):
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+
+
+def _preview(raw: bytes, limit: int = 500) -> str:
+    return raw[:limit].decode("utf-8", errors="backslashreplace")
+
+
+def read_lines(path: Path) -> Iterator[Line | BadLine]:
+    number = 0
+    with _open(path) as handle:
+        while True:
+            try:
+                raw = handle.readline(MAX_LINE_BYTES + 1)
+            except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
+                yield BadLine(
+                    number + 1,
+                    "truncated_gzip",
+                    f"the compressed stream ends or breaks after line {number}: {error}. "
+                    "Lines before it were loaded; re-export the file to load the rest",
+                    "",
+                )
+                return
+            if not raw:
+                return
+            number += 1
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                size = len(raw)
+                try:  # skip the rest of the oversized line in bounded chunks
+                    while raw and not raw.endswith(b"\n"):
+                        raw = handle.readline(MAX_LINE_BYTES)
+                        size += len(raw)
+                except (EOFError, gzip.BadGzipFile, zlib.error, OSError):
+                    pass
+                yield BadLine(number, "line_too_long", f"line is {size:,} bytes, above {MAX_LINE_BYTES:,}", "")
+                continue
+            stripped = raw.strip()
+            if not stripped:
+                continue  # a blank line is not a record; physical line numbers stay true
+            try:
+                text = stripped.decode("utf-8")
+            except UnicodeDecodeError as error:
+                yield BadLine(number, "invalid_utf8", f"bytes are not UTF-8 ({error.reason} at {error.start})",
+                              _preview(stripped))
+                continue
+            yield Line(number, text)
