@@ -7,7 +7,6 @@ import gzip
 import json
 import os
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,7 +15,6 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # works with bare `pytest` too, installed or not
-    sys.path.insert(0, str(REPO_ROOT))
 
 from ingest.sample import CATALOG_CSV, ensure_sample_data, write_sample_data  # noqa: E402
 END = datetime(2026, 11, 24, tzinfo=UTC)

@@ -59,7 +59,7 @@ def gateway_log_files(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     data_dir = warehouse.root
     context.log.info(f"reading gateway log files from {data_dir / 'raw' / 'gateway'}")
     with warehouse.connect() as con:
-        results = load_gateway_files(con, data_dir, load_id=context.run_id, progress=context.log.info)
+        results = load_gateway_files(con, data_dir, load_id=context.run.run_id, progress=context.log.info)
         landed_total = con.execute("select count(*) from raw.gateway_requests").fetchone()[0]
         quarantine_total = con.execute("select count(*) from raw.quarantine").fetchone()[0]
     totals = _totals(results)
@@ -88,7 +88,7 @@ def gateway_log_files(context: dg.AssetExecutionContext, warehouse: WarehouseRes
 )
 def users_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect() as con:
-        result = load_users(con, warehouse.root, load_id=context.run_id)
+        result = load_users(con, warehouse.root, load_id=context.run.run_id)
     if result is None:
         context.log.warning(f"no users export at {warehouse.root / 'raw' / 'users.csv'}: raw.users left as it is")
         return dg.MaterializeResult(metadata={"users": 0, "found": False})

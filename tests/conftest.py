@@ -1,0 +1,55 @@
+"""Shared fixtures: a data directory built from tests/fixtures and a warehouse materialized from it, once."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from dagster_dbt import DbtCliResource
+
+from dagster_project.definitions import ALL_ASSET_CHECKS, ALL_ASSETS
+from dagster_project.project import dbt_executable, dbt_project
+from dagster_project.resources import WarehouseResource
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def write_fixture_data(data_dir: Path) -> Path:
+    """Copy the hand-made fixture into `data_dir` (the second day gzipped); return data_dir."""
+    gateway = data_dir / "raw" / "gateway"
+    gateway.mkdir(parents=True, exist_ok=True)
+    shutil.copy(FIXTURES / "gateway" / "2026-11-20.jsonl", gateway / "2026-11-20.jsonl")
+    (gateway / "2026-11-21.jsonl.gz").write_bytes(
+        gzip.compress((FIXTURES / "gateway" / "2026-11-21.jsonl").read_bytes(), mtime=0)
+    )
+    shutil.copy(FIXTURES / "users.csv", data_dir / "raw" / "users.csv")
+    return data_dir
+
+
+def resources_for(data_dir: Path) -> dict:
+    return {
+        "warehouse": WarehouseResource(data_dir=str(data_dir)),
+        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+    }
+
+
+def materialize_all(data_dir: Path, *, run_config: dict | None = None, **kwargs) -> dg.ExecuteInProcessResult:
+    """Materialize every asset of the code location in-process against `data_dir`."""
+    return dg.materialize(
+        [*ALL_ASSETS, *ALL_ASSET_CHECKS],
+        resources=resources_for(data_dir),
+        run_config=run_config,
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(tmp_path_factory) -> Path:
+    """The fixture data, materialized end to end once per test session. Treat it as read-only."""
+    data_dir = write_fixture_data(tmp_path_factory.mktemp("warehouse"))
+    result = materialize_all(data_dir)
+    assert result.success
+    return data_dir
