@@ -7,16 +7,16 @@ import gzip
 import json
 import os
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # works with bare `pytest` too, installed or not
+from ingest.sample import CATALOG_CSV, ensure_sample_data, write_sample_data
 
-from ingest.sample import CATALOG_CSV, ensure_sample_data, write_sample_data  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[1]
 END = datetime(2026, 11, 24, tzinfo=UTC)
 PROVIDERS = {"azure", "openai", "anthropic", "xai", "google", "meta", "mistral", "cohere", "deepseek", "groq"}
 HEADER = ("model,provider,display_name,tier,input_price_per_1m_usd,output_price_per_1m_usd,"
