@@ -212,7 +212,7 @@ def write_sample_data(data_dir: Path, *, end: datetime | None = None, days: int 
         created_ms = first_created + int(rng.random() * (end_ms - first_created))
         created_ms -= created_ms % 1000  # whole seconds in the export
         # heavy tail: most users make a request or two a day, a few make dozens
-        rate = min(0.65 * rng.paretovariate(1.25), 60.0) * PLAN_ACTIVITY[plan]
+        rate = min(1.6 * rng.paretovariate(1.25), 150.0) * PLAN_ACTIVITY[plan]
         if rng.random() < 0.12:  # dormant accounts
             rate *= 0.05
         user_rows.append((uid, f"user{n:04d}@example.com", _iso_ms(created_ms)[:19] + "Z", plan))
