@@ -1,6 +1,6 @@
 """The gateway request log contract (gateway-log-v1): one raw JSON object in, one typed row or one reason out.
 
-Pure functions, no I/O. Every rule of ``docs/contracts/gateway-log-v1.md`` lives here once; the file loader and
+Pure functions, no I/O. Every rule of ``ingest/contracts/gateway-log-v1.md`` lives here once; the file loader and
 the gateway API pull both call :func:`validate_record`, so a request is judged the same way wherever it came from.
 """
 
