@@ -17,6 +17,10 @@ from typing import Any
 MAX_ID_LENGTH = 128
 MAX_TOKENS_PER_FIELD = 10_000_000
 FUTURE_TOLERANCE = timedelta(minutes=5)
+# Nothing the platform logged predates this: an earlier created_at is a reset clock or a placeholder (epoch 0).
+EARLIEST_TIMESTAMP = datetime(2000, 1, 1)
+# Control characters (NUL, newlines, ...) have no place in an id; they break exports and lookups downstream.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._:@+-]*$")
 
 TOKEN_FIELDS = (
@@ -83,10 +87,18 @@ def parse_timestamp(value: Any, field: str, *, now: datetime | None = None) -> d
         raise BadRecord(
             "bad_timestamp", field, f"{field} {value[:60]!r} has no UTC offset (add 'Z' or '+hh:mm')"
         )
-    parsed = parsed.astimezone(timezone.utc)
+    try:
+        parsed = parsed.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: the UTC instant is outside the calendar
+        raise BadRecord("bad_timestamp", field, f"{field} {value[:60]!r} is outside the supported range") from None
     if now is not None and parsed > now + FUTURE_TOLERANCE:
         raise BadRecord("future_timestamp", field, f"{field} {value[:60]!r} lies in the future")
-    return parsed.replace(tzinfo=None)
+    parsed = parsed.replace(tzinfo=None)
+    if parsed < EARLIEST_TIMESTAMP:
+        raise BadRecord(
+            "out_of_range", field, f"{field} {value[:60]!r} is before {EARLIEST_TIMESTAMP:%Y-%m-%d} (a reset clock?)"
+        )
+    return parsed
 
 
 def _string(record: dict, field: str, *, max_length: int | None = None) -> str:
@@ -99,7 +111,25 @@ def _string(record: dict, field: str, *, max_length: int | None = None) -> str:
         raise BadRecord("out_of_range", field, f"{field} is empty")
     if max_length is not None and len(value) > max_length:
         raise BadRecord("out_of_range", field, f"{field} is {len(value)} characters long (at most {max_length})")
+    if not is_clean_text(value) or CONTROL_CHARACTERS.search(value):
+        raise BadRecord(
+            "bad_characters", field, f"{field} {value[:60]!r} holds control characters or unpaired surrogates"
+        )
     return value
+
+
+def is_clean_text(value: str) -> bool:
+    """False for a str that UTF-8 cannot encode (a JSON escape like \\ud800 decodes to a lone surrogate)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def clean_text(value: str) -> str:
+    """``value`` with anything UTF-8 cannot encode escaped, so it can be stored and shown."""
+    return value if is_clean_text(value) else value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _integer(record: dict, field: str, *, required: bool, default: int = 0) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 MAX_LINE_BYTES = 1_048_576  # 1 MiB: a longer line is quarantined, never held whole in memory
 PATTERNS = ("*.jsonl", "*.jsonl.gz")
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +57,30 @@ def _preview(raw: bytes, limit: int = 500) -> str:
 
 
 def read_lines(path: Path) -> Iterator[Line | BadLine]:
+    """Every non-blank line of ``path`` as a :class:`Line`, or a :class:`BadLine` where its bytes are unusable.
+
+    Never raises for what is inside the file: a stream that is not gzip or breaks off ends the file with one
+    BadLine (the lines before it stand); a UTF-8 byte order mark at the start is dropped.
+    """
     number = 0
     with _open(path) as handle:
         while True:
             try:
                 raw = handle.readline(MAX_LINE_BYTES + 1)
-            except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
+            except gzip.BadGzipFile as error:
+                yield BadLine(
+                    number + 1,
+                    "bad_gzip",
+                    f"the file is named .gz but is not a gzip stream after line {number}: {error}. "
+                    "Re-export it compressed with gzip, or drop the .gz from its name",
+                    "",
+                )
+                return
+            except (EOFError, zlib.error, OSError) as error:
                 yield BadLine(
                     number + 1,
                     "truncated_gzip",
-                    f"the compressed stream ends or breaks after line {number}: {error}. "
+                    f"the compressed stream ends or breaks after line {number}: {error or type(error).__name__}. "
                     "Lines before it were loaded; re-export the file to load the rest",
                     "",
                 )
@@ -73,15 +88,29 @@ def read_lines(path: Path) -> Iterator[Line | BadLine]:
             if not raw:
                 return
             number += 1
+            if number == 1 and raw.startswith(BOM):
+                raw = raw[len(BOM):]
             if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                size = len(raw)
+                preview, size = _preview(raw), len(raw)
+                broken = None
                 try:  # skip the rest of the oversized line in bounded chunks
                     while raw and not raw.endswith(b"\n"):
                         raw = handle.readline(MAX_LINE_BYTES)
                         size += len(raw)
-                except (EOFError, gzip.BadGzipFile, zlib.error, OSError):
-                    pass
-                yield BadLine(number, "line_too_long", f"line is {size:,} bytes, above {MAX_LINE_BYTES:,}", "")
+                except (EOFError, zlib.error, OSError) as error:  # BadGzipFile is an OSError
+                    broken = error
+                yield BadLine(
+                    number, "line_too_long",
+                    f"line is {size:,} bytes, above the limit of {MAX_LINE_BYTES:,}; it was skipped", preview,
+                )
+                if broken is not None:
+                    yield BadLine(
+                        number + 1, "truncated_gzip",
+                        f"the compressed stream ends or breaks inside line {number}: {broken or type(broken).__name__}. "
+                        "Lines before it were loaded; re-export the file to load the rest",
+                        "",
+                    )
+                    return
                 continue
             stripped = raw.strip()
             if not stripped:
@@ -89,7 +118,7 @@ def read_lines(path: Path) -> Iterator[Line | BadLine]:
             try:
                 text = stripped.decode("utf-8")
             except UnicodeDecodeError as error:
-                yield BadLine(number, "invalid_utf8", f"bytes are not UTF-8 ({error.reason} at {error.start})",
+                yield BadLine(number, "invalid_utf8", f"bytes are not UTF-8 ({error.reason} at byte {error.start})",
                               _preview(stripped))
                 continue
             yield Line(number, text)

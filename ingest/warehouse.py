@@ -24,7 +24,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from ingest.contract import RECORD_COLUMNS, BadRecord, GatewayRequest, parse_timestamp, validate_record
+from ingest.contract import (
+    RECORD_COLUMNS,
+    BadRecord,
+    GatewayRequest,
+    clean_text,
+    parse_timestamp,
+    validate_record,
+)
 from ingest.files import BadLine, Line, file_fingerprint, list_log_files, read_lines
 
 Progress = Callable[[str], None]
@@ -153,7 +160,7 @@ def _record_id(text: str) -> str | None:
     except (ValueError, RecursionError):
         return None
     request_id = value.get("id") if isinstance(value, dict) else None
-    return request_id[:128] if isinstance(request_id, str) else None
+    return clean_text(request_id[:128]) if isinstance(request_id, str) else None
 
 
 def land_requests(
@@ -167,44 +174,47 @@ def land_requests(
 ) -> LoadResult:
     """Land one source's validated requests and bad lines in a single transaction and log the counts.
 
-    ``items`` yields ``(line_number, request_or_quarantined)``. Within the source and against what is already
-    landed, the first version of an id wins: the same content again is a duplicate, other content is quarantined
-    as ``conflicting_duplicate``.
+    ``items`` yields ``(line_number, request_or_quarantined)``; it is read whole before anything is written, so
+    an error while producing it leaves the warehouse untouched. The version of an id already in the warehouse,
+    else the first version in this source, is the one kept: every other line with that id is a duplicate when
+    its billing content is the same and is quarantined as ``conflicting_duplicate`` when it differs.
     """
     result = LoadResult(source=source, source_kind=source_kind, sha256=sha256)
     started_at = utc_now().replace(tzinfo=None)
-    first_seen: dict[str, tuple[int | None, GatewayRequest]] = {}
+    versions: dict[str, list[tuple[int | None, GatewayRequest]]] = {}
     bad: list[Quarantined] = []
     for line_number, item in items:
         result.lines_read += 1
         if isinstance(item, Quarantined):
             bad.append(item)
-            continue
-        earlier = first_seen.get(item.id)
-        if earlier is None:
-            first_seen[item.id] = (line_number, item)
-        elif earlier[1].record_hash == item.record_hash:
-            result.duplicates += 1
         else:
-            bad.append(_conflict(line_number, item, f"line {earlier[0]} of the same source"))
+            versions.setdefault(item.id, []).append((line_number, item))
 
-    batch = pa.Table.from_pylist(
-        [dict(zip(RECORD_COLUMNS, request.as_row()), source_line=line) for line, request in first_seen.values()],
-        schema=_ARROW_SCHEMA,
-    )
     con.execute("begin transaction")
     try:
-        con.register("incoming_batch", batch)
-        clashes = con.execute(
-            """
-            select b.id, b.source_line, r.source, r.source_line
-            from incoming_batch as b
-            join raw.gateway_requests as r on r.id = b.id
-            where r.record_hash <> b.record_hash
-            """
-        ).fetchall()
-        for request_id, line, other_source, other_line in clashes:
-            bad.append(_conflict(line, first_seen[request_id][1], f"{other_source} line {other_line}"))
+        con.register("incoming_ids", pa.table({"id": pa.array(list(versions), pa.string())}))
+        landed = {
+            request_id: (record_hash, f"{other_source} line {other_line}")
+            for request_id, record_hash, other_source, other_line in con.execute(
+                """
+                select r.id, r.record_hash, r.source, r.source_line
+                from raw.gateway_requests as r semi join incoming_ids as b on b.id = r.id
+                """
+            ).fetchall()
+        }
+        con.unregister("incoming_ids")
+        new_rows = []
+        for request_id, seen in versions.items():
+            first_line, first = seen[0]
+            kept_hash, kept_at = landed.get(request_id, (first.record_hash, f"line {first_line} of the same source"))
+            for position, (line_number, request) in enumerate(seen):
+                if position == 0 and request_id not in landed:
+                    new_rows.append(dict(zip(RECORD_COLUMNS, request.as_row()), source_line=line_number))
+                elif request.record_hash == kept_hash:
+                    result.duplicates += 1
+                else:
+                    bad.append(_conflict(line_number, request, kept_at))
+        con.register("incoming_batch", pa.Table.from_pylist(new_rows, schema=_ARROW_SCHEMA))
         inserted = con.execute(
             """
             insert into raw.gateway_requests
@@ -214,16 +224,16 @@ def land_requests(
                 b.native_tokens_cache_creation, b.native_tokens_reasoning,
                 b.total_cost, b.record_hash, ?, b.source_line, ?, ?
             from incoming_batch as b
-            anti join raw.gateway_requests as r on r.id = b.id
             """,
             [source, load_id, started_at],
         ).fetchone()[0]
         con.unregister("incoming_batch")
         result.accepted = inserted
-        result.duplicates += len(first_seen) - inserted - len(clashes)
         _write_quarantine(con, source, bad, load_id)
         result.quarantined = len(bad)
         result.reasons.update(item.reason for item in bad)
+        if not result.balanced:  # cannot happen by construction; never commit a load that does not add up
+            raise AssertionError(f"{source}: the counts do not add up: {result}")
         _log(con, result, load_id, started_at)
         con.execute("commit")
     except BaseException:
