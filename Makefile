@@ -29,7 +29,7 @@ $(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
 ## make run: sample data if the drop zone is empty, materialize every asset, print a summary.
 run: setup
 	$(BIN)/python -m ingest.sample --if-empty
-	$(BIN)/dagster job execute -m dagster_project.definitions -j materialize_everything
+	$(BIN)/python -m dagster_project.run
 	$(BIN)/python -m dagster_project.summary
 
 ## make test: the whole test suite (pytest runs the dbt unit and data tests too).

@@ -10,7 +10,7 @@ from dagster_dbt import DbtCliResource
 from dagster_project import assets
 from dagster_project.project import dbt_executable, dbt_project
 from dagster_project.resources import WarehouseResource
-from dagster_project.schedules import daily_refresh, materialize_everything
+from dagster_project.schedules import daily_refresh, materialize_everything, new_gateway_files
 
 ALL_ASSETS = dg.load_assets_from_package_module(assets)
 ALL_ASSET_CHECKS = dg.load_asset_checks_from_package_module(assets)
@@ -20,6 +20,7 @@ defs = dg.Definitions(
     asset_checks=ALL_ASSET_CHECKS,
     jobs=[materialize_everything],
     schedules=[daily_refresh],
+    sensors=[new_gateway_files],
     resources={
         "warehouse": WarehouseResource(),
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),

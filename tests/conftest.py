@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +14,7 @@ from dagster_dbt import DbtCliResource
 from dagster_project.definitions import ALL_ASSET_CHECKS, ALL_ASSETS
 from dagster_project.project import dbt_executable, dbt_project
 from dagster_project.resources import WarehouseResource
+from dagster_project.schedules import partition_range_tags
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -36,12 +38,19 @@ def resources_for(data_dir: Path) -> dict:
     }
 
 
-def materialize_all(data_dir: Path, *, run_config: dict | None = None, **kwargs) -> dg.ExecuteInProcessResult:
-    """Materialize every asset of the code location in-process against `data_dir`."""
+FIXTURE_DAYS = (date(2026, 11, 20), date(2026, 11, 21))
+
+
+def materialize_all(
+    data_dir: Path, *, days: tuple[date, date] = FIXTURE_DAYS, run_config: dict | None = None, **kwargs
+) -> dg.ExecuteInProcessResult:
+    """Materialize every asset of the code location in-process against `data_dir`, for the daily partitions
+    days[0]..days[1] in one run (as `make run` does)."""
     return dg.materialize(
         [*ALL_ASSETS, *ALL_ASSET_CHECKS],
         resources=resources_for(data_dir),
         run_config=run_config,
+        tags=partition_range_tags(*days),
         **kwargs,
     )
 

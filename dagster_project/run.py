@@ -1,0 +1,41 @@
+"""`python -m dagster_project.run` (what `make run` calls): materialize every asset over the days in the drop zone.
+
+One run covers the daily partitions from the first day found in the log files to today, recorded in the Dagster
+instance of $DAGSTER_HOME so that `make dev` shows it.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from dagster_project.definitions import defs
+from dagster_project.resources import default_data_dir
+from dagster_project.schedules import materialize_everything, partition_range_tags
+from ingest.drop_zone import days_touched
+from ingest.files import list_log_files
+
+
+def main() -> int:
+    data_dir = default_data_dir()
+    today = datetime.now(timezone.utc).date()
+    files = list_log_files(data_dir / "raw" / "gateway")
+    days = days_touched(files) | {today}
+    tags = partition_range_tags(min(days), today)
+    print(f"materializing every asset for {tags['dagster/asset_partition_range_start']}.."
+          f"{tags['dagster/asset_partition_range_end']} ({len(files)} log files in {data_dir / 'raw' / 'gateway'})",
+          flush=True)
+    job = defs.resolve_job_def(materialize_everything.name)
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    if not result.success:
+        failed = [event.step_key for event in result.all_events if event.is_step_failure]
+        print(f"the run failed in {failed}: see the log above, or `make dev` -> Runs", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
