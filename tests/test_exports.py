@@ -1,0 +1,108 @@
+"""Finance exports: one Parquet and one CSV file per table and month, money exact, equal to the marts."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from decimal import Decimal as D
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dagster_project.publish.exports import write_exports
+from dagster_project.publish.files import write_atomic
+
+TABLES = ("daily_revenue", "monthly_revenue_by_model", "user_statements", "user_statement_lines")
+
+
+@pytest.fixture(scope="module")
+def exports(built_warehouse: Path) -> Path:
+    """The exports the end-to-end run wrote (the asset is part of the default graph)."""
+    return built_warehouse / "exports"
+
+
+@pytest.fixture(scope="module")
+def con(built_warehouse: Path):
+    with duckdb.connect(str(built_warehouse / "warehouse.duckdb"), read_only=True) as connection:
+        yield connection
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_one_parquet_and_one_csv_per_table_and_month(exports):
+    for table in TABLES:
+        assert sorted(p.name for p in (exports / table).iterdir()) == ["2026-11.csv", "2026-11.parquet"], table
+
+
+def test_money_is_decimal_in_parquet_and_exact_text_in_csv(exports):
+    schema = pq.read_schema(exports / "daily_revenue" / "2026-11.parquet")
+    assert schema.field("revenue_usd").type == pa.decimal128(38, 12)
+    rows = read_csv(exports / "daily_revenue" / "2026-11.csv")
+    assert [(r["date"], r["revenue_usd"], r["profit_usd"]) for r in rows] == [
+        ("2026-11-20", "0.001000000000", "-0.451400000000"),
+        ("2026-11-21", "0.200431818182", "0.019981818182"),
+    ]
+
+
+def test_monthly_figures_equal_the_marts_to_the_last_decimal(exports, con):
+    revenue, cost, profit, credit = con.execute(
+        """
+        select sum(revenue_usd), sum(provider_cost_usd), sum(profit_usd), sum(trial_credit_usd)
+        from ai_revenue_analytics where strftime(date, '%Y-%m') = '2026-11'
+        """
+    ).fetchone()
+    assert (revenue, cost, profit) == (D("0.201431818182"), D("0.63285"), D("-0.431418181818"))
+
+    by_model = pq.read_table(exports / "monthly_revenue_by_model" / "2026-11.parquet").to_pylist()
+    assert sum(r["revenue_usd"] for r in by_model) == revenue
+    assert sum(r["provider_cost_usd"] for r in by_model) == cost
+    assert sum(r["profit_usd"] for r in by_model) == profit
+    assert sum(D(r["revenue_usd"]) for r in read_csv(exports / "monthly_revenue_by_model" / "2026-11.csv")) == revenue
+
+    daily = pq.read_table(exports / "daily_revenue" / "2026-11.parquet").to_pylist()
+    assert sum(r["revenue_usd"] for r in daily) == revenue
+    assert sum(r["trial_credit_usd"] for r in daily) == credit
+
+    statements = pq.read_table(exports / "user_statements" / "2026-11.parquet").to_pylist()
+    assert sum(r["amount_due_usd"] for r in statements) == revenue
+    assert sum(D(r["amount_due_usd"]) for r in read_csv(exports / "user_statements" / "2026-11.csv")) == revenue
+
+
+def test_each_statement_is_the_sum_of_its_requests(exports):
+    statements = {r["user_id"]: r for r in pq.read_table(exports / "user_statements" / "2026-11.parquet").to_pylist()}
+    lines = pq.read_table(exports / "user_statement_lines" / "2026-11.parquet").to_pylist()
+    assert statements["usr_past"]["amount_due_usd"] == D("0.1145")
+    assert statements["usr_t95"]["amount_due_usd"] == D("0.086931818182")
+    assert statements["usr_past"]["email"] == "past@example.com"
+    for user_id, statement in statements.items():
+        mine = [line for line in lines if line["user_id"] == user_id]
+        assert statement["requests"] == len(mine)
+        assert statement["amount_due_usd"] == sum(line["user_charge_usd"] for line in mine)
+        assert statement["trial_credit_usd"] == sum(line["trial_credit_usd"] for line in mine)
+
+
+def test_rewrite_is_atomic_and_leaves_no_temporary_files(built_warehouse, tmp_path):
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        first = write_exports(con, tmp_path / "exports")
+        second = write_exports(con, tmp_path / "exports")
+    assert [f.csv.read_text() for f in first] == [f.csv.read_text() for f in second]
+    assert not [p for p in (tmp_path / "exports").rglob("*") if p.name.startswith(".")]
+
+    target = tmp_path / "exports" / "daily_revenue" / "2026-11.csv"
+    before = target.read_text()
+
+    def fails(tmp: Path) -> None:
+        tmp.write_text("half a file")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        write_atomic(target, fails)
+    assert target.read_text() == before
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]
