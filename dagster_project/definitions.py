@@ -24,5 +24,7 @@ defs = dg.Definitions(
     resources={
         "warehouse": WarehouseResource(),
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
+        # "gateway_api" (GatewayApiResource, AI_GATEWAY_* at run time) is bound on its asset in assets/gateway_api.py,
+        # so that the tests' materializations have it too; a second binding here would conflict.
     },
 )

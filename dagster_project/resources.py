@@ -7,7 +7,10 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import httpx
+import pydantic
 
+from ingest.gateway_api import GatewayLogsClient, GatewaySettings, RetryPolicy
 from ingest.warehouse import connect
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -41,3 +44,47 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         return connect(self.path, read_only=read_only)
+
+
+# Each GatewayApiResource field left empty is read from its environment variable when a run starts.
+GATEWAY_ENV = {
+    "base_url": "AI_GATEWAY_BASE_URL",
+    "account_id": "AI_GATEWAY_ACCOUNT_ID",
+    "gateway_id": "AI_GATEWAY_ID",
+    "api_token": "AI_GATEWAY_API_TOKEN",
+}
+
+
+class GatewayApiResource(dg.ConfigurableResource):
+    """The AI gateway's logs API. Leave a field empty to read it at run time from its environment variable:
+    AI_GATEWAY_BASE_URL, AI_GATEWAY_ACCOUNT_ID, AI_GATEWAY_ID, AI_GATEWAY_API_TOKEN.
+
+    Keep the token in the environment: a token typed into run config is stored with the run. It is never logged,
+    never part of an error, and hidden from this resource's repr.
+    """
+
+    base_url: str = ""
+    account_id: str = ""
+    gateway_id: str = ""
+    api_token: str = pydantic.Field(default="", repr=False)
+    per_page: int = 50
+    timeout_seconds: float = 30.0
+    max_attempts: int = 5
+
+    def settings(self) -> GatewaySettings:
+        values = {name: (getattr(self, name) or os.environ.get(env, "")).strip() for name, env in GATEWAY_ENV.items()}
+        return GatewaySettings(**values)
+
+    def missing_env(self) -> list[str]:
+        """The environment variables still needed (empty list: ready; all four: the pull is not configured)."""
+        settings = self.settings()
+        return [GATEWAY_ENV[name] for name in settings.missing()]
+
+    def client(self, **kwargs) -> GatewayLogsClient:
+        return GatewayLogsClient(
+            self.settings(),
+            per_page=self.per_page,
+            timeout=httpx.Timeout(self.timeout_seconds, connect=min(10.0, self.timeout_seconds)),
+            retry=RetryPolicy(max_attempts=self.max_attempts),
+            **kwargs,
+        )

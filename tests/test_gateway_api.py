@@ -389,3 +389,84 @@ def test_day_windows_and_source_names():
     ]
     assert day_windows(DAY, DAY) == []
     assert pull_source("gw", DAY, NEXT_DAY) == "api:gw:2026-11-20T00:00:00Z/2026-11-21T00:00:00Z"
+
+
+# --- the Dagster asset ---------------------------------------------------------------------------------------
+
+GATEWAY_VARS = ("AI_GATEWAY_BASE_URL", "AI_GATEWAY_ACCOUNT_ID", "AI_GATEWAY_ID", "AI_GATEWAY_API_TOKEN")
+
+
+def materialize_pull(tmp_path, *, first="2026-11-20", last="2026-11-21", run_config=None):
+    import dagster as dg
+
+    from dagster_project.assets.gateway_api import gateway_api_pull
+    from dagster_project.resources import WarehouseResource
+
+    return dg.materialize(
+        [gateway_api_pull],
+        resources={"warehouse": WarehouseResource(data_dir=str(tmp_path))},
+        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        run_config=run_config,
+        raise_on_error=False,
+    )
+
+
+def all_event_text(result) -> str:
+    return "\n".join(repr(event) for event in result.all_events) + "\n".join(
+        str(getattr(record, "user_message", "")) for record in result.all_events
+    )
+
+
+def test_the_asset_is_skipped_without_settings(tmp_path, monkeypatch):
+    for name in GATEWAY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    result = materialize_pull(tmp_path)
+    assert result.success
+    materialization = result.asset_materializations_for_node("raw__gateway_api_pull")[0]  # one per day, alike
+    assert materialization.metadata["skipped"].value is True
+    assert "gateway pull skipped: AI_GATEWAY_* not set" in all_event_text(result)
+
+
+def test_the_asset_pulls_each_day_of_the_range_from_the_environment(tmp_path, monkeypatch, stub):
+    monkeypatch.setenv("AI_GATEWAY_BASE_URL", stub.base_url)
+    monkeypatch.setenv("AI_GATEWAY_ACCOUNT_ID", ACCOUNT)
+    monkeypatch.setenv("AI_GATEWAY_ID", GATEWAY)
+    monkeypatch.setenv("AI_GATEWAY_API_TOKEN", TOKEN)
+    result = materialize_pull(tmp_path)
+    assert result.success
+    materialization = result.asset_materializations_for_node("raw__gateway_api_pull")[0]  # one per day, alike
+    metadata = {key: value.value for key, value in materialization.metadata.items()}
+    assert (metadata["skipped"], metadata["days_pulled"], metadata["accepted"], metadata["quarantined"]) == (
+        False, 2, 6, 2,
+    )
+    assert TOKEN not in all_event_text(result)
+    with connect(tmp_path / "warehouse.duckdb") as warehouse:
+        assert warehouse.execute(
+            "select source, lines_read, accepted, duplicates, quarantined from raw.load_log order by source"
+        ).fetchall() == [
+            (SOURCE, 7, 5, 0, 2),
+            (f"api:{GATEWAY}:2026-11-21T00:00:00Z/2026-11-22T00:00:00Z", 1, 1, 0, 0),
+        ]
+
+
+def test_run_config_overrides_the_environment_and_failures_hide_the_token(tmp_path, monkeypatch, stub):
+    monkeypatch.setenv("AI_GATEWAY_API_TOKEN", TOKEN)
+    monkeypatch.setenv("AI_GATEWAY_ID", "not-this-one")
+    config = {"base_url": stub.base_url, "account_id": ACCOUNT, "gateway_id": GATEWAY}
+    ok = materialize_pull(tmp_path, last="2026-11-20", run_config={"resources": {"gateway_api": {"config": config}}})
+    assert ok.success and stub.requests
+    stub.script = [lambda s, page, per_page: (401, {}, b"{}")]
+    failed = materialize_pull(tmp_path, last="2026-11-20",
+                              run_config={"resources": {"gateway_api": {"config": config}}})
+    assert not failed.success
+    text = all_event_text(failed)
+    assert "the API refused the token (HTTP 401)" in text and TOKEN not in text
+
+
+def test_half_set_settings_fail_and_name_what_is_missing(tmp_path, monkeypatch):
+    for name in GATEWAY_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AI_GATEWAY_BASE_URL", "http://127.0.0.1:9")
+    result = materialize_pull(tmp_path)
+    assert not result.success
+    assert "AI_GATEWAY_ACCOUNT_ID, AI_GATEWAY_ID, AI_GATEWAY_API_TOKEN not set" in all_event_text(result)

@@ -1,0 +1,96 @@
+"""The gateway logs API pull as a daily-partitioned asset: calls ingest.gateway_api (no logic lives here).
+
+Requests pulled from the API land in the same table as the files, raw.gateway_requests (source_kind
+'gateway_api', source 'api:<gateway id>:<start>/<end>'), deduplicated by id against everything already landed.
+The asset's key is [raw, gateway_api_pull]: the file ingest owns [raw, gateway_requests], and two assets cannot
+produce one key.
+
+Each day of the partition range is pulled whole, then landed in one transaction as its own source, with one
+raw.load_log row: a run killed or failing half-way leaves whole days or nothing. Without the AI_GATEWAY_* settings
+the asset succeeds and says the pull was skipped, so `make run` works on files alone.
+"""
+
+from collections import Counter
+
+import dagster as dg
+
+from dagster_project.partitions import daily_partitions
+from dagster_project.resources import DUCKDB_WRITER_POOL, GATEWAY_ENV, GatewayApiResource, WarehouseResource
+from ingest.gateway_api import GatewayApiError, land_gateway_pull
+
+GROUP = "ingest"
+SKIPPED = "gateway pull skipped: AI_GATEWAY_* not set"
+
+
+def _days_table(results) -> dg.MetadataValue:
+    rows = "\n".join(
+        f"| {r.source} | {r.lines_read} | {r.accepted} | {r.duplicates} | {r.quarantined} |" for r in results
+    )
+    return dg.MetadataValue.md(
+        "| source | lines read | accepted | duplicates | quarantined |\n|---|---|---|---|---|\n"
+        + (rows or "| (none) | 0 | 0 | 0 | 0 |")
+    )
+
+
+@dg.asset(
+    key=["raw", "gateway_api_pull"],
+    description=(
+        "Requests pulled from the AI gateway's logs API for each UTC day of the partition, landed into "
+        "raw.gateway_requests (deduplicated by id with the files) with one raw.load_log row per day."
+    ),
+    group_name=GROUP,
+    kinds={"python", "duckdb"},
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=DUCKDB_WRITER_POOL,
+    # Bound here rather than in definitions.py so that every materialization of the asset list (the tests'
+    # conftest included) has it; override any field in run config under resources.gateway_api.config.
+    resource_defs={"gateway_api": GatewayApiResource()},
+)
+def gateway_api_pull(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, gateway_api: GatewayApiResource
+) -> dg.MaterializeResult:
+    window = context.partition_time_window
+    missing = gateway_api.missing_env()
+    if len(missing) == len(GATEWAY_ENV):
+        context.log.info(SKIPPED)
+        return dg.MaterializeResult(metadata={"skipped": True, "reason": SKIPPED})
+    if missing:
+        raise dg.Failure(
+            description=f"gateway pull misconfigured: {', '.join(missing)} not set (set all four AI_GATEWAY_* "
+            "variables, or none to skip the pull)",
+            allow_retries=False,
+        )
+    landed_days: list[str] = []
+
+    def progress(message: str) -> None:
+        landed_days.append(message)
+        context.log.info(message)
+
+    try:
+        with gateway_api.client(log=context.log.warning) as client, warehouse.connect() as con:
+            results = land_gateway_pull(
+                con, client, start=window.start, end=window.end, load_id=context.run.run_id, progress=progress
+            )
+    except GatewayApiError as error:
+        # Days before the failing one stay landed (each is whole); re-running the partition range is harmless.
+        raise dg.Failure(
+            description=f"gateway pull failed: {error}", metadata={"days_landed_before_the_failure": len(landed_days)}
+        ) from None
+    reasons = sum((r.reasons for r in results), Counter())
+    return dg.MaterializeResult(
+        metadata={
+            "skipped": False,
+            "gateway_id": client.settings.gateway_id,
+            "window": f"{window.start.isoformat()} .. {window.end.isoformat()}",
+            "days_pulled": len(results),
+            "lines_read": sum(r.lines_read for r in results),
+            "accepted": sum(r.accepted for r in results),
+            "duplicates": sum(r.duplicates for r in results),
+            "quarantined": sum(r.quarantined for r in results),
+            "reasons": dg.MetadataValue.md(
+                "\n".join(f"- {reason}: {count}" for reason, count in reasons.most_common()) or "(none)"
+            ),
+            "days": _days_table(results),
+        }
+    )
