@@ -5,15 +5,19 @@ asset keys. They only read the warehouse (except the alert delivery, which recor
 sit in the DuckDB writer pool: a reader opening the file while dbt rewrites it would clash.
 """
 
+import os
+import warnings
 from collections import defaultdict
 from decimal import Decimal
 
 import dagster as dg
 
+from dagster_project.publish.alerts import DELIVERIES_TABLE, deliver_new_alerts
 from dagster_project.publish.exports import write_exports
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
 
 GROUP = "publish"
+WEBHOOK_URL_ENV = "AI_USAGE_ALERT_WEBHOOK_URL"
 
 
 def _money(value: Decimal) -> str:
@@ -65,3 +69,96 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             ),
         }
     )
+
+
+class AlertWebhookResource(dg.ConfigurableResource):
+    """Where billing alerts are POSTed. Leave `url` empty to read $AI_USAGE_ALERT_WEBHOOK_URL at run time; when
+    both are empty, alerts are recorded and shown in the Dagster UI only. The URL may carry a token: only its host is
+    ever logged."""
+
+    url: str = ""
+    timeout_seconds: float = 10.0
+    max_attempts: int = 4
+    backoff_seconds: float = 0.5
+
+    @property
+    def resolved_url(self) -> str:
+        return (self.url or os.environ.get(WEBHOOK_URL_ENV, "")).strip()
+
+
+NEW_CROSSINGS_CHECK = "no_new_billing_alerts"
+DELIVERY_CHECK = "billing_alerts_delivered"
+
+# The webhook resource is bound to the asset (a default that reads the environment) rather than listed in
+# definitions.py, so every caller that materializes the whole graph with only `warehouse` and `dbt` (tests/conftest.py)
+# still works. `resource_defs` on an asset is marked beta in Dagster 1.13: silence that one warning here.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+
+    @dg.asset(
+        deps=[dg.AssetKey("billing_alerts")],
+        description=(
+            "Raises each new crossing of billing_alerts once: records it in main.billing_alert_deliveries and, when "
+            f"${WEBHOOK_URL_ENV} is set, POSTs it as JSON first (retried on 5xx/429/network errors; a failed "
+            "delivery stays new for the next run)."
+        ),
+        group_name=GROUP,
+        kinds={"python", "duckdb"},
+        pool=DUCKDB_WRITER_POOL,
+        resource_defs={"alert_webhook": AlertWebhookResource()},
+        check_specs=[
+            dg.AssetCheckSpec(NEW_CROSSINGS_CHECK, asset="billing_alert_notifications",
+                              description="Warns when this run raised new billing alerts (quota or trial crossings)."),
+            dg.AssetCheckSpec(DELIVERY_CHECK, asset="billing_alert_notifications",
+                              description="Fails when a new alert could not be delivered to the webhook."),
+        ],
+    )
+    def billing_alert_notifications(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource, alert_webhook: AlertWebhookResource
+    ) -> dg.MaterializeResult:
+        url = alert_webhook.resolved_url
+        with warehouse.connect() as con:
+            report = deliver_new_alerts(
+                con, url, timeout_seconds=alert_webhook.timeout_seconds, max_attempts=alert_webhook.max_attempts,
+                backoff_seconds=alert_webhook.backoff_seconds, log=context.log.error,
+            )
+            recorded = con.execute(f"select count(*) from {DELIVERIES_TABLE}").fetchone()[0]
+        target = f"webhook at {report.target_host}" if url else "Dagster UI only (no webhook configured)"
+        context.log.info(
+            f"billing alerts: {len(report.new)} new, {len(report.delivered)} raised to the {target}, "
+            f"{len(report.failed)} failed"
+        )
+        status = {body["alert_key"]: "recorded" if attempt is None else f"HTTP {attempt.status}"
+                  for body, attempt in report.delivered}
+        status.update({body["alert_key"]: f"not delivered ({attempt.error or attempt.status})"
+                       for body, attempt in report.failed})
+        table = _markdown_table(
+            ["crossed at (UTC)", "user", "plan", "alert", "used tokens", "used spend USD", "delivery"],
+            [[b["crossed_at"], b["user_id"], b["plan"] or "", b["alert_type"], f"{b['used_tokens']:,}",
+              b["used_spend_usd"], status[b["alert_key"]]] for b in report.new],
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "new_crossings": len(report.new),
+                "delivered": len(report.delivered),
+                "failed": len(report.failed),
+                "target": target,
+                "recorded_in_total": recorded,
+                "new_crossings_table": dg.MetadataValue.md(table),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=NEW_CROSSINGS_CHECK,
+                    passed=not report.new,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={"new_crossings": len(report.new)},
+                    description=f"{len(report.new)} new billing alert(s) this run" if report.new else None,
+                ),
+                dg.AssetCheckResult(
+                    check_name=DELIVERY_CHECK,
+                    passed=not report.failed,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={"failed": len(report.failed), "target": target},
+                ),
+            ],
+        )
