@@ -74,10 +74,12 @@ class Model:
 
 
 def load_catalog(path: Path = CATALOG_CSV) -> list[Model]:
-    """The model catalog (dbt seed), in file order."""
+    """The model catalog (dbt seed) as priced now (rows with no valid_to), in file order."""
     models = []
     with open(path, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
+            if row["valid_to"].strip():  # a dated catalog: keep the prices in effect now (open-ended rows)
+                continue
             cache_read = row["cache_read_price_per_1m_usd"].strip()
             models.append(Model(
                 id=row["model"].strip(),

@@ -25,3 +25,13 @@
         end
     )
 {%- endmacro %}
+
+{#- numerator / denominator (HUGEINTs, denominator > 0, numerator of any sign), rounded half to even. -#}
+{% macro divide_half_even_signed(numerator, denominator) -%}
+    (
+        case
+            when ({{ numerator }}) < 0 then -{{ divide_half_even('-(' ~ numerator ~ ')', denominator) }}
+            else {{ divide_half_even(numerator, denominator) }}
+        end
+    )
+{%- endmacro %}

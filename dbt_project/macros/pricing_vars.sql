@@ -2,6 +2,11 @@
     The pricing knobs, read from dbt vars and checked before any SQL runs (see `on-run-start` in dbt_project.yml).
     A value that is not a plain number in its range stops the build with a message naming the var and what to do.
     Values are turned into exact SQL literals here: money never passes through a float.
+
+    A *pricing policy* is the set of knobs that prices a request after its provider cost is known: the markup
+    (global, per provider, per model: most specific wins), the minimum charge and the trial size. The real pricing
+    uses `pricing_policy()` (the vars); each what-if scenario of `pricing_scenarios` is a policy too
+    (`scenario_pricing_policies()`), priced by the same macros (macros/pricing.sql).
 -#}
 
 {% macro _plain_number(name, value, max_scale) -%}
@@ -10,7 +15,8 @@
           or not modules.re.match('^[0-9]+(\.[0-9]+)?$', text) -%}
         {{ exceptions.raise_compiler_error(
             "dbt var '" ~ name ~ "' = " ~ (value | string)[:60] ~ " is not a plain non-negative number. "
-            ~ "Set it like --vars '{" ~ name ~ ": 25}' (decimals with a dot, no exponent, no quotes needed).") }}
+            ~ ("Set it to a number like 25" if '.' in name else "Set it like --vars '{" ~ name ~ ": 25}'")
+            ~ " (decimals with a dot, no exponent, no quotes needed).") }}
     {%- endif -%}
     {%- set parts = text.split('.') -%}
     {%- if parts | length > 1 and (parts[1] | length) > max_scale -%}
@@ -58,9 +64,150 @@
     {{- text | int -}}
 {%- endmacro %}
 
+{#- A map of markups, {key: percent}, keys checked against `pattern` (they end up in SQL string literals).
+    Returns {key: validated percent text}. -#}
+{% macro _markup_map(name, value, pattern, example) -%}
+    {%- if value is none or value == '' -%}
+        {%- do return({}) -%}
+    {%- endif -%}
+    {%- if value is not mapping -%}
+        {{ exceptions.raise_compiler_error(
+            "dbt var '" ~ name ~ "' = " ~ (value | string)[:60] ~ " is not a map. Set it like --vars '{"
+            ~ name ~ ": {" ~ example ~ ": 30}}'.") }}
+    {%- endif -%}
+    {%- set checked = {} -%}
+    {%- for key, percent in value.items() -%}
+        {%- if key is not string or not modules.re.match(pattern, key) -%}
+            {{ exceptions.raise_compiler_error(
+                "dbt var '" ~ name ~ "' has the key " ~ (key | string)[:60] ~ ", which is not a lower-case id like "
+                ~ example ~ ". Use the ids of model_catalog (`provider` or `model`).") }}
+        {%- endif -%}
+        {%- do checked.update({key: markup_percentage_text(percent, name ~ '.' ~ key)}) -%}
+    {%- endfor -%}
+    {%- do return(checked) -%}
+{%- endmacro %}
+
+{% macro provider_markup_percentages(value=none, name='provider_markup_percentage') -%}
+    {%- do return(_markup_map(name, var('provider_markup_percentage', {}) if value is none else value,
+                              '^[a-z0-9][a-z0-9_.-]*$', 'anthropic')) -%}
+{%- endmacro %}
+
+{% macro model_markup_percentages(value=none, name='model_markup_percentage') -%}
+    {%- do return(_markup_map(name, var('model_markup_percentage', {}) if value is none else value,
+                              '^[a-z0-9][a-z0-9_.-]*/[a-z0-9][a-z0-9_.:-]*$', '"openai/gpt-4o"')) -%}
+{%- endmacro %}
+
+{#- `trial_start_date`: empty (every user gets the trial) or a real date YYYY-MM-DD. Returns the text or none. -#}
+{% macro trial_start_date(value=none, name='trial_start_date') -%}
+    {%- set raw = var('trial_start_date', none) if value is none else value -%}
+    {%- if raw is none or (raw | string | trim) in ('', 'none', 'None', 'null') -%}
+        {%- do return(none) -%}
+    {%- endif -%}
+    {%- set text = raw | string | trim -%}
+    {%- set match = modules.re.match('^([0-9]{4})-([0-9]{2})-([0-9]{2})$', text) -%}
+    {%- set ns = namespace(ok=false) -%}
+    {%- if match -%}
+        {%- set year, month, day = match.group(1) | int, match.group(2) | int, match.group(3) | int -%}
+        {%- if year >= 1970 and year <= 2200 and month >= 1 and month <= 12 and day >= 1 -%}
+            {%- set first_of_next = modules.datetime.date(year + (1 if month == 12 else 0), month % 12 + 1, 1) -%}
+            {%- set ns.ok = day <= (first_of_next - modules.datetime.timedelta(days=1)).day -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if not ns.ok -%}
+        {{ exceptions.raise_compiler_error(
+            "dbt var '" ~ name ~ "' = " ~ text[:60] ~ " is not a date. Set it like --vars '{" ~ name
+            ~ ": \"2026-01-01\"}' (users who signed up on or after that UTC day get the trial), or leave it empty.") }}
+    {%- endif -%}
+    {%- do return(text) -%}
+{%- endmacro %}
+
+{#- `reporting_timezone`: an IANA time zone name (checked against the tz database); the daily marts' `date`. -#}
+{% macro reporting_timezone(value=none, name='reporting_timezone') -%}
+    {%- set text = ((var('reporting_timezone', 'UTC') if value is none else value) | string) | trim -%}
+    {%- if text not in modules.pytz.all_timezones_set -%}
+        {{ exceptions.raise_compiler_error(
+            "dbt var '" ~ name ~ "' = " ~ text[:60] ~ " is not a time zone name of the tz database. "
+            ~ "Set it like --vars '{" ~ name ~ ": Europe/Berlin}' (default UTC).") }}
+    {%- endif -%}
+    {%- do return(text) -%}
+{%- endmacro %}
+
+{#- The real pricing policy: the vars. -#}
+{% macro pricing_policy() -%}
+    {%- do return({
+        'name': 'current',
+        'markup_percentage': markup_percentage_text(),
+        'provider_markup_percentage': provider_markup_percentages(),
+        'model_markup_percentage': model_markup_percentages(),
+        'minimum_charge_usd': _plain_number('minimum_charge_usd', var('minimum_charge_usd'), 12),
+        'free_trial_tokens': free_trial_tokens(),
+    }) -%}
+{%- endmacro %}
+
+{#- The what-if scenarios of `pricing_scenarios`, each a complete policy: a knob a scenario leaves out takes the
+    current value (the var). Names are unique lower-case ids. -#}
+{% macro scenario_pricing_policies() -%}
+    {%- set scenarios = var('pricing_scenarios', []) -%}
+    {%- if scenarios is none -%}{%- set scenarios = [] -%}{%- endif -%}
+    {%- if scenarios is string or scenarios is mapping or scenarios is not sequence -%}
+        {{ exceptions.raise_compiler_error(
+            "dbt var 'pricing_scenarios' is not a list. Set it like --vars '{pricing_scenarios: "
+            ~ "[{name: markup_30, markup_percentage: 30}]}'.") }}
+    {%- endif -%}
+    {%- set known = ['name', 'description', 'markup_percentage', 'provider_markup_percentage',
+                     'model_markup_percentage', 'minimum_charge_usd', 'free_trial_tokens'] -%}
+    {%- set current = pricing_policy() -%}
+    {%- set policies = [] -%}
+    {%- set names = [] -%}
+    {%- for scenario in scenarios -%}
+        {%- set where = "pricing_scenarios[" ~ loop.index0 ~ "]" -%}
+        {%- if scenario is not mapping -%}
+            {{ exceptions.raise_compiler_error(where ~ " is not a map like {name: markup_30, markup_percentage: 30}.") }}
+        {%- endif -%}
+        {%- for key in scenario -%}
+            {%- if key not in known -%}
+                {{ exceptions.raise_compiler_error(
+                    where ~ " has the unknown key '" ~ key ~ "'; known keys: " ~ known | join(', ') ~ ".") }}
+            {%- endif -%}
+        {%- endfor -%}
+        {%- set scenario_name = scenario.get('name') -%}
+        {%- if scenario_name is not string or not modules.re.match('^[a-z][a-z0-9_]{0,62}$', scenario_name) -%}
+            {{ exceptions.raise_compiler_error(
+                where ~ " needs a name: a lower-case id like markup_30 (letters, digits, _).") }}
+        {%- endif -%}
+        {%- if scenario_name in names -%}
+            {{ exceptions.raise_compiler_error("pricing_scenarios has the name '" ~ scenario_name ~ "' twice.") }}
+        {%- endif -%}
+        {%- do names.append(scenario_name) -%}
+        {%- set prefix = "pricing_scenarios." ~ scenario_name ~ "." -%}
+        {%- do policies.append({
+            'name': scenario_name,
+            'markup_percentage': markup_percentage_text(scenario['markup_percentage'], prefix ~ 'markup_percentage')
+                if 'markup_percentage' in scenario else current['markup_percentage'],
+            'provider_markup_percentage': provider_markup_percentages(
+                    scenario['provider_markup_percentage'] or {}, prefix ~ 'provider_markup_percentage')
+                if 'provider_markup_percentage' in scenario else current['provider_markup_percentage'],
+            'model_markup_percentage': model_markup_percentages(
+                    scenario['model_markup_percentage'] or {}, prefix ~ 'model_markup_percentage')
+                if 'model_markup_percentage' in scenario else current['model_markup_percentage'],
+            'minimum_charge_usd': _plain_number(prefix ~ 'minimum_charge_usd', scenario['minimum_charge_usd'], 12)
+                if 'minimum_charge_usd' in scenario else current['minimum_charge_usd'],
+            'free_trial_tokens': free_trial_tokens(scenario['free_trial_tokens'], prefix ~ 'free_trial_tokens')
+                if 'free_trial_tokens' in scenario else current['free_trial_tokens'],
+        }) -%}
+        {%- do _check_range(prefix ~ 'minimum_charge_usd', policies[-1]['minimum_charge_usd'], 0, 100) -%}
+    {%- endfor -%}
+    {%- do return(policies) -%}
+{%- endmacro %}
+
 {% macro validate_pricing_vars() -%}
     {%- do markup_factor_units() -%}
     {%- do minimum_charge_usd() -%}
     {%- do free_trial_tokens() -%}
+    {%- do provider_markup_percentages() -%}
+    {%- do model_markup_percentages() -%}
+    {%- do trial_start_date() -%}
+    {%- do reporting_timezone() -%}
+    {%- do scenario_pricing_policies() -%}
     select 1 as pricing_vars_are_valid
 {%- endmacro %}

@@ -1,6 +1,8 @@
 -- Step 3 of pricing-rules.md: the provider's cost of each request, from the catalog price in effect at its
--- created_at. A billed request whose model has no price is kept with has_price = false and no cost: it is held
--- back from billing (see unpriced_requests), never billed at $0.
+-- created_at (valid_from inclusive, valid_to exclusive, UTC days). Cached input, cache writes and reasoning tokens
+-- are priced by their own prices where the catalog has them (see provider_cost_usd_expr in macros/pricing.sql).
+-- A billed request whose model has no price is kept with has_price = false and no cost: it is held back from
+-- billing (see unpriced_requests), never billed at $0.
 with requests as (
     select * from {{ ref('stg_raw__gateway_requests') }}
 ),
@@ -15,7 +17,10 @@ joined as (
         prices.model is not null as has_price,
         prices.valid_from as price_valid_from,
         prices.input_price_per_1m_usd,
-        prices.output_price_per_1m_usd
+        prices.output_price_per_1m_usd,
+        prices.cache_read_price_per_1m_usd,
+        prices.cache_write_price_per_1m_usd,
+        prices.reasoning_price_per_1m_usd
     from requests
     left join prices
         on requests.model = prices.model
@@ -26,14 +31,7 @@ joined as (
 final as (
     select
         *,
-        case
-            when not is_billed then cast(0 as decimal(38, 12))
-            when has_price then cast(
-                (input_tokens * input_price_per_1m_usd + output_tokens * output_price_per_1m_usd)
-                * cast(0.000001 as decimal(7, 6))
-                as decimal(38, 12)
-            )
-        end as provider_cost_usd
+        {{ provider_cost_usd_expr() }} as provider_cost_usd
     from joined
 )
 

@@ -1,8 +1,15 @@
 -- Step 4 of pricing-rules.md: the free trial. A user's billed, priced requests in (created_at, request_id) order
--- use up free_trial_tokens; `trial_tokens_before` is what the user's earlier billed requests used in all.
+-- use up the user's allowance; `trial_tokens_before` is what the user's earlier billed requests used in all.
 -- Failed requests and held-back (unpriced) requests use no trial tokens.
+-- The allowance is free_trial_tokens for an eligible user, else 0: with `trial_start_date` set, only users whose
+-- users.created_at is on or after that UTC day are eligible (a user missing from the users export is not);
+-- unset, every user is.
 with requests as (
     select * from {{ ref('int_requests_priced') }}
+),
+
+users as (
+    select * from {{ ref('stg_raw__users') }}
 ),
 
 running_totals as (
@@ -20,30 +27,42 @@ running_totals as (
     where is_billed and has_price
 ),
 
+eligibility as (
+    select
+        requests.request_id,
+        {%- set start_date = trial_start_date() %}
+        {%- if start_date is none %}
+        true as is_trial_eligible
+        {%- else %}
+        coalesce(users.created_at >= cast('{{ start_date }}' as date), false) as is_trial_eligible
+        {%- endif %}
+    from requests
+    left join users using (user_id)
+),
+
 trial as (
     select
         requests.*,
-        coalesce(running_totals.trial_tokens_before, 0) as trial_tokens_before,
-        case
-            when requests.is_billed and requests.has_price
-                then least(
-                    requests.total_tokens,
-                    greatest(0, {{ free_trial_tokens() }} - coalesce(running_totals.trial_tokens_before, 0))
-                )
-            else 0
-        end::bigint as trial_tokens
+        eligibility.is_trial_eligible,
+        coalesce(running_totals.trial_tokens_before, 0) as trial_tokens_before
     from requests
+    inner join eligibility using (request_id)
     left join running_totals using (request_id)
+),
+
+trial_tokens as (
+    select
+        *,
+        {{ trial_tokens_expr(free_trial_tokens()) }} as trial_tokens
+    from trial
 ),
 
 final as (
     select
         *,
-        cast(case when is_billed and has_price then total_tokens - trial_tokens else 0 end as bigint) as chargeable_tokens,
-        is_billed and has_price
-            and trial_tokens_before < {{ free_trial_tokens() }}
-            and total_tokens - trial_tokens = 0 as is_trial_covered
-    from trial
+        {{ chargeable_tokens_expr() }} as chargeable_tokens,
+        {{ is_trial_covered_expr(free_trial_tokens()) }} as is_trial_covered
+    from trial_tokens
 )
 
 select * from final

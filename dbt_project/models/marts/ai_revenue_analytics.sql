@@ -1,11 +1,11 @@
--- One row per UTC day: revenue (what users were charged), cost (what providers charge us) and profit.
+-- One row per day (in reporting_timezone, default UTC): revenue (what users were charged), cost (what providers charge us) and profit.
 with requests as (
     select * from {{ ref('ai_usage_analytics') }}
 ),
 
 final as (
     select
-        cast(created_at as date) as date,
+        {{ reporting_date('created_at') }} as date,
         count(*) as requests,
         count(*) filter (where is_billed) as billed_requests,
         count(*) filter (where not is_billed) as failed_requests,

@@ -5,7 +5,7 @@ with requests as (
 final as (
     select
         user_id,
-        cast(created_at as date) as date,
+        {{ reporting_date('created_at') }} as date,
         count(*) as requests,
         count(*) filter (where is_billed) as billed_requests,
         cast(sum(input_tokens) as bigint) as input_tokens,

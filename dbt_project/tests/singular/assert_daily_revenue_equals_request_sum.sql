@@ -2,7 +2,7 @@
 {{ config(meta={'dagster': {'ref': {'name': 'ai_revenue_analytics'}}}) }}
 with per_request as (
     select
-        cast(created_at as date) as date,
+        {{ reporting_date('created_at') }} as date,
         count(*) as requests,
         sum(provider_cost_usd) as provider_cost_usd,
         sum(user_charge_usd) as revenue_usd,

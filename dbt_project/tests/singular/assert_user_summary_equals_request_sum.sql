@@ -2,7 +2,7 @@
 with per_request as (
     select
         user_id,
-        cast(created_at as date) as date,
+        {{ reporting_date('created_at') }} as date,
         count(*) as requests,
         sum(user_charge_usd) as user_charge_usd,
         sum(markup_usd) as markup_usd

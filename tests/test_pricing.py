@@ -1,0 +1,201 @@
+"""Pricing that finance can trust: the dated catalog, the what-if scenarios and the pricing knobs, end to end.
+
+The standard build (markup 25%, minimum $0.001, trial 100,000, default scenarios) is read from the shared
+`built_warehouse`; a copy of it is rebuilt by dbt with other knobs, and the knobs' validation runs
+`dbt run-operation` in-process (it fails while parsing, before any SQL). Money by hand.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from decimal import Decimal as D
+from pathlib import Path
+
+import duckdb
+import pytest
+from dbt.cli.main import dbtRunner
+
+from dagster_project.project import dbt_executable, dbt_project
+
+DBT_DIR = Path(dbt_project.project_dir)
+
+
+@pytest.fixture(scope="module")
+def con(built_warehouse: Path):
+    with duckdb.connect(str(built_warehouse / "warehouse.duckdb"), read_only=True) as connection:
+        yield connection
+
+
+def test_default_scenarios_reprice_history(con):
+    # Current (fixture, by hand in test_end_to_end): revenue 0.201431818182, profit -0.431418181818,
+    # trial credit 0.591943181818, 2 requests at the minimum (g02, g10).
+    # markup_30: g02 and g10 stay at the minimum; g08 0.117 x 17000/22000 = 0.090409090909; g09 0.117.
+    # no_trial: every list charge: 0.525 + 0.001 + 0.020625 + 0.001 + 0.01875 + 0.1125 + 0.1125 + 0.001 + 0.001.
+    # min_0_002: g02 and g10 pay 0.002.
+    rows = con.execute(
+        """
+        select scenario, month::varchar, requests, billed_requests, provider_cost_usd, revenue_usd, profit_usd,
+               margin_percentage, requests_at_minimum, trial_tokens, trial_credit_usd, revenue_diff_usd,
+               profit_diff_usd, requests_at_minimum_diff, trial_credit_diff_usd
+        from pricing_scenario_comparison order by scenario_order, month
+        """
+    ).fetchall()
+    assert rows == [
+        ("current", "2026-11-01", 10, 9, D("0.63285"), D("0.201431818182"), D("-0.431418181818"), D("-214.1758"),
+         2, 206000, D("0.591943181818"), D("0"), D("0"), 0, D("0")),
+        ("markup_30", "2026-11-01", 10, 9, D("0.63285"), D("0.209409090909"), D("-0.423440909091"),
+         D("-202.2075"), 2, 206000, D("0.615540909091"), D("0.007977272727"), D("0.007977272727"), 0,
+         D("0.023597727273")),
+        ("no_trial", "2026-11-01", 10, 9, D("0.63285"), D("0.793375"), D("0.160525"), D("20.2332"), 4, 0, D("0"),
+         D("0.591943181818"), D("0.591943181818"), 2, D("-0.591943181818")),
+        ("min_0_002", "2026-11-01", 10, 9, D("0.63285"), D("0.203431818182"), D("-0.429418181818"),
+         D("-211.0870"), 2, 206000, D("0.593943181818"), D("0.002"), D("0.002"), 0, D("0.002")),
+    ]
+
+
+def test_catalog_is_dated_and_requests_say_which_row_priced_them(con):
+    assert con.execute(
+        """
+        select valid_from::varchar, valid_to::varchar, input_price_per_1m_usd, output_price_per_1m_usd,
+               cache_read_price_per_1m_usd
+        from model_catalog where model = 'openai/gpt-4o' order by valid_from
+        """
+    ).fetchall() == [
+        ("2024-05-13", "2024-10-02", D("5"), D("15"), None),
+        ("2024-10-02", None, D("2.5"), D("10"), D("1.25")),
+    ]
+    # The guide's prices are the ones in effect today.
+    assert con.execute(
+        """
+        select model, input_price_per_1m_usd, output_price_per_1m_usd from model_catalog
+        where model in ('openai/gpt-4o-mini', 'anthropic/claude-3.5-sonnet')
+            and valid_from <= date '2026-10-25' and (valid_to is null or valid_to > date '2026-11-24')
+        order by model
+        """
+    ).fetchall() == [("anthropic/claude-3.5-sonnet", D("3"), D("15")), ("openai/gpt-4o-mini", D("0.15"), D("0.6"))]
+    assert con.execute(
+        "select distinct price_valid_from::varchar from ai_usage_analytics where is_billed"
+    ).fetchall() == [("2024-01-01",)]
+
+
+# Another build of the fixture: anthropic 30%, the assistant 40%, the trial only for users who signed up on or
+# after 2026-11-01 (not usr_past, created 2026-10-01, nor usr_ghost, missing from the users export), days in
+# Auckland (UTC+13 in November), and two one-off scenarios.
+OTHER_VARS = """{
+  provider_markup_percentage: {anthropic: 30},
+  model_markup_percentage: {"azure/crowe-logic-assistant": 40},
+  trial_start_date: "2026-11-01",
+  reporting_timezone: Pacific/Auckland,
+  pricing_scenarios: [
+    {name: same},
+    {name: flat_20, markup_percentage: 20, provider_markup_percentage: {}, model_markup_percentage: {}}
+  ]
+}"""
+
+# request id -> (user charge, list charge, trial tokens), by hand:
+OTHER_EXPECTED = {
+    "g01": (D("0.546"), D("0.546"), 0),  # usr_past gets no trial: Sonnet 0.42 x 1.30
+    "g02": (D("0.001"), D("0.001"), 0),  # 0.00045 x 1.25 under the minimum
+    "g03": (D("0"), D("0.020625"), 95000),  # usr_t95 (signed up 2026-11-01 07:30 UTC) in the trial
+    "g04": (D("0"), D("0"), 0),  # failed
+    "g05": (D("0"), D("0.001"), 1500),  # usr_new in the trial
+    "g07": (D("0"), D("0.021"), 3000),  # the assistant's own 40%: 0.015 x 1.40, in the trial
+    "g08": (D("0.090409090909"), D("0.117"), 5000),  # 0.117 x 17000 / 22000
+    "g09": (D("0.117"), D("0.117"), 0),
+    "g10": (D("0.001"), D("0.001"), 0),
+    "g11": (D("0.001"), D("0.001"), 0),  # usr_ghost: no trial once trial_start_date is set
+}
+
+
+def _dbt(data_dir: Path, *args: str):
+    """dbt in-process on the warehouse in `data_dir`, with its target and logs there too (not the project's)."""
+    previous = os.environ.get("AI_USAGE_DATA_DIR")
+    os.environ["AI_USAGE_DATA_DIR"] = str(data_dir)
+    try:
+        return dbtRunner().invoke([
+            *args, "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
+            "--target-path", str(data_dir / "target"), "--log-path", str(data_dir / "logs"), "--quiet",
+        ])
+    finally:
+        if previous is None:
+            del os.environ["AI_USAGE_DATA_DIR"]
+        else:
+            os.environ["AI_USAGE_DATA_DIR"] = previous
+
+
+@pytest.fixture(scope="module")
+def other_warehouse(built_warehouse: Path, tmp_path_factory) -> Path:
+    """A copy of the standard warehouse (raw tables landed), rebuilt by dbt with OTHER_VARS (in a subprocess:
+    dbt-duckdb keeps its connection open in-process)."""
+    data_dir = tmp_path_factory.mktemp("pricing_knobs")
+    shutil.copy(built_warehouse / "warehouse.duckdb", data_dir / "warehouse.duckdb")
+    result = subprocess.run(
+        [
+            dbt_executable(), "build", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
+            "--target-path", str(data_dir / "target"), "--log-path", str(data_dir / "logs"), "--vars", OTHER_VARS,
+            "--select", "+ai_revenue_analytics", "+user_ai_usage_summary", "+pricing_scenario_comparison",
+        ],
+        env={**os.environ, "AI_USAGE_DATA_DIR": str(data_dir)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    return data_dir
+
+
+def test_markup_policy_trial_start_date_and_timezone(other_warehouse: Path):
+    with duckdb.connect(str(other_warehouse / "warehouse.duckdb"), read_only=True) as other:
+        rows = other.execute(
+            "select request_id, user_charge_usd, list_charge_usd, trial_tokens from ai_usage_analytics"
+        ).fetchall()
+        assert {row[0]: tuple(row[1:]) for row in rows} == OTHER_EXPECTED
+        assert other.execute(
+            "select date::varchar, requests, revenue_usd from ai_revenue_analytics order by date"
+        ).fetchall() == [
+            ("2026-11-20", 3, D("0.547")),  # g01, g02, g03 (before 11:00 UTC)
+            ("2026-11-21", 5, D("0.207409090909")),  # g04 .. g09
+            ("2026-11-22", 2, D("0.002")),  # g10, g11 (11:00 UTC and later on the 21st)
+        ]
+        assert other.execute(
+            "select date::varchar, requests from user_ai_usage_summary where user_id = 'usr_past' order by date"
+        ).fetchall() == [("2026-11-20", 2), ("2026-11-21", 1), ("2026-11-22", 1)]
+        # `same` keeps every current knob (the per-provider and per-model markups too): no difference.
+        # flat_20: 0.504 + 0.001 + 0.108 + 0.001 + 0.108 x 17000/22000 (0.083454545455) + 0.001.
+        assert other.execute(
+            """
+            select scenario, markup_percentage, revenue_usd, revenue_diff_usd
+            from pricing_scenario_comparison order by scenario_order
+            """
+        ).fetchall() == [
+            ("same", D("25"), D("0.756409090909"), D("0")),
+            ("flat_20", D("20"), D("0.698454545455"), D("-0.057954545454")),
+        ]
+
+
+def _validate(data_dir: Path, dbt_vars: str) -> str:
+    """Run the knobs' validation with `dbt_vars`; return the error ('' when valid)."""
+    result = _dbt(data_dir, "run-operation", "validate_pricing_vars", "--vars", dbt_vars)
+    return "" if result.success else str(result.exception)
+
+
+@pytest.mark.parametrize(
+    ("dbt_vars", "message"),
+    [
+        ("{reporting_timezone: Mars/Olympus}", "'reporting_timezone' = Mars/Olympus is not a time zone name"),
+        ("{provider_markup_percentage: {anthropic: -5}}", "'provider_markup_percentage.anthropic' = -5 is not a plain"),
+        ("{model_markup_percentage: {\"openai/gpt-4o'; --\": 5}}", "has the key openai/gpt-4o'; --, which is not"),
+        ("{trial_start_date: '2026-02-30'}", "'trial_start_date' = 2026-02-30 is not a date"),
+        ("{pricing_scenarios: [{name: a}, {name: a}]}", "pricing_scenarios has the name 'a' twice"),
+        ("{pricing_scenarios: [{name: x, markup: 30}]}", "pricing_scenarios[0] has the unknown key 'markup'"),
+        ("{pricing_scenarios: [{name: x, minimum_charge_usd: 101}]}", "minimum_charge_usd' = 101 is outside"),
+        ("{trial_start_date: 2026-11-01, reporting_timezone: Europe/Berlin, pricing_scenarios: []}", None),
+    ],
+)
+def test_bad_knobs_stop_the_build_before_any_sql(tmp_path: Path, dbt_vars: str, message: str | None):
+    error = _validate(tmp_path, dbt_vars)
+    assert error == "" if message is None else message in error, error
+    if message is not None:
+        assert not (tmp_path / "warehouse.duckdb").exists()
