@@ -1,0 +1,210 @@
+"""Exactly once: a request id seen twice (two files, a changed file, a retried run) is landed and billed once, and a
+load killed half-way leaves the whole source or nothing, which a re-run completes.
+
+The file-and-API and two-pages cases are in test_gateway_api.py (they need the test server).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from ingest.warehouse import connect, land_requests, load_gateway_files, parse_line
+
+PROJECT = Path(__file__).resolve().parents[1]
+NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
+
+
+def line(request_id: str, prompt: int = 100, user: str = "usr_1") -> str:
+    return json.dumps({"id": request_id, "created_at": "2026-11-20T08:00:00Z", "user_id": user,
+                       "model": "openai/gpt-4o-mini", "native_tokens_prompt": prompt,
+                       "native_tokens_completion": 10}) + "\n"
+
+
+def write(data_dir: Path, name: str, text: str) -> Path:
+    path = data_dir / "raw" / "gateway" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def counts(con) -> tuple:
+    return con.execute("select count(*), count(distinct id) from raw.gateway_requests").fetchone()
+
+
+def balanced(con) -> bool:
+    return con.execute(
+        "select bool_and(lines_read = accepted + duplicates + quarantined) from raw.load_log"
+    ).fetchone()[0] in (True, None)
+
+
+def test_the_same_id_in_two_files_is_landed_once(tmp_path):
+    write(tmp_path, "a.jsonl", line("x1") + line("x2"))
+    write(tmp_path, "b.jsonl", line("x2") + line("x3") + line("x1", prompt=999))
+    with connect(tmp_path / "w.duckdb") as con:
+        a, b = load_gateway_files(con, tmp_path, load_id="run-1", now=NOW)
+        assert (a.accepted, b.accepted, b.duplicates, b.quarantined) == (2, 1, 1, 1)
+        assert counts(con) == (3, 3)
+        assert con.execute("select native_tokens_prompt, source from raw.gateway_requests where id = 'x1'"
+                           ).fetchone() == (100, "raw/gateway/a.jsonl")  # the first version wins
+        assert con.execute("select source, line_number, reason, request_id from raw.quarantine").fetchall() == [
+            ("raw/gateway/b.jsonl", 3, "conflicting_duplicate", "x1")
+        ]
+
+
+def test_a_file_that_grows_lands_only_its_new_lines(tmp_path):
+    path = write(tmp_path, "a.jsonl", line("x1") + line("x2"))
+    with connect(tmp_path / "w.duckdb") as con:
+        load_gateway_files(con, tmp_path, load_id="run-1", now=NOW)
+        path.write_text(line("x1") + line("x2") + line("x3"))
+        (again,) = load_gateway_files(con, tmp_path, load_id="run-2", now=NOW)
+        assert (again.lines_read, again.accepted, again.duplicates, again.quarantined) == (3, 1, 2, 0)
+        (third,) = load_gateway_files(con, tmp_path, load_id="run-3", now=NOW)
+        assert third.skipped and counts(con) == (3, 3) and balanced(con)
+
+
+def test_a_run_that_fails_while_reading_lands_nothing_and_its_retry_lands_everything(tmp_path):
+    def items():
+        yield 1, parse_line(line("y1"), now=NOW)
+        raise OSError("disk went away")
+
+    with connect(tmp_path / "w.duckdb") as con:
+        with pytest.raises(OSError):
+            land_requests(con, source="s", source_kind="gateway_file", items=items(), load_id="run-1")
+        assert counts(con) == (0, 0)
+        assert con.execute("select count(*) from raw.load_log").fetchone() == (0,)
+        ok = land_requests(con, source="s", source_kind="gateway_file", load_id="run-2",
+                           items=[(1, parse_line(line("y1"), now=NOW)), (2, parse_line(line("y2"), now=NOW))])
+        retry = land_requests(con, source="s", source_kind="gateway_file", load_id="run-3",
+                              items=[(1, parse_line(line("y1"), now=NOW)), (2, parse_line(line("y2"), now=NOW))])
+        assert (ok.accepted, retry.accepted, retry.duplicates) == (2, 0, 2) and counts(con) == (2, 2)
+
+
+def test_a_failure_inside_the_transaction_rolls_the_whole_source_back(tmp_path, monkeypatch):
+    import ingest.warehouse as warehouse
+
+    def broken_log(*args, **kwargs):
+        raise RuntimeError("killed after the rows were inserted")
+
+    write(tmp_path, "a.jsonl", line("z1") + "not json\n" + line("z2"))
+    with connect(tmp_path / "w.duckdb") as con:
+        monkeypatch.setattr(warehouse, "_log", broken_log)
+        with pytest.raises(RuntimeError):
+            load_gateway_files(con, tmp_path, load_id="run-1", now=NOW)
+        for table in ("gateway_requests", "quarantine", "load_log"):
+            assert con.execute(f"select count(*) from raw.{table}").fetchone() == (0,), table
+        monkeypatch.undo()
+        (result,) = load_gateway_files(con, tmp_path, load_id="run-2", now=NOW)
+        assert (result.accepted, result.quarantined) == (2, 1) and balanced(con)
+
+
+# --- killed with SIGKILL half-way ------------------------------------------------------------------------------
+
+LINES = 15_000
+
+LOADER = """
+import sys, time
+from pathlib import Path
+import ingest.warehouse as warehouse
+data_dir = Path(sys.argv[1])
+if sys.argv[2] == "pause-in-transaction":
+    original = warehouse._write_quarantine
+    def pause(*args, **kwargs):  # the rows are inserted, nothing is committed yet: wait to be killed
+        original(*args, **kwargs)
+        print("INSIDE", flush=True)
+        time.sleep(60)
+    warehouse._write_quarantine = pause
+print("LOADING", flush=True)
+with warehouse.connect(data_dir / "warehouse.duckdb") as con:
+    warehouse.load_gateway_files(con, data_dir, load_id=sys.argv[3])
+print("DONE", flush=True)
+"""
+
+
+def big_file(data_dir: Path) -> None:
+    path = data_dir / "raw" / "gateway" / "big.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        for index in range(LINES):
+            handle.write(line(f"k{index:06d}", prompt=100 + index % 50, user=f"usr_{index % 97}"))
+            if index % 1000 == 0:
+                handle.write("{broken\n")
+    with connect(data_dir / "warehouse.duckdb") as con:  # something committed before, which must survive
+        land_requests(con, source="earlier.jsonl", source_kind="gateway_file", load_id="run-0",
+                      items=[(1, parse_line(line("k000000", user="usr_0"), now=NOW))])
+
+
+def start_loader(data_dir: Path, mode: str, load_id: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT)}
+    return subprocess.Popen([sys.executable, "-c", LOADER, str(data_dir), mode, load_id], cwd=PROJECT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(process: subprocess.Popen, marker: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        output = process.stdout.readline()
+        if output.strip() == marker:
+            return
+        if not output and process.poll() is not None:
+            raise AssertionError(f"the loader ended before {marker}: {process.stderr.read()}")
+    raise AssertionError(f"no {marker} within {timeout}s")
+
+
+def whole_or_nothing(data_dir: Path) -> str:
+    with connect(data_dir / "warehouse.duckdb") as con:
+        rows = con.execute("select count(*) from raw.gateway_requests where source = 'raw/gateway/big.jsonl'"
+                           ).fetchone()[0]
+        bad = con.execute("select count(*) from raw.quarantine where source = 'raw/gateway/big.jsonl'").fetchone()[0]
+        logged = con.execute("select count(*) from raw.load_log where source = 'raw/gateway/big.jsonl'").fetchone()[0]
+        assert con.execute("select count(*) from raw.gateway_requests where source = 'earlier.jsonl'").fetchone() == (
+            1,
+        )
+    if (rows, bad, logged) == (0, 0, 0):
+        return "nothing"
+    assert (rows, bad, logged) == (LINES - 1, LINES // 1000, 1), (rows, bad, logged)
+    return "whole"
+
+
+def rerun_completes(data_dir: Path) -> None:
+    process = start_loader(data_dir, "normal", "run-2")
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert whole_or_nothing(data_dir) == "whole"
+    with connect(data_dir / "warehouse.duckdb") as con:
+        assert balanced(con) and counts(con) == (LINES, LINES)
+        assert con.execute("select lines_read, accepted, duplicates, quarantined from raw.load_log "
+                           "where source = 'raw/gateway/big.jsonl'").fetchall() == [
+            (LINES + LINES // 1000, LINES - 1, 1, LINES // 1000)
+        ]
+
+
+def test_a_load_killed_inside_its_transaction_leaves_nothing_and_a_rerun_completes_it(tmp_path):
+    big_file(tmp_path)
+    process = start_loader(tmp_path, "pause-in-transaction", "run-1")
+    wait_for(process, "INSIDE")
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    assert process.returncode == -signal.SIGKILL
+    assert whole_or_nothing(tmp_path) == "nothing"
+    rerun_completes(tmp_path)
+
+
+@pytest.mark.parametrize("delay", [0.5, 2.0])
+def test_a_load_killed_at_an_arbitrary_moment_leaves_the_whole_file_or_nothing(tmp_path, delay):
+    big_file(tmp_path)
+    process = start_loader(tmp_path, "normal", "run-1")
+    wait_for(process, "LOADING")
+    time.sleep(delay)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    whole_or_nothing(tmp_path)
+    rerun_completes(tmp_path)
