@@ -13,6 +13,7 @@ from decimal import Decimal
 import dagster as dg
 
 from dagster_project.publish.alerts import DELIVERIES_TABLE, deliver_new_alerts
+from dagster_project.publish.dashboard import usd_exact, write_report
 from dagster_project.publish.exports import write_exports
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
 
@@ -67,6 +68,43 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                     [[m, f"{n:,}", _money(r), _money(c), _money(p)] for m, n, r, c, p in monthly],
                 )
             ),
+        }
+    )
+
+
+@dg.asset(
+    deps=[dg.AssetKey(name) for name in
+          ("ai_revenue_analytics", "model_popularity", "user_ai_usage_summary", "ai_usage_analytics", "users")],
+    description=(
+        "The spending report, <data dir>/reports/index.html: revenue, cost and profit per day, top models, top users "
+        "by spend, free-trial usage and a per-user spending section; plotly charts, self-contained (works offline)."
+    ),
+    group_name=GROUP,
+    kinds={"python", "html"},
+    pool=DUCKDB_WRITER_POOL,
+)
+def spending_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect(read_only=True) as con:
+        path, data = write_report(con, warehouse.root / "reports")
+    context.log.info(f"spending report written to {path}")
+    preview = _markdown_table(
+        ["date", "requests", "revenue USD", "provider cost USD", "profit USD"],
+        [[r["date"].isoformat(), f"{r['requests']:,}", usd_exact(r["revenue_usd"]),
+          usd_exact(r["provider_cost_usd"]), usd_exact(r["profit_usd"])] for r in data.daily[-7:]],
+    )
+    top_users = _markdown_table(
+        ["user", "plan", "requests", "spent USD"],
+        [[u["email"] or u["user_id"], u["plan"] or "", f"{u['requests']:,}", usd_exact(u["spent_usd"])]
+         for u in data.users[:5]],
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "report_path": dg.MetadataValue.path(str(path)),
+            "report_url": dg.MetadataValue.url(path.as_uri()),
+            "size_bytes": path.stat().st_size,
+            "preview_last_7_days": dg.MetadataValue.md(preview),
+            "preview_top_users": dg.MetadataValue.md(top_users),
+            "users_in_picker": len(data.users),
         }
     )
 

@@ -1,0 +1,303 @@
+"""The spending report: one self-contained HTML page, `<data dir>/reports/index.html`.
+
+Revenue, cost and profit per day; top models; top users by spend; trial usage; and a per-user section where a
+reader picks a user and sees their spending per day. Charts are plotly figures with plotly.js inlined once (no
+CDN: the page works offline and can be mailed as one file). Charts plot floats, which is fine for drawing; every
+figure printed in a table is the exact decimal from the marts.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import plotly.graph_objects as go
+
+from dagster_project.publish.files import write_text_atomic
+
+TOP_MODELS = 10
+TOP_USERS = 20
+MAX_USERS_IN_PICKER = 1000  # the per-user section lists the biggest spenders first, up to this many
+CHART_IDS = ("chart-daily", "chart-models", "chart-users", "chart-trial", "chart-user-spend")
+DAYS_AXIS = {"type": "category", "title": "UTC day"}  # one slot per day with data, no hour ticks
+COLORS = {"revenue": "#2563eb", "cost": "#f97316", "profit": "#16a34a", "trial": "#a855f7"}
+
+
+@dataclass
+class DashboardData:
+    daily: list[dict]
+    models: list[dict]
+    users: list[dict]
+    trial: list[dict]
+    trial_status: dict
+    per_user: dict[str, dict]
+    totals: dict
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def load_dashboard_data(con: duckdb.DuckDBPyConnection) -> DashboardData:
+    """Read what the report shows from the marts (read-only)."""
+    daily = _rows(con, """
+        select date, requests, active_users, provider_cost_usd, revenue_usd, profit_usd, trial_credit_usd
+        from ai_revenue_analytics order by date
+    """)
+    models = _rows(con, f"""
+        select model, display_name, requests, users, total_tokens, user_charge_usd, markup_usd
+        from model_popularity order by popularity_rank limit {TOP_MODELS}
+    """)
+    users = _rows(con, f"""
+        select a.user_id, u.email, u.plan, count(*) as requests, sum(a.total_tokens) as total_tokens,
+               sum(a.user_charge_usd) as spent_usd, sum(a.trial_credit_usd) as trial_credit_usd
+        from ai_usage_analytics as a left join users as u on a.user_id = u.id
+        group by all order by spent_usd desc, a.user_id limit {MAX_USERS_IN_PICKER}
+    """)
+    trial = _rows(con, """
+        select date, sum(trial_tokens) as trial_tokens, sum(total_tokens) - sum(trial_tokens) as paid_tokens,
+               sum(trial_credit_usd) as trial_credit_usd,
+               count(distinct user_id) filter (where trial_tokens > 0) as users_in_trial
+        from user_ai_usage_summary group by date order by date
+    """)
+    trial_status = _rows(con, """
+        with per_user as (
+            select user_id, sum(trial_tokens) as trial_tokens,
+                   bool_or(is_billed and not is_trial_covered) as has_paid
+            from ai_usage_analytics group by user_id
+        )
+        select count(*) filter (where trial_tokens > 0 and not has_paid) as still_in_trial,
+               count(*) filter (where trial_tokens > 0 and has_paid) as trial_used_up,
+               count(*) filter (where trial_tokens = 0) as no_trial_used
+        from per_user
+    """)[0]
+    picked = [u["user_id"] for u in users]
+    per_user: dict[str, dict] = {u["user_id"]: {"dates": [], "spent": [], "tokens": [], "requests": []} for u in users}
+    if picked:
+        for row in _rows(con, """
+            select user_id, date, requests, total_tokens, user_charge_usd
+            from user_ai_usage_summary order by user_id, date
+        """):
+            series = per_user.get(row["user_id"])
+            if series is not None:
+                series["dates"].append(row["date"].isoformat())
+                series["spent"].append(float(row["user_charge_usd"]))
+                series["tokens"].append(int(row["total_tokens"]))
+                series["requests"].append(int(row["requests"]))
+    totals = _rows(con, """
+        select count(*) as requests, count(distinct user_id) as users,
+               coalesce(sum(user_charge_usd), 0) as revenue_usd, coalesce(sum(provider_cost_usd), 0) as cost_usd,
+               coalesce(sum(markup_usd), 0) as profit_usd, coalesce(sum(trial_credit_usd), 0) as trial_credit_usd,
+               min(created_at)::date as first_date, max(created_at)::date as last_date
+        from ai_usage_analytics
+    """)[0]
+    return DashboardData(daily, models, users, trial, trial_status, per_user, totals)
+
+
+def usd(value: Decimal | None, places: int = 2) -> str:
+    """$1,234.57 for display (tables show exact figures with `usd_exact`)."""
+    if value is None:
+        return ""
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.{places}f}"
+
+
+def usd_exact(value: Decimal | None) -> str:
+    return "" if value is None else format(value.normalize() if value else Decimal(0), "f")
+
+
+def _layout(fig: go.Figure, title: str, **kwargs) -> go.Figure:
+    settings = {"title": {"text": title, "x": 0.01}, "template": "plotly_white", "height": 380,
+                "margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "legend": {"orientation": "h", "y": -0.18}}
+    fig.update_layout(**{**settings, **kwargs})
+    return fig
+
+
+def daily_figure(data: DashboardData) -> go.Figure:
+    dates = [row["date"].isoformat() for row in data.daily]
+    fig = go.Figure()
+    fig.add_bar(x=dates, y=[float(r["revenue_usd"]) for r in data.daily], name="revenue",
+                marker_color=COLORS["revenue"])
+    fig.add_bar(x=dates, y=[float(r["provider_cost_usd"]) for r in data.daily], name="provider cost",
+                marker_color=COLORS["cost"])
+    fig.add_scatter(x=dates, y=[float(r["profit_usd"]) for r in data.daily], name="profit", mode="lines+markers",
+                    line={"color": COLORS["profit"], "width": 3})
+    return _layout(fig, "Revenue, provider cost and profit per day (USD)", barmode="group", xaxis=DAYS_AXIS)
+
+
+def models_figure(data: DashboardData) -> go.Figure:
+    models = list(reversed(data.models))
+    fig = go.Figure(go.Bar(
+        x=[r["requests"] for r in models], y=[r["display_name"] or r["model"] for r in models], orientation="h",
+        marker_color=COLORS["revenue"], customdata=[[float(r["user_charge_usd"])] for r in models],
+        hovertemplate="%{y}: %{x:,} requests, revenue $%{customdata[0]:,.2f}<extra></extra>",
+    ))
+    return _layout(fig, f"Top {len(models)} models by requests", showlegend=False)
+
+
+def users_figure(data: DashboardData) -> go.Figure:
+    top = list(reversed(data.users[:TOP_USERS]))
+    fig = go.Figure(go.Bar(
+        x=[float(r["spent_usd"]) for r in top], y=[r["email"] or r["user_id"] for r in top], orientation="h",
+        marker_color=COLORS["profit"], hovertemplate="%{y}: $%{x:,.2f}<extra></extra>",
+    ))
+    return _layout(fig, f"Top {len(top)} users by spend (USD)", showlegend=False, height=max(380, 22 * len(top)))
+
+
+def trial_figure(data: DashboardData) -> go.Figure:
+    dates = [row["date"].isoformat() for row in data.trial]
+    fig = go.Figure()
+    fig.add_bar(x=dates, y=[int(r["trial_tokens"]) for r in data.trial], name="tokens paid by the trial",
+                marker_color=COLORS["trial"])
+    fig.add_bar(x=dates, y=[int(r["paid_tokens"]) for r in data.trial], name="tokens users paid for",
+                marker_color=COLORS["revenue"])
+    fig.add_scatter(x=dates, y=[float(r["trial_credit_usd"]) for r in data.trial], name="trial credit (USD)",
+                    yaxis="y2", mode="lines+markers", line={"color": COLORS["cost"]})
+    return _layout(fig, "Free-trial usage per day", barmode="stack", xaxis=DAYS_AXIS,
+                   yaxis={"title": "tokens"}, yaxis2={"title": "USD", "overlaying": "y", "side": "right"})
+
+
+def user_figure(data: DashboardData, user_id: str | None) -> go.Figure:
+    series = data.per_user.get(user_id or "", {"dates": [], "spent": [], "tokens": []})
+    fig = go.Figure()
+    fig.add_bar(x=series["dates"], y=series["spent"], name="spent (USD)", marker_color=COLORS["revenue"])
+    fig.add_scatter(x=series["dates"], y=series["tokens"], name="tokens", yaxis="y2", mode="lines+markers",
+                    line={"color": COLORS["trial"]})
+    return _layout(fig, "Spending per day", xaxis=DAYS_AXIS, yaxis={"title": "USD"},
+                   yaxis2={"title": "tokens", "overlaying": "y", "side": "right"})
+
+
+def _chart(fig: go.Figure, div_id: str, *, with_plotlyjs: bool) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=True if with_plotlyjs else False, div_id=div_id,
+                       config={"displaylogo": False, "responsive": True})
+
+
+def _table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(
+            f'<td class="{"num" if i >= numeric_from else ""}">{html.escape(str(cell))}</td>'
+            for i, cell in enumerate(row)
+        ) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;background:#f8fafc;color:#0f172a}
+header{background:#0f172a;color:#f8fafc;padding:20px 32px}header h1{margin:0 0 4px;font-size:24px}
+header p{margin:0;color:#cbd5e1}main{padding:16px 32px;max-width:1280px}
+section{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:16px 20px;margin:16px 0}
+h2{font-size:18px;margin:0 0 8px}.kpis{display:flex;flex-wrap:wrap;gap:12px}
+.kpi{background:#fff;border:1px solid #e2e8f0;border-radius:8px;padding:12px 16px;min-width:150px}
+.kpi b{display:block;font-size:22px}.kpi span{color:#64748b;font-size:13px}
+table{border-collapse:collapse;font-size:13px;margin-top:8px}th,td{padding:4px 10px;border-bottom:1px solid #e2e8f0}
+th{text-align:left;background:#f1f5f9}td.num{text-align:right;font-variant-numeric:tabular-nums}
+select{font-size:15px;padding:4px 8px}.note{color:#64748b;font-size:13px}
+"""
+
+USER_SCRIPT = """
+(function () {
+  var data = JSON.parse(document.getElementById('per-user-data').textContent);
+  var select = document.getElementById('user-select');
+  var summary = document.getElementById('user-summary');
+  function show(userId) {
+    var s = data.series[userId] || {dates: [], spent: [], tokens: []};
+    var u = data.users[userId] || {};
+    var chart = document.getElementById('chart-user-spend');
+    Plotly.react(chart, [
+      {type: 'bar', x: s.dates, y: s.spent, name: 'spent (USD)', marker: {color: '#2563eb'}},
+      {type: 'scatter', mode: 'lines+markers', x: s.dates, y: s.tokens, name: 'tokens', yaxis: 'y2',
+       line: {color: '#a855f7'}}
+    ], chart.layout);
+    summary.textContent = (u.email || userId) + ' (' + (u.plan || 'no plan') + '): spent ' + u.spent +
+      ' USD over ' + u.requests + ' requests and ' + u.tokens + ' tokens; the free trial paid ' + u.trial + ' USD.';
+  }
+  // index.html#user=<user_id> opens the page on that user (a link to send a user their own spending).
+  var wanted = decodeURIComponent((location.hash.match(/^#user=(.+)$/) || [])[1] || '');
+  if (wanted && data.users[wanted]) { select.value = wanted; }
+  select.addEventListener('change', function () {
+    history.replaceState(null, '', '#user=' + encodeURIComponent(select.value));
+    show(select.value);
+  });
+  if (select.value) { show(select.value); }
+})();
+"""
+
+
+def render_report(data: DashboardData, *, generated_at: datetime | None = None) -> str:
+    """The whole HTML page as a string."""
+    generated_at = generated_at or datetime.now(UTC)
+    t = data.totals
+    kpis = [
+        ("revenue", usd(t["revenue_usd"])), ("provider cost", usd(t["cost_usd"])), ("profit", usd(t["profit_usd"])),
+        ("trial credit given", usd(t["trial_credit_usd"])), ("requests", f"{t['requests']:,}"),
+        ("users", f"{t['users']:,}"),
+    ]
+    first_user = data.users[0]["user_id"] if data.users else None
+    per_user_json = json.dumps({
+        "series": data.per_user,
+        "users": {
+            u["user_id"]: {"email": u["email"], "plan": u["plan"], "spent": usd_exact(u["spent_usd"]),
+                           "requests": u["requests"], "tokens": int(u["total_tokens"]),
+                           "trial": usd_exact(u["trial_credit_usd"])}
+            for u in data.users
+        },
+    }).replace("</", "<\\/")
+    options = "".join(
+        f'<option value="{html.escape(u["user_id"])}">{html.escape(u["email"] or u["user_id"])} '
+        f'({html.escape(usd(u["spent_usd"]))})</option>'
+        for u in data.users
+    )
+    ts = data.trial_status
+    sections = [
+        f"""<section><h2>Revenue, cost and profit per day</h2>
+        <p class="note">Revenue is what users were charged (markup, minimum charge and free trial applied); profit is
+        revenue minus what the providers charge us, negative on days when the trial gives away more than the markup
+        earns.</p>{_chart(daily_figure(data), "chart-daily", with_plotlyjs=True)}
+        {_table(["date", "requests", "active users", "revenue USD", "provider cost USD", "profit USD"],
+                [[r["date"].isoformat(), f"{r['requests']:,}", r["active_users"], usd_exact(r["revenue_usd"]),
+                  usd_exact(r["provider_cost_usd"]), usd_exact(r["profit_usd"])] for r in data.daily[-14:]])}
+        </section>""",
+        f"""<section><h2>Top models</h2>{_chart(models_figure(data), "chart-models", with_plotlyjs=False)}
+        {_table(["model", "requests", "users", "tokens", "revenue USD", "profit USD"],
+                [[r["model"], f"{r['requests']:,}", r["users"], f"{int(r['total_tokens']):,}",
+                  usd_exact(r["user_charge_usd"]), usd_exact(r["markup_usd"])] for r in data.models])}</section>""",
+        f"""<section><h2>Top users by spend</h2>{_chart(users_figure(data), "chart-users", with_plotlyjs=False)}
+        </section>""",
+        f"""<section><h2>Free-trial usage</h2>
+        <p class="note">Users still inside their free trial: {ts["still_in_trial"]:,}; users whose trial is used up:
+        {ts["trial_used_up"]:,}; users without trial tokens: {ts["no_trial_used"]:,}.</p>
+        {_chart(trial_figure(data), "chart-trial", with_plotlyjs=False)}</section>""",
+        f"""<section id="per-user"><h2>Spending per user</h2>
+        <label for="user-select">User </label><select id="user-select">{options}</select>
+        <p id="user-summary" class="note"></p>
+        {_chart(user_figure(data, first_user), "chart-user-spend", with_plotlyjs=False)}
+        <script type="application/json" id="per-user-data">{per_user_json}</script>
+        <script>{USER_SCRIPT}</script></section>""",
+    ]
+    period = f"{t['first_date']} to {t['last_date']}" if t["first_date"] else "no requests yet"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>AI usage: revenue and spending</title><style>{CSS}</style></head>
+<body><header><h1>AI usage: revenue and spending</h1>
+<p>Requests from {html.escape(period)} (UTC). Generated {generated_at:%Y-%m-%d %H:%M} UTC from the warehouse marts.</p>
+</header><main><div class="kpis">{"".join(f'<div class="kpi"><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>' for k, v in kpis)}</div>
+{"".join(sections)}
+</main></body></html>
+"""
+
+
+def write_report(con: duckdb.DuckDBPyConnection, reports_dir: Path) -> tuple[Path, DashboardData]:
+    """Render the report from the marts and write `reports_dir/index.html` atomically."""
+    data = load_dashboard_data(con)
+    path = write_text_atomic(reports_dir / "index.html", render_report(data))
+    return path, data
