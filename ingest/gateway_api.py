@@ -82,7 +82,9 @@ class GatewaySettings:
 
     def missing(self) -> list[str]:
         """The settings that are empty (a pull needs all four)."""
-        return [name for name in ("base_url", "account_id", "gateway_id", "api_token") if not getattr(self, name)]
+        return [
+            name for name in ("base_url", "account_id", "gateway_id", "api_token") if not getattr(self, name)
+        ]
 
 
 class BearerToken(httpx.Auth):
@@ -269,7 +271,9 @@ class GatewayLogsClient:
                     "nothing was landed. Try again later"
                 )
             wait = self.retry.delay(attempt, retry_after)
-            self.log(f"{where}: {problem}; retrying in {wait:.1f}s (attempt {attempt + 1}/{self.retry.max_attempts})")
+            self.log(
+                f"{where}: {problem}; retrying in {wait:.1f}s (attempt {attempt + 1}/{self.retry.max_attempts})"
+            )
             self.sleep(wait)
         raise AssertionError("unreachable")
 
@@ -328,7 +332,9 @@ def parse_page(body: bytes, *, page: int, per_page: int, where: str) -> Page:
         raise malformed(f"a JSON {type(payload).__name__}, not an object")
     if payload.get("success") is not True:
         errors = payload.get("errors")
-        raise GatewayApiError(f"{where}: the API answered success={payload.get('success')!r}, errors={errors!r}"[:500])
+        raise GatewayApiError(
+            f"{where}: the API answered success={payload.get('success')!r}, errors={errors!r}"[:500]
+        )
     result, info = payload.get("result"), payload.get("result_info")
     if not isinstance(result, list):
         raise malformed("'result' is missing or not a list")
@@ -350,7 +356,9 @@ def parse_page(body: bytes, *, page: int, per_page: int, where: str) -> Page:
 def to_contract_record(api_record: Any) -> dict:
     """One API log record -> a gateway-log-v1 record (see the module docstring for the mapping)."""
     if not isinstance(api_record, dict):
-        raise BadRecord("not_object", None, f"an API log record must be an object, got {type(api_record).__name__}")
+        raise BadRecord(
+            "not_object", None, f"an API log record must be an object, got {type(api_record).__name__}"
+        )
     provider, model = api_record.get("provider"), api_record.get("model")
     for name, value in (("provider", provider), ("model", model)):
         if value is None:
@@ -364,11 +372,15 @@ def to_contract_record(api_record: Any) -> dict:
         try:
             metadata = json.loads(metadata) if metadata.strip() else {}
         except (ValueError, RecursionError):
-            raise BadRecord("bad_metadata", "metadata", f"metadata {metadata[:80]!r} is not a JSON object") from None
+            raise BadRecord(
+                "bad_metadata", "metadata", f"metadata {metadata[:80]!r} is not a JSON object"
+            ) from None
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, dict):
-        raise BadRecord("bad_metadata", "metadata", f"metadata must be a JSON object, got {type(metadata).__name__}")
+        raise BadRecord(
+            "bad_metadata", "metadata", f"metadata must be a JSON object, got {type(metadata).__name__}"
+        )
     return {
         "id": api_record.get("id"),
         "created_at": api_record.get("created_at"),
@@ -400,10 +412,19 @@ def pull_items(pull: Pull, *, now: datetime) -> list[tuple[int, GatewayRequest |
         except BadRecord as error:
             request_id = api_record.get("id") if isinstance(api_record, dict) else None
             raw = json.dumps(api_record, default=str, sort_keys=True)[:RAW_PREVIEW_CHARS]
-            items.append((position, Quarantined(
-                position, error.reason, error.field, error.detail, raw,
-                request_id[:128] if isinstance(request_id, str) else None,
-            )))
+            items.append(
+                (
+                    position,
+                    Quarantined(
+                        position,
+                        error.reason,
+                        error.field,
+                        error.detail,
+                        raw,
+                        request_id[:128] if isinstance(request_id, str) else None,
+                    ),
+                )
+            )
     return items
 
 

@@ -55,7 +55,8 @@ class GatewayStub:
 
     def listing(self, start: str, end: str) -> list[dict]:
         return sorted(
-            (r for r in self.records if start <= r["created_at"][:19] + "Z" < end), key=lambda r: r["created_at"]
+            (r for r in self.records if start <= r["created_at"][:19] + "Z" < end),
+            key=lambda r: r["created_at"],
         )
 
     def page(self, page: int, per_page: int, start: str, end: str, *, total: int | None = None) -> Reply:
@@ -64,8 +65,12 @@ class GatewayStub:
             "success": True,
             "errors": [],
             "result": rows[(page - 1) * per_page : page * per_page],
-            "result_info": {"page": page, "per_page": per_page, "count": 0,
-                            "total_count": len(rows) if total is None else total},
+            "result_info": {
+                "page": page,
+                "per_page": per_page,
+                "count": 0,
+                "total_count": len(rows) if total is None else total,
+            },
         }
         body["result_info"]["count"] = len(body["result"])
         return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
@@ -75,7 +80,11 @@ class GatewayStub:
         if path != f"/accounts/{ACCOUNT}/ai-gateway/gateways/{GATEWAY}/logs":
             return 404, {}, b'{"success": false, "errors": [{"message": "not found"}]}'
         if authorization != f"Bearer {TOKEN}":
-            return 401, {}, b'{"success": false, "errors": [{"code": 10000, "message": "Authentication error"}]}'
+            return (
+                401,
+                {},
+                b'{"success": false, "errors": [{"code": 10000, "message": "Authentication error"}]}',
+            )
         page, per_page = int(query["page"][0]), int(query["per_page"][0])
         self.requests.append({key: values[0] for key, values in query.items()})
         step = self.script.pop(0) if self.script else None
@@ -91,7 +100,9 @@ def stub():
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
             url = urlparse(self.path)
-            status, headers, body = state.handle(url.path, parse_qs(url.query), self.headers.get("Authorization"))
+            status, headers, body = state.handle(
+                url.path, parse_qs(url.query), self.headers.get("Authorization")
+            )
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
@@ -123,11 +134,17 @@ def logs() -> list[str]:
 
 
 def make_client(stub, sleeps, logs, *, token=TOKEN, per_page=3, timeout=2.0, **kwargs) -> GatewayLogsClient:
-    settings = GatewaySettings(base_url=stub.base_url, account_id=ACCOUNT, gateway_id=GATEWAY, api_token=token)
+    settings = GatewaySettings(
+        base_url=stub.base_url, account_id=ACCOUNT, gateway_id=GATEWAY, api_token=token
+    )
     return GatewayLogsClient(
-        settings, per_page=per_page, timeout=httpx.Timeout(timeout),
+        settings,
+        per_page=per_page,
+        timeout=httpx.Timeout(timeout),
         retry=kwargs.pop("retry", RetryPolicy(max_attempts=3, base_delay=1.0, max_delay=5.0)),
-        sleep=sleeps.append, log=logs.append, **kwargs,
+        sleep=sleeps.append,
+        log=logs.append,
+        **kwargs,
     )
 
 
@@ -139,7 +156,9 @@ def con(tmp_path):
 
 def pull_day(con, client, *, load_id="run-1", start=DAY, end=NEXT_DAY):
     with client:
-        return land_gateway_pull(con, client, start=start, end=end, load_id=load_id, now=NOW, progress=client.log)
+        return land_gateway_pull(
+            con, client, start=start, end=end, load_id=load_id, now=NOW, progress=client.log
+        )
 
 
 def landed(con) -> list[tuple]:
@@ -162,23 +181,76 @@ def test_pages_to_the_end_and_lands_exactly_the_day(con, stub, sleeps, logs):
     assert stub.requests[0]["start_date"] == "2026-11-20T00:00:00Z"
     assert stub.requests[0]["end_date"] == "2026-11-21T00:00:00Z"
     assert landed(con) == [
-        ("cf01", "usr_api1", "openai/gpt-4o-mini", 200, 1000, 500, 0, D("0.00045"), "2026-11-20 08:00:00", SOURCE, 1),
-        ("cf02", "usr_api1", "anthropic/claude-3.5-sonnet", 200, 20000, 2000, 0, D("0.09"),
-         "2026-11-20 09:00:00.25", SOURCE, 2),
+        (
+            "cf01",
+            "usr_api1",
+            "openai/gpt-4o-mini",
+            200,
+            1000,
+            500,
+            0,
+            D("0.00045"),
+            "2026-11-20 08:00:00",
+            SOURCE,
+            1,
+        ),
+        (
+            "cf02",
+            "usr_api1",
+            "anthropic/claude-3.5-sonnet",
+            200,
+            20000,
+            2000,
+            0,
+            D("0.09"),
+            "2026-11-20 09:00:00.25",
+            SOURCE,
+            2,
+        ),
         # a gateway-cache hit: billed like any request, not provider cached tokens; the gateway's cost is 0
-        ("cf03", "usr_api2", "openai/gpt-4o-mini", 200, 1000, 500, 0, D("0"), "2026-11-20 10:00:00", SOURCE, 3),
+        (
+            "cf03",
+            "usr_api2",
+            "openai/gpt-4o-mini",
+            200,
+            1000,
+            500,
+            0,
+            D("0"),
+            "2026-11-20 10:00:00",
+            SOURCE,
+            3,
+        ),
         ("cf04", "usr_api2", "openai/gpt-4o-mini", 500, 1000, 0, 0, D("0"), "2026-11-20 11:00:00", SOURCE, 4),
-        ("cf05", "usr_api3", "openai/gpt-4o-mini", 200, 2000, 1000, 0, D("0.0009"), "2026-11-20 12:00:00", SOURCE, 5),
+        (
+            "cf05",
+            "usr_api3",
+            "openai/gpt-4o-mini",
+            200,
+            2000,
+            1000,
+            0,
+            D("0.0009"),
+            "2026-11-20 12:00:00",
+            SOURCE,
+            5,
+        ),
     ]
     assert (result.source, result.lines_read, result.accepted, result.duplicates, result.quarantined) == (
-        SOURCE, 7, 5, 0, 2,
+        SOURCE,
+        7,
+        5,
+        0,
+        2,
     )
     assert con.execute(
         "select source, source_kind, lines_read, accepted, duplicates, quarantined from raw.load_log"
     ).fetchall() == [(SOURCE, "gateway_api", 7, 5, 0, 2)]
     assert sleeps == []
-    assert logs == [f"{SOURCE}: 7 records on 3 pages: 5 new, 0 duplicates, 2 quarantined "
-                    "({'negative_tokens': 1, 'bad_metadata': 1})"]
+    assert logs == [
+        f"{SOURCE}: 7 records on 3 pages: 5 new, 0 duplicates, 2 quarantined "
+        "({'negative_tokens': 1, 'bad_metadata': 1})"
+    ]
 
 
 def test_a_bad_api_record_is_quarantined_like_a_bad_file_line(con, stub, sleeps, logs):
@@ -187,8 +259,15 @@ def test_a_bad_api_record_is_quarantined_like_a_bad_file_line(con, stub, sleeps,
         "select source, line_number, reason, field, detail, request_id, load_id from raw.quarantine order by 2"
     ).fetchall()
     assert rows == [
-        (SOURCE, 6, "negative_tokens", "tokens_in", "native_tokens_prompt is negative (-3) (API field tokens_in)",
-         "cf06", "run-1"),
+        (
+            SOURCE,
+            6,
+            "negative_tokens",
+            "tokens_in",
+            "native_tokens_prompt is negative (-3) (API field tokens_in)",
+            "cf06",
+            "run-1",
+        ),
         (SOURCE, 7, "bad_metadata", "metadata", "metadata '{not json' is not a JSON object", "cf07", "run-1"),
     ]
     raw = con.execute("select raw_line from raw.quarantine where line_number = 6").fetchone()[0]
@@ -196,9 +275,12 @@ def test_a_bad_api_record_is_quarantined_like_a_bad_file_line(con, stub, sleeps,
 
 
 def test_a_multi_day_window_lands_one_source_per_day(con, stub, sleeps, logs):
-    results = pull_day(con, make_client(stub, sleeps, logs), start=DAY, end=datetime(2026, 11, 22, tzinfo=timezone.utc))
+    results = pull_day(
+        con, make_client(stub, sleeps, logs), start=DAY, end=datetime(2026, 11, 22, tzinfo=timezone.utc)
+    )
     assert [(r.source, r.accepted) for r in results] == [
-        (SOURCE, 5), (f"api:{GATEWAY}:2026-11-21T00:00:00Z/2026-11-22T00:00:00Z", 1),
+        (SOURCE, 5),
+        (f"api:{GATEWAY}:2026-11-21T00:00:00Z/2026-11-22T00:00:00Z", 1),
     ]
     assert con.execute("select count(*), count(distinct source) from raw.load_log").fetchone() == (2, 2)
 
@@ -207,15 +289,19 @@ def test_429_with_retry_after_then_success(con, stub, sleeps, logs):
     stub.script = [lambda s, page, per_page: (429, {"Retry-After": "2"}, b'{"success": false}')]
     pull_day(con, make_client(stub, sleeps, logs))
     assert sleeps == [2.0] and len(landed(con)) == 5
-    assert logs[0].endswith("page 1 of 2026-11-20T00:00:00Z/2026-11-21T00:00:00Z: HTTP 429; retrying in 2.0s "
-                            "(attempt 2/3)")
+    assert logs[0].endswith(
+        "page 1 of 2026-11-20T00:00:00Z/2026-11-21T00:00:00Z: HTTP 429; retrying in 2.0s (attempt 2/3)"
+    )
 
 
 def test_retry_after_is_capped_and_may_be_a_date(con, stub, sleeps, logs):
     stub.script = [None, lambda s, page, per_page: (429, {"Retry-After": "3600"}, b"slow down")]
     pull_day(con, make_client(stub, sleeps, logs))
     assert sleeps == [5.0] and len(landed(con)) == 5
-    assert parse_retry_after("Wed, 25 Nov 2026 00:00:30 GMT", now=datetime(2026, 11, 25, tzinfo=timezone.utc)) == 30
+    assert (
+        parse_retry_after("Wed, 25 Nov 2026 00:00:30 GMT", now=datetime(2026, 11, 25, tzinfo=timezone.utc))
+        == 30
+    )
     assert parse_retry_after("soon") is None
 
 
@@ -240,7 +326,9 @@ def test_5xx_on_every_attempt_fails_clearly_and_lands_nothing(con, stub, sleeps,
 
 @pytest.mark.parametrize("status", [401, 403])
 def test_auth_failure_is_clear_and_never_shows_the_token(con, stub, sleeps, logs, status):
-    stub.script = [lambda s, page, per_page: (status, {}, f'{{"success": false, "token": "{TOKEN}"}}'.encode())]
+    stub.script = [
+        lambda s, page, per_page: (status, {}, f'{{"success": false, "token": "{TOKEN}"}}'.encode())
+    ]
     with pytest.raises(GatewayApiError) as error:
         pull_day(con, make_client(stub, sleeps, logs))
     message = str(error.value)
@@ -258,13 +346,20 @@ def test_a_wrong_token_is_refused_by_the_server(con, stub, sleeps, logs):
 GARBAGE = {
     "html": (b"<html><body>Cloudflare: 520</body></html>", "malformed response (not JSON)"),
     "truncated_json": (b'{"success": true, "result": [{"id": "cf01"', "malformed response (not JSON)"),
-    "success_false": (b'{"success": false, "errors": [{"message": "boom"}], "result": null}',
-                      "the API answered success=False, errors=[{'message': 'boom'}]"),
+    "success_false": (
+        b'{"success": false, "errors": [{"message": "boom"}], "result": null}',
+        "the API answered success=False, errors=[{'message': 'boom'}]",
+    ),
     "missing_result_info": (b'{"success": true, "result": []}', "'result_info' is missing or not an object"),
-    "result_not_a_list": (b'{"success": true, "result": {}, "result_info": {}}', "'result' is missing or not a list"),
+    "result_not_a_list": (
+        b'{"success": true, "result": {}, "result_info": {}}',
+        "'result' is missing or not a list",
+    ),
     "a_json_list": (b"[]", "malformed response (a JSON list, not an object)"),
-    "bad_total": (b'{"success": true, "result": [], "result_info": {"page": 2, "per_page": 3, "total_count": "7"}}',
-                  "result_info.total_count is '7', not a count"),
+    "bad_total": (
+        b'{"success": true, "result": [], "result_info": {"page": 2, "per_page": 3, "total_count": "7"}}',
+        "result_info.total_count is '7', not a count",
+    ),
 }
 
 
@@ -282,7 +377,9 @@ def test_an_unexpected_status_echoing_the_token_is_redacted(con, stub, sleeps, l
     stub.script = [lambda s, page, per_page: (400, {}, f"bad request for Bearer {TOKEN}".encode())]
     with pytest.raises(GatewayApiError) as error:
         pull_day(con, make_client(stub, sleeps, logs))
-    assert "unexpected HTTP 400: 'bad request for Bearer ***'" in str(error.value) and TOKEN not in str(error.value)
+    assert "unexpected HTTP 400: 'bad request for Bearer ***'" in str(error.value) and TOKEN not in str(
+        error.value
+    )
 
 
 def test_a_server_slower_than_the_timeout_fails_instead_of_hanging(con, stub, sleeps, logs):
@@ -311,7 +408,9 @@ def test_a_listing_that_changes_while_paged_is_pulled_again_from_page_1(con, stu
     assert [r["page"] for r in stub.requests] == ["1", "2", "1", "2", "3"]
     assert [row[0] for row in landed(con)] == ["cf00", "cf01", "cf02", "cf03", "cf04", "cf05"]
     assert (result.lines_read, result.accepted, result.duplicates, result.quarantined) == (8, 6, 0, 2)
-    assert "the listing changed while paging (total_count went from 7 to 8 at page 2); starting again" in logs[0]
+    assert (
+        "the listing changed while paging (total_count went from 7 to 8 at page 2); starting again" in logs[0]
+    )
 
 
 def test_a_listing_that_never_settles_fails_and_lands_nothing(con, stub, sleeps, logs):
@@ -321,7 +420,9 @@ def test_a_listing_that_never_settles_fails_and_lands_nothing(con, stub, sleeps,
         return s.page(page, per_page, "2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z", total=next(counter))
 
     stub.script = [grows] * 20
-    with pytest.raises(GatewayApiError, match="the listing kept changing while it was paged .* after 3 restarts"):
+    with pytest.raises(
+        GatewayApiError, match="the listing kept changing while it was paged .* after 3 restarts"
+    ):
         pull_day(con, make_client(stub, sleeps, logs))
     assert nothing_landed(con)
 
@@ -339,8 +440,9 @@ def test_an_id_on_two_pages_of_a_steady_listing_is_billed_once(con, stub, sleeps
     (result,) = pull_day(con, make_client(stub, sleeps, logs))
     assert [row[0] for row in landed(con)] == ["cf01", "cf02", "cf03", "cf04", "cf05"]
     assert (result.lines_read, result.accepted, result.duplicates, result.quarantined) == (9, 5, 1, 3)
-    assert con.execute("select line_number, reason from raw.quarantine where reason = 'conflicting_duplicate'"
-                       ).fetchall() == [(9, "conflicting_duplicate")]
+    assert con.execute(
+        "select line_number, reason from raw.quarantine where reason = 'conflicting_duplicate'"
+    ).fetchall() == [(9, "conflicting_duplicate")]
 
 
 def test_a_retried_pull_changes_nothing(con, stub, sleeps, logs):
@@ -349,16 +451,25 @@ def test_a_retried_pull_changes_nothing(con, stub, sleeps, logs):
     (again,) = pull_day(con, make_client(stub, sleeps, logs), load_id="run-2")
     assert (again.accepted, again.duplicates, again.quarantined) == (0, 5, 2)
     assert (landed(con), con.execute("select count(*) from raw.quarantine").fetchone()) == before
-    assert con.execute("select load_id, lines_read, accepted, duplicates, quarantined from raw.load_log order by 1"
-                       ).fetchall() == [("run-1", 7, 5, 0, 2), ("run-2", 7, 0, 5, 2)]
+    assert con.execute(
+        "select load_id, lines_read, accepted, duplicates, quarantined from raw.load_log order by 1"
+    ).fetchall() == [("run-1", 7, 5, 0, 2), ("run-2", 7, 0, 5, 2)]
 
 
 def test_the_same_id_from_a_file_and_the_api_is_billed_once(tmp_path, con, stub, sleeps, logs):
     gateway = tmp_path / "raw" / "gateway"
     gateway.mkdir(parents=True)
     (gateway / "2026-11-20.jsonl").write_text(
-        json.dumps({"id": "cf01", "created_at": "2026-11-20T08:00:00Z", "user_id": "usr_api1",
-                    "model": "openai/gpt-4o-mini", "native_tokens_prompt": 1000, "native_tokens_completion": 500})
+        json.dumps(
+            {
+                "id": "cf01",
+                "created_at": "2026-11-20T08:00:00Z",
+                "user_id": "usr_api1",
+                "model": "openai/gpt-4o-mini",
+                "native_tokens_prompt": 1000,
+                "native_tokens_completion": 500,
+            }
+        )
         + "\n"
     )
     (from_file,) = load_gateway_files(con, tmp_path, load_id="run-1", now=NOW)
@@ -385,7 +496,8 @@ def test_the_token_is_never_shown(stub, sleeps, logs):
 def test_day_windows_and_source_names():
     start = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)
     assert day_windows(start, datetime(2026, 11, 22, tzinfo=timezone.utc)) == [
-        (start, NEXT_DAY), (NEXT_DAY, datetime(2026, 11, 22, tzinfo=timezone.utc)),
+        (start, NEXT_DAY),
+        (NEXT_DAY, datetime(2026, 11, 22, tzinfo=timezone.utc)),
     ]
     assert day_windows(DAY, DAY) == []
     assert pull_source("gw", DAY, NEXT_DAY) == "api:gw:2026-11-20T00:00:00Z/2026-11-21T00:00:00Z"
@@ -437,7 +549,10 @@ def test_the_asset_pulls_each_day_of_the_range_from_the_environment(tmp_path, mo
     materialization = result.asset_materializations_for_node("raw__gateway_api_pull")[0]  # one per day, alike
     metadata = {key: value.value for key, value in materialization.metadata.items()}
     assert (metadata["skipped"], metadata["days_pulled"], metadata["accepted"], metadata["quarantined"]) == (
-        False, 2, 6, 2,
+        False,
+        2,
+        6,
+        2,
     )
     assert TOKEN not in all_event_text(result)
     with connect(tmp_path / "warehouse.duckdb") as warehouse:
@@ -453,11 +568,14 @@ def test_run_config_overrides_the_environment_and_failures_hide_the_token(tmp_pa
     monkeypatch.setenv("AI_GATEWAY_API_TOKEN", TOKEN)
     monkeypatch.setenv("AI_GATEWAY_ID", "not-this-one")
     config = {"base_url": stub.base_url, "account_id": ACCOUNT, "gateway_id": GATEWAY}
-    ok = materialize_pull(tmp_path, last="2026-11-20", run_config={"resources": {"gateway_api": {"config": config}}})
+    ok = materialize_pull(
+        tmp_path, last="2026-11-20", run_config={"resources": {"gateway_api": {"config": config}}}
+    )
     assert ok.success and stub.requests
     stub.script = [lambda s, page, per_page: (401, {}, b"{}")]
-    failed = materialize_pull(tmp_path, last="2026-11-20",
-                              run_config={"resources": {"gateway_api": {"config": config}}})
+    failed = materialize_pull(
+        tmp_path, last="2026-11-20", run_config={"resources": {"gateway_api": {"config": config}}}
+    )
     assert not failed.success
     text = all_event_text(failed)
     assert "the API refused the token (HTTP 401)" in text and TOKEN not in text

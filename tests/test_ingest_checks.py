@@ -25,8 +25,14 @@ NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
 
 
 def request(request_id: str, user: str = "usr_1", model: str = "openai/gpt-4o-mini", cost: str | None = None):
-    value = {"id": request_id, "created_at": "2026-11-20T08:00:00Z", "user_id": user, "model": model,
-             "native_tokens_prompt": 100, "native_tokens_completion": 10}
+    value = {
+        "id": request_id,
+        "created_at": "2026-11-20T08:00:00Z",
+        "user_id": user,
+        "model": model,
+        "native_tokens_prompt": 100,
+        "native_tokens_completion": 10,
+    }
     text = json.dumps(value)
     if cost is not None:  # as the exact JSON number
         text = text[:-1] + f', "total_cost": {cost}}}'
@@ -36,17 +42,29 @@ def request(request_id: str, user: str = "usr_1", model: str = "openai/gpt-4o-mi
 @pytest.fixture
 def warehouse(tmp_path: Path) -> WarehouseResource:
     with connect(tmp_path / "warehouse.duckdb") as con:
-        land_requests(con, source="a.jsonl", source_kind="gateway_file", load_id="run-1", items=[
-            (1, request("r1", cost="0.105")), (2, request("r2", user="usr_ghost", cost="0.2")),
-            (3, Quarantined(3, "not_json", None, "not valid JSON", "garbage")),
-        ])
-        land_requests(con, source="api:gw:2026-11-20T00:00:00Z/2026-11-21T00:00:00Z", source_kind="gateway_api",
-                      load_id="run-2", items=[
-                          (1, request("r3", user="usr_ghost", model="anthropic/claude-3.5-sonnet", cost="0.5")),
-                          (2, request("r4", user="usr_lost")),
-                          (3, Quarantined(3, "negative_tokens", "tokens_in", "tokens_in is negative (-3)", "{}")),
-                          (4, Quarantined(4, "bad_metadata", "metadata", "metadata is not JSON", "{}")),
-                      ])
+        land_requests(
+            con,
+            source="a.jsonl",
+            source_kind="gateway_file",
+            load_id="run-1",
+            items=[
+                (1, request("r1", cost="0.105")),
+                (2, request("r2", user="usr_ghost", cost="0.2")),
+                (3, Quarantined(3, "not_json", None, "not valid JSON", "garbage")),
+            ],
+        )
+        land_requests(
+            con,
+            source="api:gw:2026-11-20T00:00:00Z/2026-11-21T00:00:00Z",
+            source_kind="gateway_api",
+            load_id="run-2",
+            items=[
+                (1, request("r3", user="usr_ghost", model="anthropic/claude-3.5-sonnet", cost="0.5")),
+                (2, request("r4", user="usr_lost")),
+                (3, Quarantined(3, "negative_tokens", "tokens_in", "tokens_in is negative (-3)", "{}")),
+                (4, Quarantined(4, "bad_metadata", "metadata", "metadata is not JSON", "{}")),
+            ],
+        )
         con.execute("insert into raw.users values ('usr_1', 'a@example.com', '2026-01-01', 'pro', 2, now())")
     return WarehouseResource(data_dir=str(tmp_path))
 
@@ -55,12 +73,16 @@ def test_load_log_balances_passes_then_fails_with_error_severity(warehouse):
     result = load_log_balances(warehouse=warehouse)
     assert result.passed and result.description == "all 2 landed sources add up"
     with connect(warehouse.path) as con:
-        con.execute("insert into raw.load_log values ('run-3', 'b.jsonl', 'gateway_file', null, 10, 5, 1, 1, "
-                    "now(), now())")
+        con.execute(
+            "insert into raw.load_log values ('run-3', 'b.jsonl', 'gateway_file', null, 10, 5, 1, 1, "
+            "now(), now())"
+        )
     result = load_log_balances(warehouse=warehouse)
     assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
     assert result.description == "1 of 3 landed sources do not add up: lines are missing from the counts"
-    assert "| run-3 | b.jsonl | gateway_file | 10 | 5 | 1 | 1 |" in result.metadata["unbalanced_sources"].value
+    assert (
+        "| run-3 | b.jsonl | gateway_file | 10 | 5 | 1 | 1 |" in result.metadata["unbalanced_sources"].value
+    )
 
 
 def test_quarantine_growth_warns_with_the_reasons_of_the_latest_load(warehouse):
@@ -75,7 +97,9 @@ def test_quarantine_growth_warns_with_the_reasons_of_the_latest_load(warehouse):
 
 def test_quarantine_growth_passes_when_the_latest_load_was_clean(warehouse):
     with connect(warehouse.path) as con:
-        land_requests(con, source="c.jsonl", source_kind="gateway_file", load_id="run-3", items=[(1, request("r1"))])
+        land_requests(
+            con, source="c.jsonl", source_kind="gateway_file", load_id="run-3", items=[(1, request("r1"))]
+        )
     result = quarantine_did_not_grow(context=dg.build_op_context(), warehouse=warehouse)
     assert result.passed and result.description == "load run-3 quarantined nothing new"
 
@@ -92,11 +116,16 @@ def test_users_missing_from_the_export_warn_with_count_and_ids(warehouse):
 def _fake_mart(warehouse, provider_costs: dict[str, str]) -> None:
     """A stand-in for the dbt mart: the columns the check reads."""
     with connect(warehouse.path) as con:
-        con.execute("create table main.ai_usage_analytics (request_id varchar, model varchar, created_at timestamp, "
-                    "provider_cost_usd decimal(38, 12))")
+        con.execute(
+            "create table main.ai_usage_analytics (request_id varchar, model varchar, created_at timestamp, "
+            "provider_cost_usd decimal(38, 12))"
+        )
         for request_id, cost in provider_costs.items():
-            con.execute("insert into main.ai_usage_analytics select id, model, created_at, ?::decimal(38, 12) "
-                        "from raw.gateway_requests where id = ?", [cost, request_id])
+            con.execute(
+                "insert into main.ai_usage_analytics select id, model, created_at, ?::decimal(38, 12) "
+                "from raw.gateway_requests where id = ?",
+                [cost, request_id],
+            )
 
 
 def test_cost_drift_within_tolerance_is_exact(warehouse):
@@ -141,4 +170,6 @@ def test_checks_on_the_end_to_end_warehouse(built_warehouse):
     users = users_in_the_users_export(warehouse=warehouse)
     assert users.metadata["missing_users"].value == 1 and "usr_ghost" in users.description
     drift = gateway_cost_matches_provider_cost(warehouse=warehouse, config=CostDriftConfig())
-    assert drift.passed and drift.metadata["model_days_compared"].value == 1  # only g01 carries a gateway cost
+    assert (
+        drift.passed and drift.metadata["model_days_compared"].value == 1
+    )  # only g01 carries a gateway cost

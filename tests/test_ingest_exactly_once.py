@@ -24,9 +24,19 @@ NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
 
 
 def line(request_id: str, prompt: int = 100, user: str = "usr_1") -> str:
-    return json.dumps({"id": request_id, "created_at": "2026-11-20T08:00:00Z", "user_id": user,
-                       "model": "openai/gpt-4o-mini", "native_tokens_prompt": prompt,
-                       "native_tokens_completion": 10}) + "\n"
+    return (
+        json.dumps(
+            {
+                "id": request_id,
+                "created_at": "2026-11-20T08:00:00Z",
+                "user_id": user,
+                "model": "openai/gpt-4o-mini",
+                "native_tokens_prompt": prompt,
+                "native_tokens_completion": 10,
+            }
+        )
+        + "\n"
+    )
 
 
 def write(data_dir: Path, name: str, text: str) -> Path:
@@ -53,11 +63,12 @@ def test_the_same_id_in_two_files_is_landed_once(tmp_path):
         a, b = load_gateway_files(con, tmp_path, load_id="run-1", now=NOW)
         assert (a.accepted, b.accepted, b.duplicates, b.quarantined) == (2, 1, 1, 1)
         assert counts(con) == (3, 3)
-        assert con.execute("select native_tokens_prompt, source from raw.gateway_requests where id = 'x1'"
-                           ).fetchone() == (100, "raw/gateway/a.jsonl")  # the first version wins
-        assert con.execute("select source, line_number, reason, request_id from raw.quarantine").fetchall() == [
-            ("raw/gateway/b.jsonl", 3, "conflicting_duplicate", "x1")
-        ]
+        assert con.execute(
+            "select native_tokens_prompt, source from raw.gateway_requests where id = 'x1'"
+        ).fetchone() == (100, "raw/gateway/a.jsonl")  # the first version wins
+        assert con.execute(
+            "select source, line_number, reason, request_id from raw.quarantine"
+        ).fetchall() == [("raw/gateway/b.jsonl", 3, "conflicting_duplicate", "x1")]
 
 
 def test_a_file_that_grows_lands_only_its_new_lines(tmp_path):
@@ -81,10 +92,20 @@ def test_a_run_that_fails_while_reading_lands_nothing_and_its_retry_lands_everyt
             land_requests(con, source="s", source_kind="gateway_file", items=items(), load_id="run-1")
         assert counts(con) == (0, 0)
         assert con.execute("select count(*) from raw.load_log").fetchone() == (0,)
-        ok = land_requests(con, source="s", source_kind="gateway_file", load_id="run-2",
-                           items=[(1, parse_line(line("y1"), now=NOW)), (2, parse_line(line("y2"), now=NOW))])
-        retry = land_requests(con, source="s", source_kind="gateway_file", load_id="run-3",
-                              items=[(1, parse_line(line("y1"), now=NOW)), (2, parse_line(line("y2"), now=NOW))])
+        ok = land_requests(
+            con,
+            source="s",
+            source_kind="gateway_file",
+            load_id="run-2",
+            items=[(1, parse_line(line("y1"), now=NOW)), (2, parse_line(line("y2"), now=NOW))],
+        )
+        retry = land_requests(
+            con,
+            source="s",
+            source_kind="gateway_file",
+            load_id="run-3",
+            items=[(1, parse_line(line("y1"), now=NOW)), (2, parse_line(line("y2"), now=NOW))],
+        )
         assert (ok.accepted, retry.accepted, retry.duplicates) == (2, 0, 2) and counts(con) == (2, 2)
 
 
@@ -138,14 +159,25 @@ def big_file(data_dir: Path) -> None:
             if index % 1000 == 0:
                 handle.write("{broken\n")
     with connect(data_dir / "warehouse.duckdb") as con:  # something committed before, which must survive
-        land_requests(con, source="earlier.jsonl", source_kind="gateway_file", load_id="run-0",
-                      items=[(1, parse_line(line("k000000", user="usr_0"), now=NOW))])
+        land_requests(
+            con,
+            source="earlier.jsonl",
+            source_kind="gateway_file",
+            load_id="run-0",
+            items=[(1, parse_line(line("k000000", user="usr_0"), now=NOW))],
+        )
 
 
 def start_loader(data_dir: Path, mode: str, load_id: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
-    return subprocess.Popen([sys.executable, "-c", LOADER, str(data_dir), mode, load_id], cwd=PROJECT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", LOADER, str(data_dir), mode, load_id],
+        cwd=PROJECT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(process: subprocess.Popen, marker: str, timeout: float = 60) -> None:
@@ -161,13 +193,18 @@ def wait_for(process: subprocess.Popen, marker: str, timeout: float = 60) -> Non
 
 def whole_or_nothing(data_dir: Path) -> str:
     with connect(data_dir / "warehouse.duckdb") as con:
-        rows = con.execute("select count(*) from raw.gateway_requests where source = 'raw/gateway/big.jsonl'"
-                           ).fetchone()[0]
-        bad = con.execute("select count(*) from raw.quarantine where source = 'raw/gateway/big.jsonl'").fetchone()[0]
-        logged = con.execute("select count(*) from raw.load_log where source = 'raw/gateway/big.jsonl'").fetchone()[0]
-        assert con.execute("select count(*) from raw.gateway_requests where source = 'earlier.jsonl'").fetchone() == (
-            1,
-        )
+        rows = con.execute(
+            "select count(*) from raw.gateway_requests where source = 'raw/gateway/big.jsonl'"
+        ).fetchone()[0]
+        bad = con.execute(
+            "select count(*) from raw.quarantine where source = 'raw/gateway/big.jsonl'"
+        ).fetchone()[0]
+        logged = con.execute(
+            "select count(*) from raw.load_log where source = 'raw/gateway/big.jsonl'"
+        ).fetchone()[0]
+        assert con.execute(
+            "select count(*) from raw.gateway_requests where source = 'earlier.jsonl'"
+        ).fetchone() == (1,)
     if (rows, bad, logged) == (0, 0, 0):
         return "nothing"
     assert (rows, bad, logged) == (LINES - 1, LINES // 1000, 1), (rows, bad, logged)
@@ -181,10 +218,10 @@ def rerun_completes(data_dir: Path) -> None:
     assert whole_or_nothing(data_dir) == "whole"
     with connect(data_dir / "warehouse.duckdb") as con:
         assert balanced(con) and counts(con) == (LINES, LINES)
-        assert con.execute("select lines_read, accepted, duplicates, quarantined from raw.load_log "
-                           "where source = 'raw/gateway/big.jsonl'").fetchall() == [
-            (LINES + LINES // 1000, LINES - 1, 1, LINES // 1000)
-        ]
+        assert con.execute(
+            "select lines_read, accepted, duplicates, quarantined from raw.load_log "
+            "where source = 'raw/gateway/big.jsonl'"
+        ).fetchall() == [(LINES + LINES // 1000, LINES - 1, 1, LINES // 1000)]
 
 
 def test_a_load_killed_inside_its_transaction_leaves_nothing_and_a_rerun_completes_it(tmp_path):

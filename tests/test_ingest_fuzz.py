@@ -20,7 +20,12 @@ import pytest
 from ingest.warehouse import connect, load_gateway_files
 
 NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
-MODELS = ("openai/gpt-4o-mini", "anthropic/claude-3.5-sonnet", "azure/crowe-logic-assistant", "google/gemini-1.5-pro")
+MODELS = (
+    "openai/gpt-4o-mini",
+    "anthropic/claude-3.5-sonnet",
+    "azure/crowe-logic-assistant",
+    "google/gemini-1.5-pro",
+)
 ODD_VALUES = ("12", 1.5, None, [], {}, True, -7, 10**13, "", "2026-11-20", "\u0000")
 
 
@@ -28,8 +33,11 @@ def valid_record(rng: random.Random, request_id: str) -> dict:
     prompt, completion = rng.randint(0, 50_000), rng.randint(0, 5_000)
     record = {
         "id": request_id,
-        "created_at": (datetime(2026, 11, 20, tzinfo=timezone.utc) + timedelta(seconds=rng.randint(0, 172_800)))
-        .isoformat().replace("+00:00", rng.choice(["Z", "+00:00"])),
+        "created_at": (
+            datetime(2026, 11, 20, tzinfo=timezone.utc) + timedelta(seconds=rng.randint(0, 172_800))
+        )
+        .isoformat()
+        .replace("+00:00", rng.choice(["Z", "+00:00"])),
         "user_id": f"usr_{rng.randint(1, 40)}",
         "model": rng.choice(MODELS),
         "native_tokens_prompt": prompt,
@@ -71,7 +79,9 @@ def corrupt(rng: random.Random, raw: bytes, record: dict, ids: list[str]) -> tup
     return [b"\n", raw], True  # a blank line before an intact one
 
 
-def write_corrupted_logs(rng: random.Random, gateway: Path, *, files: int = 6, per_file: int = 150) -> set[str]:
+def write_corrupted_logs(
+    rng: random.Random, gateway: Path, *, files: int = 6, per_file: int = 150
+) -> set[str]:
     """Write the damaged files; return the ids that must land (those of intact lines in readable streams)."""
     ids = [f"req_{index:05d}" for index in range(files * per_file)]
     must_land: set[str] = set()
@@ -91,7 +101,9 @@ def write_corrupted_logs(rng: random.Random, gateway: Path, *, files: int = 6, p
         if number % 2:
             compressed = gzip.compress(data, mtime=0)
             if number % 3 == 0:  # cut the stream short: only a prefix can land, the break is quarantined
-                (gateway / f"day{number}.jsonl.gz").write_bytes(compressed[: rng.randrange(20, len(compressed))])
+                (gateway / f"day{number}.jsonl.gz").write_bytes(
+                    compressed[: rng.randrange(20, len(compressed))]
+                )
                 continue
             (gateway / f"day{number}.jsonl.gz").write_bytes(compressed)
         else:

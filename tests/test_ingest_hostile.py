@@ -47,7 +47,10 @@ HOSTILE_LINES: list[tuple[bytes, tuple[str, str | None] | None]] = [
     (line(record("h05", native_tokens_completion=-1)), ("negative_tokens", "native_tokens_completion")),
     (line(record("h06", native_tokens_prompt=10**12)), ("absurd_tokens", "native_tokens_prompt")),
     (line(record("h07", native_tokens_cached=101)), ("cached_exceeds_prompt", "native_tokens_cached")),
-    (line(record("h08", native_tokens_reasoning=51)), ("reasoning_exceeds_completion", "native_tokens_reasoning")),
+    (
+        line(record("h08", native_tokens_reasoning=51)),
+        ("reasoning_exceeds_completion", "native_tokens_reasoning"),
+    ),
     (line(record("h09", created_at="yesterday at noon")), ("bad_timestamp", "created_at")),
     (line(record("h10", created_at="2026-11-20T08:00:00")), ("bad_timestamp", "created_at")),
     (line(record("h11", created_at="2031-01-01T00:00:00Z")), ("future_timestamp", "created_at")),
@@ -64,15 +67,23 @@ HOSTILE_LINES: list[tuple[bytes, tuple[str, str | None] | None]] = [
     (line(record("h18", user_id="usr\u0000x")), ("bad_characters", "user_id")),
     (line(record("h19", total_cost="0.01")), ("wrong_type", "total_cost")),
     (line(record("h20", total_cost=-0.5)), ("out_of_range", "total_cost")),
-    (b'{"id": "h21", "created_at": "2026-11-20T08:00:00Z", "user_id": "u", "model": "a/b", '
-     b'"native_tokens_prompt": 1' + b"0" * 5000 + b', "native_tokens_completion": 1}\n', ("not_json", None)),
+    (
+        b'{"id": "h21", "created_at": "2026-11-20T08:00:00Z", "user_id": "u", "model": "a/b", '
+        b'"native_tokens_prompt": 1' + b"0" * 5000 + b', "native_tokens_completion": 1}\n',
+        ("not_json", None),
+    ),
     (b"[" * 100_000 + b"\n", ("not_json", None)),
     (line(record("h22", id=...)), ("missing_field", "id")),
     (line(record("h23", status_code=1000)), ("out_of_range", "status_code")),
-    (line(record("h24", native_tokens_cache_creation=100, native_tokens_cached=1)),
-     ("cache_creation_exceeds_prompt", "native_tokens_cache_creation")),
-    (b'{"id": "h25", "created_at": "2026-11-20T08:00:00Z", "user_id": "u", "model": "openai/gpt-4o-mini", '
-     b'"native_tokens_prompt": 1, "native_tokens_completion": 1, "total_cost": NaN}\n', ("out_of_range", "total_cost")),
+    (
+        line(record("h24", native_tokens_cache_creation=100, native_tokens_cached=1)),
+        ("cache_creation_exceeds_prompt", "native_tokens_cache_creation"),
+    ),
+    (
+        b'{"id": "h25", "created_at": "2026-11-20T08:00:00Z", "user_id": "u", "model": "openai/gpt-4o-mini", '
+        b'"native_tokens_prompt": 1, "native_tokens_completion": 1, "total_cost": NaN}\n',
+        ("out_of_range", "total_cost"),
+    ),
     (line(record("h26", created_at="2026-11-20T09:00:00+01:00")), None),  # a valid line after all of it
 ]
 
@@ -94,23 +105,33 @@ def test_every_bad_line_is_quarantined_with_reason_source_line_and_field(landed)
         for number, (_, outcome) in enumerate(HOSTILE_LINES, start=1)
         if outcome is not None
     ]
-    assert con.execute(
-        "select source, line_number, reason, field from raw.quarantine order by line_number"
-    ).fetchall() == expected
-    assert con.execute("select count(distinct load_id), min(load_id) from raw.quarantine").fetchone() == (1, "run-1")
+    assert (
+        con.execute(
+            "select source, line_number, reason, field from raw.quarantine order by line_number"
+        ).fetchall()
+        == expected
+    )
+    assert con.execute("select count(distinct load_id), min(load_id) from raw.quarantine").fetchone() == (
+        1,
+        "run-1",
+    )
 
 
 def test_good_lines_around_bad_ones_land_once(landed):
     con, results, _ = landed
-    assert con.execute("select id, source_line from raw.gateway_requests order by source_line").fetchall() == [
-        ("h01", 1), ("h15", 21), ("h26", len(HOSTILE_LINES)),
+    assert con.execute(
+        "select id, source_line from raw.gateway_requests order by source_line"
+    ).fetchall() == [
+        ("h01", 1),
+        ("h15", 21),
+        ("h26", len(HOSTILE_LINES)),
     ]
     assert con.execute(
         "select native_tokens_prompt, created_at::varchar from raw.gateway_requests where id = 'h01'"
     ).fetchone() == (100, "2026-11-20 08:00:00")
-    assert con.execute("select created_at::varchar from raw.gateway_requests where id = 'h26'").fetchone() == (
-        "2026-11-20 08:00:00",
-    )
+    assert con.execute(
+        "select created_at::varchar from raw.gateway_requests where id = 'h26'"
+    ).fetchone() == ("2026-11-20 08:00:00",)
 
 
 def test_counts_balance_in_the_load_log(landed):
@@ -118,7 +139,10 @@ def test_counts_balance_in_the_load_log(landed):
     bad = sum(1 for _, outcome in HOSTILE_LINES if outcome is not None)
     (result,) = results
     assert (result.lines_read, result.accepted, result.duplicates, result.quarantined) == (
-        len(HOSTILE_LINES) - 1, 3, 1, bad,
+        len(HOSTILE_LINES) - 1,
+        3,
+        1,
+        bad,
     )
     assert con.execute(
         "select source, source_kind, lines_read, accepted, duplicates, quarantined from raw.load_log"
@@ -130,7 +154,9 @@ def test_the_details_say_what_is_wrong(landed):
     details = dict(con.execute("select line_number, detail from raw.quarantine").fetchall())
     assert details[7] == "status_code must be an integer, got Decimal('200.0')"
     assert details[10] == "native_tokens_cached 101 > prompt 100"
-    assert details[17].startswith("id 'h01' was first seen at line 1 of the same source with different content")
+    assert details[17].startswith(
+        "id 'h01' was first seen at line 1 of the same source with different content"
+    )
     assert details[20].startswith(f"line is {MAX_LINE_BYTES + 35:,} bytes, above the limit")
     raw_lines = dict(con.execute("select line_number, raw_line from raw.quarantine").fetchall())
     assert len(raw_lines[19]) == 1000 and len(raw_lines[20]) == 500  # previews, never the whole line
@@ -141,12 +167,16 @@ def test_the_details_say_what_is_wrong(landed):
 
 def test_reloading_the_same_file_changes_nothing(landed):
     con, _, data_dir = landed
-    before = con.execute("select count(*) from raw.gateway_requests").fetchone(), con.execute(
-        "select count(*) from raw.quarantine").fetchone()
+    before = (
+        con.execute("select count(*) from raw.gateway_requests").fetchone(),
+        con.execute("select count(*) from raw.quarantine").fetchone(),
+    )
     (again,) = load_gateway_files(con, data_dir, load_id="run-2", now=NOW)
     assert again.skipped
-    after = con.execute("select count(*) from raw.gateway_requests").fetchone(), con.execute(
-        "select count(*) from raw.quarantine").fetchone()
+    after = (
+        con.execute("select count(*) from raw.gateway_requests").fetchone(),
+        con.execute("select count(*) from raw.quarantine").fetchone(),
+    )
     assert before == after
 
 
@@ -160,19 +190,24 @@ def _land(tmp_path: Path, name: str, data: bytes):
 
 
 @pytest.mark.parametrize(
-    "name, data", [("empty.jsonl", b""), ("empty.jsonl.gz", gzip.compress(b"")), ("blank.jsonl", b"\n \n\r\n")]
+    "name, data",
+    [("empty.jsonl", b""), ("empty.jsonl.gz", gzip.compress(b"")), ("blank.jsonl", b"\n \n\r\n")],
 )
 def test_an_empty_file_is_logged_with_zero_lines(tmp_path, name, data):
     con, result = _land(tmp_path, name, data)
-    assert con.execute("select source, lines_read, accepted, duplicates, quarantined from raw.load_log").fetchall() == [
-        (f"raw/gateway/{name}", 0, 0, 0, 0)
-    ]
+    assert con.execute(
+        "select source, lines_read, accepted, duplicates, quarantined from raw.load_log"
+    ).fetchall() == [(f"raw/gateway/{name}", 0, 0, 0, 0)]
 
 
 def test_a_gzip_cut_before_its_trailer_keeps_every_line_and_quarantines_the_break(tmp_path):
     data = b"".join(line(record(f"z{i}")) for i in range(3))
     con, result = _land(tmp_path, "cut.jsonl.gz", gzip.compress(data, mtime=0)[:-8])
-    assert con.execute("select id from raw.gateway_requests order by id").fetchall() == [("z0",), ("z1",), ("z2",)]
+    assert con.execute("select id from raw.gateway_requests order by id").fetchall() == [
+        ("z0",),
+        ("z1",),
+        ("z2",),
+    ]
     assert con.execute("select source, line_number, reason from raw.quarantine").fetchall() == [
         ("raw/gateway/cut.jsonl.gz", 4, "truncated_gzip")
     ]
@@ -196,8 +231,9 @@ def test_a_gzip_cut_in_half_loads_a_prefix_and_quarantines_the_break(tmp_path):
 
 def test_a_file_named_gz_that_is_not_gzip(tmp_path):
     con, result = _land(tmp_path, "plain.jsonl.gz", line(record("p1")))
-    assert con.execute("select line_number, reason, detail like '%not a gzip stream%' from raw.quarantine").fetchall() \
-        == [(1, "bad_gzip", True)]
+    assert con.execute(
+        "select line_number, reason, detail like '%not a gzip stream%' from raw.quarantine"
+    ).fetchall() == [(1, "bad_gzip", True)]
     assert result.balanced and result.accepted == 0
 
 
@@ -250,4 +286,7 @@ def test_validate_record_accepts_the_contract_example():
         '"latency":850}'
     )
     request = validate_record(example, now=NOW)
-    assert (request.native_tokens_cached, request.created_at) == (1024, datetime(2026, 11, 20, 14, 3, 7, 123000))
+    assert (request.native_tokens_cached, request.created_at) == (
+        1024,
+        datetime(2026, 11, 20, 14, 3, 7, 123000),
+    )

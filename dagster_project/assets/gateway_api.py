@@ -75,7 +75,8 @@ def gateway_api_pull(
     except GatewayApiError as error:
         # Days before the failing one stay landed (each is whole); re-running the partition range is harmless.
         raise dg.Failure(
-            description=f"gateway pull failed: {error}", metadata={"days_landed_before_the_failure": len(landed_days)}
+            description=f"gateway pull failed: {error}",
+            metadata={"days_landed_before_the_failure": len(landed_days)},
         ) from None
     reasons = sum((r.reasons for r in results), Counter())
     return dg.MaterializeResult(

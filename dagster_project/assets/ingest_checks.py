@@ -31,9 +31,13 @@ def _open(warehouse: WarehouseResource) -> duckdb.DuckDBPyConnection | None:
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, table]
-    ).fetchone()[0] > 0
+    return (
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchone()[0]
+        > 0
+    )
 
 
 def _md_table(header: tuple[str, ...], rows: list[tuple]) -> dg.MetadataValue:
@@ -64,7 +68,9 @@ def load_log_balances(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     if con is None or not _has_table(con, "raw", "load_log"):
         return _nothing_yet("raw.load_log")
     with con:
-        sources, kinds = con.execute("select count(*), count(distinct source_kind) from raw.load_log").fetchone()
+        sources, kinds = con.execute(
+            "select count(*), count(distinct source_kind) from raw.load_log"
+        ).fetchone()
         bad = con.execute(
             """
             select load_id, source, source_kind, lines_read, accepted, duplicates, quarantined
@@ -85,7 +91,8 @@ def load_log_balances(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         severity=dg.AssetCheckSeverity.ERROR,
         description=(
             f"{len(bad)} of {sources} landed sources do not add up: lines are missing from the counts"
-            if bad else f"all {sources} landed sources add up"
+            if bad
+            else f"all {sources} landed sources add up"
         ),
         metadata={
             "sources": sources,
@@ -114,7 +121,9 @@ def quarantine_did_not_grow(context: dg.AssetCheckExecutionContext, warehouse: W
     with con:
         load_id = _run_id(context)
         if not con.execute("select count(*) from raw.load_log where load_id = ?", [load_id]).fetchone()[0]:
-            latest = con.execute("select load_id from raw.load_log order by finished_at desc limit 1").fetchone()
+            latest = con.execute(
+                "select load_id from raw.load_log order by finished_at desc limit 1"
+            ).fetchone()
             load_id = latest[0] if latest else load_id
         total = con.execute("select count(*) from raw.quarantine").fetchone()[0]
         reasons = con.execute(
@@ -133,7 +142,8 @@ def quarantine_did_not_grow(context: dg.AssetCheckExecutionContext, warehouse: W
             f"load {load_id} quarantined {added} new lines: "
             + ", ".join(f"{reason} {lines}" for reason, lines, *_ in reasons)
             + ". See raw.quarantine (reason, source, line_number, field, detail)"
-            if added else f"load {load_id} quarantined nothing new"
+            if added
+            else f"load {load_id} quarantined nothing new"
         ),
         metadata={
             "load_id": load_id,
@@ -169,7 +179,8 @@ def users_in_the_users_export(warehouse: WarehouseResource) -> dg.AssetCheckResu
         description=(
             f"{len(missing)} users with {requests} requests are not in the users export (billed all the same; "
             "the next export should have them): " + ", ".join(row[0] for row in missing[:SAMPLE])
-            if missing else "every requesting user is in the users export"
+            if missing
+            else "every requesting user is in the users export"
         ),
         metadata={
             "missing_users": len(missing),
@@ -244,7 +255,8 @@ def gateway_cost_matches_provider_cost(warehouse: WarehouseResource, config: Cos
         description=(
             f"{len(drifting)} of {len(rows)} model-days differ from the gateway's cost by more than {tolerance:%}: "
             + ", ".join(f"{model} {day} ({difference:+})" for model, day, _, _, _, difference in drifting[:5])
-            if drifting else f"{len(rows)} model-days within {tolerance:%} of the gateway's cost"
+            if drifting
+            else f"{len(rows)} model-days within {tolerance:%} of the gateway's cost"
         ),
         metadata={
             "tolerance": str(tolerance),
