@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 import duckdb
 import httpx
@@ -78,7 +79,8 @@ class GatewaySettings:
 
     @property
     def logs_path(self) -> str:
-        return f"/accounts/{self.account_id}/ai-gateway/gateways/{self.gateway_id}/logs"
+        account, gateway = quote(self.account_id, safe=""), quote(self.gateway_id, safe="")
+        return f"/accounts/{account}/ai-gateway/gateways/{gateway}/logs"
 
     def missing(self) -> list[str]:
         """The settings that are empty (a pull needs all four)."""
@@ -191,6 +193,17 @@ class GatewayLogsClient:
         missing = settings.missing()
         if missing:
             raise GatewayApiError(f"gateway settings missing: {', '.join(missing)}")
+        if not settings.base_url.startswith(("https://", "http://")):
+            raise GatewayApiError(
+                f"gateway base URL {settings.base_url[:80]!r} must start with https:// "
+                "(e.g. https://api.cloudflare.com/client/v4): check AI_GATEWAY_BASE_URL"
+            )
+        if not settings.api_token.isprintable() or any(char.isspace() for char in settings.api_token):
+            # Never echo it: an HTTP library would refuse the header and quote it in its error.
+            raise GatewayApiError(
+                "the gateway API token holds whitespace or control characters: check AI_GATEWAY_API_TOKEN "
+                "(a stray newline from a secrets file?)"
+            )
         self.settings = settings
         self.per_page = per_page
         self.retry = retry or RetryPolicy()
@@ -245,7 +258,8 @@ class GatewayLogsClient:
             except httpx.TimeoutException as error:
                 problem, retry_after = f"timed out ({type(error).__name__})", None
             except httpx.TransportError as error:
-                problem, retry_after = f"connection failed ({type(error).__name__}: {error})", None
+                problem = self._redact(f"connection failed ({type(error).__name__}: {error})")
+                retry_after = None
             else:
                 status = response.status_code
                 if status in (401, 403):

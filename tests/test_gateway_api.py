@@ -588,3 +588,38 @@ def test_half_set_settings_fail_and_name_what_is_missing(tmp_path, monkeypatch):
     result = materialize_pull(tmp_path)
     assert not result.success
     assert "AI_GATEWAY_ACCOUNT_ID, AI_GATEWAY_ID, AI_GATEWAY_API_TOKEN not set" in all_event_text(result)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"api_token": TOKEN + "\n"}, "the gateway API token holds whitespace or control characters"),
+        ({"api_token": "abc def" + TOKEN}, "the gateway API token holds whitespace or control characters"),
+        ({"base_url": "api.cloudflare.com/client/v4"}, "must start with https://"),
+    ],
+)
+def test_unusable_settings_fail_before_any_request_without_the_token(stub, changes, message):
+    settings = dict(base_url=stub.base_url, account_id=ACCOUNT, gateway_id=GATEWAY, api_token=TOKEN) | changes
+    with pytest.raises(GatewayApiError, match=message) as error:
+        GatewayLogsClient(GatewaySettings(**settings))
+    assert TOKEN not in str(error.value) and stub.requests == []
+
+
+def test_a_refused_connection_is_retried_then_fails_clearly(con, sleeps, logs):
+    import socket
+
+    with socket.socket() as probe:  # a port with nobody listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = GatewaySettings(
+        base_url=f"http://127.0.0.1:{port}", account_id=ACCOUNT, gateway_id="gw/../x", api_token=TOKEN
+    )
+    client = GatewayLogsClient(
+        settings, retry=RetryPolicy(max_attempts=2), sleep=sleeps.append, log=logs.append
+    )
+    assert settings.logs_path == "/accounts/acc1/ai-gateway/gateways/gw%2F..%2Fx/logs"
+    with pytest.raises(
+        GatewayApiError, match=r"connection failed \(ConnectError.* on all 2 attempts"
+    ) as error:
+        pull_day(con, client)
+    assert TOKEN not in str(error.value) and sleeps == [1.0] and nothing_landed(con)
