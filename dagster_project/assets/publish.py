@@ -125,6 +125,7 @@ class AlertWebhookResource(dg.ConfigurableResource):
 
 
 NEW_CROSSINGS_CHECK = "no_new_billing_alerts"
+MAX_ROWS_SHOWN = 100  # rows of the new-crossings table in the metadata (the first run may raise hundreds)
 DELIVERY_CHECK = "billing_alerts_delivered"
 
 # The webhook resource is bound to the asset (a default that reads the environment) rather than listed in
@@ -170,11 +171,14 @@ with warnings.catch_warnings():
                   for body, attempt in report.delivered}
         status.update({body["alert_key"]: f"not delivered ({attempt.error or attempt.status})"
                        for body, attempt in report.failed})
+        shown = report.new[:MAX_ROWS_SHOWN]
         table = _markdown_table(
             ["crossed at (UTC)", "user", "plan", "alert", "used tokens", "used spend USD", "delivery"],
             [[b["crossed_at"], b["user_id"], b["plan"] or "", b["alert_type"], f"{b['used_tokens']:,}",
-              b["used_spend_usd"], status[b["alert_key"]]] for b in report.new],
+              b["used_spend_usd"], status[b["alert_key"]]] for b in shown],
         )
+        if len(report.new) > len(shown):
+            table += f"\n\n... and {len(report.new) - len(shown)} more: see {DELIVERIES_TABLE} and billing_alerts."
         return dg.MaterializeResult(
             metadata={
                 "new_crossings": len(report.new),

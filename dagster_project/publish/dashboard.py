@@ -263,6 +263,7 @@ def render_report(data: DashboardData, *, generated_at: datetime | None = None) 
         <p class="note">Revenue is what users were charged (markup, minimum charge and free trial applied); profit is
         revenue minus what the providers charge us, negative on days when the trial gives away more than the markup
         earns.</p>{_chart(daily_figure(data), "chart-daily", with_plotlyjs=True)}
+        <p class="note">The last 14 days, exact to the last decimal (the finance exports have every day).</p>
         {_table(["date", "requests", "active users", "revenue USD", "provider cost USD", "profit USD"],
                 [[r["date"].isoformat(), f"{r['requests']:,}", r["active_users"], usd_exact(r["revenue_usd"]),
                   usd_exact(r["provider_cost_usd"]), usd_exact(r["profit_usd"])] for r in data.daily[-14:]])}
