@@ -1,0 +1,173 @@
+"""The optional catalog price check: a LiteLLM-format price list served from 127.0.0.1 by the test, compared with
+model_catalog of the standard build, written to catalog_price_changes. It never changes a price."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import threading
+from collections.abc import Iterator
+from decimal import Decimal as D
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from dagster_project.assets.catalog_updates import SKIPPED, catalog_price_changes
+from dagster_project.resources import WarehouseResource
+from ingest.price_list import PRICE_LIST_ENV, ListPrice, compare_catalog, per_token_to_per_1m, redact
+
+FIXTURE_DIR = Path(__file__).parent / "fixtures" / "price_list"
+FIXTURE_NAME = "model_prices_and_context_window.json"
+
+# Our models the fixture list has (directly, under a list prefix, by bare name, or through price_list_aliases).
+MATCHED = {
+    "anthropic/claude-3-haiku", "anthropic/claude-3-opus", "anthropic/claude-3.5-haiku", "anthropic/claude-3.5-sonnet",
+    "azure/gpt-4o-mini", "cohere/command-r", "deepseek/deepseek-v3", "google/gemini-1.5-flash",
+    "groq/llama-3.1-8b-instant", "mistral/mistral-large", "mistral/mistral-small", "openai/gpt-3.5-turbo",
+    "openai/gpt-4-turbo", "openai/gpt-4o", "openai/gpt-4o-mini", "openai/o1", "openai/o3-mini", "xai/grok-2",
+}
+PRICE_DIFFERS = [
+    # change_type, model, list_model, differing, our input/output/cache read, list input/output/cache read
+    ("price_differs", "azure/gpt-4o-mini", "azure/gpt-4o-mini", "input, output, cache_read",
+     D("0.15"), D("0.6"), D("0.075"), D("0.165"), D("0.66"), D("0.083")),
+    ("price_differs", "mistral/mistral-small", "mistral/mistral-small-latest", "input, output",
+     D("0.2"), D("0.6"), None, D("0.1"), D("0.3"), None),
+]
+NEW_IN_LIST = [
+    ("new_in_list", None, "claude-3-7-sonnet-20250219", None, None, None, None, D("3"), D("15"), D("0.3")),
+    ("new_in_list", None, "gpt-4.1", None, None, None, None, D("2"), D("8"), D("0.5")),
+]
+ROWS_SQL = """
+    select change_type, model, list_model, differing_prices,
+           our_input_price_per_1m_usd, our_output_price_per_1m_usd, our_cache_read_price_per_1m_usd,
+           list_input_price_per_1m_usd, list_output_price_per_1m_usd, list_cache_read_price_per_1m_usd
+    from catalog_price_changes order by all
+"""
+
+
+@pytest.fixture
+def price_server() -> Iterator[str]:
+    """A real HTTP server on 127.0.0.1 serving the fixture list; yields its base URL."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(FIXTURE_DIR))
+    handler.log_message = lambda *args: None  # keep pytest output quiet
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def warehouse_copy(built_warehouse: Path, tmp_path: Path) -> Path:
+    """A writable copy of the standard warehouse (model_catalog and seeds.price_list_aliases built)."""
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    return tmp_path
+
+
+def _materialize(data_dir: Path, source: str | None = None) -> dg.ExecuteInProcessResult:
+    run_config = {"resources": {"price_list": {"config": {"source": source}}}} if source else None
+    return dg.materialize(
+        [catalog_price_changes],
+        resources={"warehouse": WarehouseResource(data_dir=str(data_dir))},
+        run_config=run_config,
+        raise_on_error=False,
+    )
+
+
+def _expected_rows(data_dir: Path) -> list[tuple]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        ours = con.execute(
+            """
+            select model, input_price_per_1m_usd, output_price_per_1m_usd, cache_read_price_per_1m_usd
+            from model_catalog where valid_to is null order by model
+            """
+        ).fetchall()
+    missing = [
+        ("missing_from_list", model, None, None, input_price, output_price, cache_read, None, None, None)
+        for model, input_price, output_price, cache_read in ours if model not in MATCHED
+    ]
+    assert len(ours) == 40 and len(missing) == 22
+    return sorted(PRICE_DIFFERS + missing + NEW_IN_LIST, key=lambda row: tuple("" if v is None else str(v) for v in row))
+
+
+def _rows(data_dir: Path) -> list[tuple]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.execute(ROWS_SQL).fetchall()
+    return sorted(rows, key=lambda row: tuple("" if v is None else str(v) for v in row))
+
+
+def test_price_list_from_a_server_lists_what_to_review(warehouse_copy: Path, price_server: str, monkeypatch):
+    monkeypatch.delenv(PRICE_LIST_ENV, raising=False)
+    result = _materialize(warehouse_copy, f"{price_server}/{FIXTURE_NAME}?token=s3cr3t")
+    assert result.success
+    assert _rows(warehouse_copy) == _expected_rows(warehouse_copy)
+    with duckdb.connect(str(warehouse_copy / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select distinct price_list_source from catalog_price_changes").fetchall() == [
+            (f"{price_server}/{FIXTURE_NAME}",)
+        ]
+        # It never changes a price.
+        assert con.execute(
+            "select input_price_per_1m_usd from model_catalog where model = 'azure/gpt-4o-mini'"
+        ).fetchall() == [(D("0.15"),)]
+    metadata = result.asset_materializations_for_node("catalog_price_changes")[0].metadata
+    assert metadata["price_differs"].value == 2 and metadata["new_in_list"].value == 2
+    logs = " ".join(str(event.message) for event in result.all_events)
+    assert "s3cr3t" not in logs
+
+
+def test_a_local_file_from_the_env_var_works_too(warehouse_copy: Path, monkeypatch):
+    monkeypatch.setenv(PRICE_LIST_ENV, str(FIXTURE_DIR / FIXTURE_NAME))
+    assert _materialize(warehouse_copy).success
+    assert _rows(warehouse_copy) == _expected_rows(warehouse_copy)
+
+
+def test_skipped_cleanly_when_not_configured(warehouse_copy: Path, monkeypatch):
+    monkeypatch.delenv(PRICE_LIST_ENV, raising=False)
+    result = _materialize(warehouse_copy)
+    assert result.success
+    metadata = result.asset_materializations_for_node("catalog_price_changes")[0].metadata
+    assert metadata["skipped"].value is True and metadata["reason"].value == SKIPPED
+    with duckdb.connect(str(warehouse_copy / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute(
+            "select count(*) from information_schema.tables where table_name = 'catalog_price_changes'"
+        ).fetchone() == (0,)
+
+
+def test_an_http_error_fails_with_a_clear_message_and_no_secret(warehouse_copy: Path, price_server: str,
+                                                                 monkeypatch):
+    monkeypatch.delenv(PRICE_LIST_ENV, raising=False)
+    result = _materialize(warehouse_copy, f"{price_server}/nothing-here.json?token=s3cr3t")
+    assert not result.success
+    failure = next(event for event in result.all_events if event.event_type_value == "STEP_FAILURE")
+    description = str(failure.step_failure_data.user_failure_data.description)
+    assert description == f"price list {price_server}/nothing-here.json: HTTP 404; check {PRICE_LIST_ENV}"
+    assert "s3cr3t" not in " ".join(str(event.message) for event in result.all_events)
+
+
+def test_per_token_prices_become_exact_per_million():
+    assert per_token_to_per_1m(D("1.5e-07")) == D("0.15") and str(per_token_to_per_1m(D("1.5e-07"))) == "0.15"
+    assert str(per_token_to_per_1m(D("3e-06"))) == "3"
+    assert str(per_token_to_per_1m(D("1.875e-05"))) == "18.75"
+    assert str(per_token_to_per_1m(D("1.25e-08"))) == "0.0125"
+    assert per_token_to_per_1m(None) is None and per_token_to_per_1m("n/a") is None
+
+
+def test_a_list_cache_price_where_we_have_none_is_a_difference():
+    ours = [{"model": "openai/gpt-4o", "provider": "openai", "input_price_per_1m_usd": D("2.5"),
+             "output_price_per_1m_usd": D("10"), "cache_read_price_per_1m_usd": None,
+             "cache_write_price_per_1m_usd": D("3")}]
+    listed = {"gpt-4o": ListPrice("gpt-4o", "openai", "chat", {
+        "input": D("2.5"), "output": D("10"), "cache_read": D("1.25"), "cache_write": None})}
+    [row] = compare_catalog(ours, listed)
+    assert (row["change_type"], row["differing_prices"]) == ("price_differs", "cache_read")
+
+
+def test_redact_keeps_no_credentials():
+    assert redact("https://user:pw@example.com:8443/p/list.json?token=x#f") == "https://example.com:8443/p/list.json"
+    assert redact("/data/list.json") == "/data/list.json"
