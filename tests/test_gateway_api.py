@@ -485,6 +485,10 @@ def test_the_token_is_never_shown(stub, sleeps, logs):
     client = make_client(stub, sleeps, logs)
     for text in (repr(client.settings), str(client.settings), repr(client), repr(BearerToken(TOKEN))):
         assert TOKEN not in text and "***" in text
+    from dagster_project.resources import GatewayApiResource
+
+    resource = GatewayApiResource(base_url=stub.base_url, account_id=ACCOUNT, gateway_id=GATEWAY, api_token=TOKEN)
+    assert TOKEN not in repr(resource) and TOKEN not in str(resource) and TOKEN not in repr(resource.settings())
     request = client._http.build_request("GET", "/x")
     assert TOKEN not in repr(request.headers)
     client.close()
