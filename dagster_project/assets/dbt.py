@@ -1,14 +1,20 @@
 """The dbt models as Dagster assets: `dbt build` streamed, so dbt tests show up as asset checks."""
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
+import yaml
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from dagster_project.partitions import daily_partitions
 from dagster_project.project import dbt_project
 from dagster_project.resources import DATA_DIR_ENV, DUCKDB_WRITER_POOL, WarehouseResource
+
+GATEWAY_API_PULL = dg.AssetKey(["raw", "gateway_api_pull"])
+
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
     """Groups by folder (staging, intermediate, marts, seeds); sources keep the key [source, table]."""
@@ -18,6 +24,10 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         props = self.get_resource_props(manifest, unique_id)
         if props["resource_type"] == "seed":
             return spec.replace_attributes(group_name="catalog")
+        if props["name"] == "stg_raw__gateway_requests":
+            # raw.gateway_requests is filled from two places: the drop-zone files (the dbt source's own asset)
+            # and the gateway logs API pull.
+            spec = spec.merge_attributes(deps=[GATEWAY_API_PULL])
         path = props.get("original_file_path", "")
         for folder in ("staging", "intermediate", "marts"):
             if f"models/{folder}/" in path:
@@ -27,23 +37,76 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
 translator = WarehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 class DbtBuildConfig(dg.Config):
-    """Run config for the dbt assets. `dbt_vars` is YAML, e.g. `{markup_percentage: 30}`: it overrides the pricing
-    knobs of dbt_project.yml for this run (and so rewrites the marts with them)."""
+    """Run config for the dbt assets.
+
+    `dbt_vars` is YAML, e.g. `{markup_percentage: 30}`: it overrides the knobs of dbt_project.yml for this run, and
+    so rewrites the marts with them. `full_refresh` rebuilds the incremental models from scratch (never needed for
+    correctness: a changed knob or catalog re-prices everything by itself).
+    """
 
     dbt_vars: str = ""
+    full_refresh: bool = False
+
+
+DAILY_MODELS = "tag:daily"  # request-level models and daily marts: incremental, partitioned by UTC day
+
+
+def _prepare_environment(warehouse: WarehouseResource) -> None:
+    """The dbt subprocess inherits the environment: point its profile at the same warehouse file as the ingest,
+    and run a test only with the step that builds the last of its parents (the daily and the other models are
+    separate steps; dbt's default would run a test between them before both exist)."""
+    os.environ[DATA_DIR_ENV] = str(warehouse.root)
+    os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
+
+
+def _build_args(config: DbtBuildConfig, partition_vars: dict[str, str] | None = None) -> list[str]:
+    dbt_vars = yaml.safe_load(config.dbt_vars) if config.dbt_vars.strip() else {}
+    if not isinstance(dbt_vars, dict):
+        raise dg.Failure(
+            f"run config dbt_vars must be a YAML mapping like '{{markup_percentage: 30}}', got {config.dbt_vars!r}"
+        )
+    dbt_vars.update(partition_vars or {})
+    args = ["build"]
+    if dbt_vars:
+        args += ["--vars", json.dumps(dbt_vars)]
+    if config.full_refresh:
+        args.append("--full-refresh")
+    return args
+
 
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     dagster_dbt_translator=translator,
+    select=DAILY_MODELS,
+    partitions_def=daily_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_WRITER_POOL,
+    name="warehouse_dbt_daily_models",
+)
+def warehouse_dbt_daily_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtBuildConfig
+):
+    """The days being materialized are re-priced whole (with what changed since the last run)."""
+    window = context.partition_time_window
+    partition_vars = {
+        "partition_start": window.start.strftime("%Y-%m-%dT%H:%M:%S"),
+        "partition_end": window.end.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    _prepare_environment(warehouse)
+    yield from dbt.cli(_build_args(config, partition_vars), context=context).stream()
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=translator,
+    exclude=DAILY_MODELS,
+    pool=DUCKDB_WRITER_POOL,
+    name="warehouse_dbt_models",
 )
 def warehouse_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtBuildConfig
 ):
-    # The dbt subprocess inherits the environment: point its profile at the same warehouse file as the ingest.
-    os.environ[DATA_DIR_ENV] = str(warehouse.root)
-    args = ["build"]
-    if config.dbt_vars.strip():
-        args += ["--vars", config.dbt_vars]
-    yield from dbt.cli(args, context=context).stream()
+    _prepare_environment(warehouse)
+    yield from dbt.cli(_build_args(config), context=context).stream()

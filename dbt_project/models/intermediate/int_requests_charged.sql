@@ -1,6 +1,8 @@
 -- Steps 5 to 7 of pricing-rules.md: what the user is charged, the markup (profit), the list charge and the trial
 -- credit. The markup is the model's, else its provider's, else the global one (dbt vars). All divisions are done
 -- on integer pico-dollars and rounded half to even at 12 places, here and only here (macros/pricing.sql).
+-- A view: the charges are per-row arithmetic on int_requests_trial_applied, computed when ai_usage_analytics reads them.
+{{ config(materialized='view', tags=['daily']) }}
 {%- set policy = pricing_policy() %}
 {%- set minimum = minimum_charge_usd(policy['minimum_charge_usd']) %}
 with requests as (

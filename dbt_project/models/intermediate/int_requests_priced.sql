@@ -3,6 +3,9 @@
 -- are priced by their own prices where the catalog has them (see provider_cost_usd_expr in macros/pricing.sql).
 -- A billed request whose model has no price is kept with has_price = false and no cost: it is held back from
 -- billing (see unpriced_requests), never billed at $0.
+-- A view: per-row arithmetic, read by the incremental int_requests_trial_applied for the requests it re-prices.
+{{ config(materialized='view') }}
+
 with requests as (
     select * from {{ ref('stg_raw__gateway_requests') }}
 ),

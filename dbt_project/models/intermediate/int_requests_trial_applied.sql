@@ -4,6 +4,25 @@
 -- The allowance is free_trial_tokens for an eligible user, else 0: with `trial_start_date` set, only users whose
 -- users.created_at is on or after that UTC day are eligible (a user missing from the users export is not);
 -- unset, every user is.
+--
+-- Incremental, by UTC day (see macros/incremental.sql). The trial follows each user's lifetime order across days,
+-- so a run re-prices, for every user with a changed request (new, late, in the re-materialized days, or held
+-- back and now priced), all of that user's requests from the earliest change on, starting from the tokens the
+-- user's earlier requests used. On a normal day that is just the day's requests. A change of the trial knobs, the
+-- catalog or (with trial_start_date set) the users export re-prices everything.
+{{
+    config(
+        materialized='incremental',
+        unique_key='request_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='sync_all_columns',
+        tags=['daily'],
+        pre_hook="{{ drop_rows_of_other_knobs(trial_fingerprint_sql()) }}",
+    )
+}}
+{%- set allowance = free_trial_tokens() %}
+{%- set start_date = trial_start_date() %}
+
 with requests as (
     select * from {{ ref('int_requests_priced') }}
 ),
@@ -12,40 +31,99 @@ users as (
     select * from {{ ref('stg_raw__users') }}
 ),
 
+fingerprint as (
+    {{ trial_fingerprint_sql() | indent(4) }} as value
+),
+
+{% if is_incremental() %}
+previous as (
+    select request_id, user_id, created_at, is_billed, has_price, total_tokens from {{ this }}
+),
+
+changed as (
+    -- new requests (everything, after the pre-hook dropped rows priced with other knobs or another catalog),
+    -- held-back ones that now have a price, and the days being re-materialized
+    select requests.request_id, requests.user_id, requests.created_at
+    from requests
+    left join previous using (request_id)
+    where previous.request_id is null
+        or (previous.is_billed and not previous.has_price and requests.has_price)
+        or {{ in_partition_window('requests.created_at') }}
+),
+
+restart as (
+    select user_id, min(created_at) as reprice_from
+    from changed
+    group by user_id
+),
+
+to_price as (
+    select requests.*
+    from requests
+    inner join restart
+        on requests.user_id = restart.user_id
+        and requests.created_at >= restart.reprice_from
+),
+
+tokens_before_restart as (
+    -- what each affected user's billed requests before the re-priced stretch used (those rows stay as they are)
+    select previous.user_id, sum(previous.total_tokens) as tokens
+    from previous
+    inner join restart
+        on previous.user_id = restart.user_id
+        and previous.created_at < restart.reprice_from
+    where previous.is_billed and previous.has_price
+    group by previous.user_id
+),
+{% else %}
+to_price as (
+    select * from requests
+),
+
+tokens_before_restart as (
+    select cast(null as varchar) as user_id, cast(0 as hugeint) as tokens
+    where false
+),
+{% endif %}
+
 running_totals as (
     select
-        request_id,
-        cast(coalesce(
-            sum(total_tokens) over (
-                partition by user_id
-                order by created_at, request_id
-                rows between unbounded preceding and 1 preceding
-            ),
-            0
-        ) as bigint) as trial_tokens_before
-    from requests
-    where is_billed and has_price
+        to_price.request_id,
+        cast(
+            coalesce(tokens_before_restart.tokens, 0)
+            + coalesce(
+                sum(to_price.total_tokens) over (
+                    partition by to_price.user_id
+                    order by to_price.created_at, to_price.request_id
+                    rows between unbounded preceding and 1 preceding
+                ),
+                0
+            )
+            as bigint
+        ) as trial_tokens_before
+    from to_price
+    left join tokens_before_restart using (user_id)
+    where to_price.is_billed and to_price.has_price
 ),
 
 eligibility as (
     select
-        requests.request_id,
-        {%- set start_date = trial_start_date() %}
+        to_price.request_id,
         {%- if start_date is none %}
         true as is_trial_eligible
         {%- else %}
         coalesce(users.created_at >= cast('{{ start_date }}' as date), false) as is_trial_eligible
         {%- endif %}
-    from requests
+    from to_price
     left join users using (user_id)
 ),
 
 trial as (
     select
-        requests.*,
+        to_price.*,
         eligibility.is_trial_eligible,
         coalesce(running_totals.trial_tokens_before, 0) as trial_tokens_before
-    from requests
+    from to_price
     inner join eligibility using (request_id)
     left join running_totals using (request_id)
 ),
@@ -53,7 +131,7 @@ trial as (
 trial_tokens as (
     select
         *,
-        {{ trial_tokens_expr(free_trial_tokens()) }} as trial_tokens
+        {{ trial_tokens_expr(allowance) }} as trial_tokens
     from trial
 ),
 
@@ -61,7 +139,9 @@ final as (
     select
         *,
         {{ chargeable_tokens_expr() }} as chargeable_tokens,
-        {{ is_trial_covered_expr(free_trial_tokens()) }} as is_trial_covered
+        {{ is_trial_covered_expr(allowance) }} as is_trial_covered,
+        (select value from fingerprint) as knobs_fingerprint,
+        cast(current_timestamp as timestamp) as priced_at
     from trial_tokens
 )
 

@@ -1,7 +1,40 @@
--- One row per day (in reporting_timezone, default UTC): revenue (what users were charged), cost (what providers charge us) and profit.
+-- One row per day (reporting_timezone, default UTC): revenue (what users were charged), cost (what providers
+-- charge us) and profit. Incremental: the days with a request re-priced since the last run are summed again, whole.
+{{
+    config(
+        materialized='incremental',
+        unique_key='date',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        tags=['daily'],
+        pre_hook="{{ drop_rows_of_other_knobs(knobs_fingerprint({'reporting_timezone': reporting_timezone()})) }}",
+    )
+}}
+
 with requests as (
     select * from {{ ref('ai_usage_analytics') }}
 ),
+
+{% if is_incremental() %}
+touched as (
+    select distinct {{ reporting_date('created_at') }} as date
+    from requests
+    where updated_at > {{ watermark('updated_at') }}
+),
+
+to_sum as (
+    select requests.*
+    from requests
+    where {{ reporting_date('requests.created_at') }} in (select date from touched)
+        -- a day in any time zone lies within a day either side of the same UTC day: lets DuckDB skip old row groups
+        and requests.created_at >= (select min(date) - interval 1 day from touched)
+        and requests.created_at < (select max(date) + interval 2 day from touched)
+),
+{% else %}
+to_sum as (
+    select * from requests
+),
+{% endif %}
 
 final as (
     select
@@ -14,9 +47,11 @@ final as (
         sum(user_charge_usd) as revenue_usd,
         sum(markup_usd) as profit_usd,
         sum(trial_credit_usd) as trial_credit_usd,
-        count(distinct user_id) as active_users
-    from requests
-    group by all
+        count(distinct user_id) as active_users,
+        cast(current_timestamp as timestamp) as updated_at,
+        {{ knobs_fingerprint({'reporting_timezone': reporting_timezone()}) }} as knobs_fingerprint
+    from to_sum
+    group by date
     order by date
 )
 

@@ -1,7 +1,25 @@
 -- One row per distinct request that is billed and priced, or not billed. Billed requests of models with no
 -- catalog price are held back in unpriced_requests until the catalog has them.
+-- Incremental (macros/incremental.sql): takes the requests int_requests_trial_applied re-priced since the last run;
+-- a change of the markup or minimum knobs re-prices everything (the pre-hook drops rows with other knobs).
+{%- set policy_fingerprint = knobs_fingerprint(pricing_policy()) %}
+{{
+    config(
+        materialized='incremental',
+        unique_key='request_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        tags=['daily'],
+        pre_hook="{{ drop_rows_of_other_knobs(knobs_fingerprint(pricing_policy())) }}",
+        post_hook="delete from {{ this }} where request_id in (select request_id from {{ ref('int_requests_trial_applied') }} where is_billed and not has_price)",
+    )
+}}
+
 with requests as (
     select * from {{ ref('int_requests_charged') }}
+    {%- if is_incremental() %}
+    where priced_at > {{ watermark('priced_at') }}
+    {%- endif %}
 ),
 
 final as (
@@ -29,7 +47,10 @@ final as (
         list_charge_usd,
         trial_credit_usd,
         price_valid_from,
-        gateway_cost_usd
+        gateway_cost_usd,
+        priced_at,
+        cast(current_timestamp as timestamp) as updated_at,
+        {{ policy_fingerprint }} as knobs_fingerprint
     from requests
     where has_price or not is_billed
 )

@@ -1,6 +1,7 @@
 -- Most requests first, so that `select * from model_popularity limit 10` gives the ten most used models.
-with requests as (
-    select * from {{ ref('ai_usage_analytics') }}
+-- Sums the per model, user and day rollup (int_model_usage_daily), not every request.
+with usage as (
+    select * from {{ ref('int_model_usage_daily') }}
 ),
 
 catalog as (
@@ -11,13 +12,13 @@ per_model as (
     select
         model,
         provider,
-        count(*) as requests,
+        cast(sum(requests) as bigint) as requests,
         count(distinct user_id) as users,
         cast(sum(total_tokens) as bigint) as total_tokens,
         sum(provider_cost_usd) as provider_cost_usd,
         sum(user_charge_usd) as user_charge_usd,
         sum(markup_usd) as markup_usd
-    from requests
+    from usage
     group by all
 ),
 

@@ -1,0 +1,60 @@
+{#-
+    Incremental building by UTC day. The request-level models and the daily marts (tag `daily`) are Dagster assets
+    partitioned by UTC day: Dagster passes the partitions being materialized as the vars `partition_start` and
+    `partition_end` (ISO timestamps, end exclusive). Without them (a plain `dbt build`), a run prices what is new.
+    Either way, a run also re-prices what changed since the last one (see int_requests_trial_applied), and
+    `--full-refresh` rebuilds everything: all of these give identical marts (tests/test_incremental.py).
+-#}
+
+{#- A SQL condition: `column` lies in the partitions being materialized (false when none are given). -#}
+{% macro in_partition_window(column) -%}
+    {%- set start = var('partition_start', none) -%}
+    {%- set end = var('partition_end', none) -%}
+    {%- if start and end -%}
+        ({{ column }} >= cast('{{ start }}' as timestamp) and {{ column }} < cast('{{ end }}' as timestamp))
+    {%- else -%}
+        false
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The newest value of `column` in this incremental model (a watermark), or a time before any data. -#}
+{% macro watermark(column) -%}
+    (select coalesce(max({{ column }}), cast('1970-01-01' as timestamp)) from {{ this }})
+{%- endmacro %}
+
+{#- A fingerprint of the knobs a model's rows depend on: when it differs from the one stored in the rows, the
+    incremental run re-prices everything (a changed var or catalog row re-prices all of history). -#}
+{% macro knobs_fingerprint(knobs) -%}
+    md5('{{ tojson(knobs) | replace("'", "''") }}')
+{%- endmacro %}
+
+{#- A pre-hook: drop the stored rows computed with another fingerprint, so that this run computes them again
+    (they are then "new"). Nothing happens on the first run or on a full refresh. -#}
+{% macro drop_rows_of_other_knobs(fingerprint_sql) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where knobs_fingerprint is distinct from ({{ fingerprint_sql }})
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- What the trial depends on besides the requests: its knobs, the catalog (prices decide what is billed) and, when
+    trial_start_date is set, the users' sign-up times. -#}
+{% macro trial_fingerprint_sql() -%}
+    {%- set start_date = trial_start_date() -%}
+    select md5(
+        {{ knobs_fingerprint({'free_trial_tokens': free_trial_tokens(), 'trial_start_date': start_date}) }}
+        || coalesce((
+            select string_agg(
+                concat_ws('|', model, valid_from, valid_to, input_price_per_1m_usd, output_price_per_1m_usd,
+                    cache_read_price_per_1m_usd, cache_write_price_per_1m_usd, reasoning_price_per_1m_usd),
+                ',' order by model, valid_from)
+            from {{ ref('stg_catalog__model_prices') }}
+        ), '')
+        {%- if start_date is not none %}
+        || coalesce((
+            select string_agg(user_id || '@' || created_at, ',' order by user_id) from {{ ref('stg_raw__users') }}
+        ), '')
+        {%- endif %}
+    )
+{%- endmacro %}
