@@ -71,6 +71,18 @@ class Model:
     input_price: float
     output_price: float
     cache_read_price: float | None
+    cache_write_price: float | None = None
+    reasoning_price: float | None = None
+
+    def cost(self, prompt: int, completion: int, cached: int = 0, creation: int = 0, reasoning: int = 0) -> float:
+        """What the provider bills, as pricing-rules.md step 3 prices it (a missing cache or reasoning price
+        means the input or output price), rounded to 8 decimals like the gateway's total_cost."""
+        cache_read = self.input_price if self.cache_read_price is None else self.cache_read_price
+        cache_write = self.input_price if self.cache_write_price is None else self.cache_write_price
+        reasoning_price = self.output_price if self.reasoning_price is None else self.reasoning_price
+        return round(((prompt - cached - creation) * self.input_price + cached * cache_read
+                      + creation * cache_write + (completion - reasoning) * self.output_price
+                      + reasoning * reasoning_price) / 1e6, 8)
 
 
 def load_catalog(path: Path = CATALOG_CSV) -> list[Model]:
@@ -81,6 +93,8 @@ def load_catalog(path: Path = CATALOG_CSV) -> list[Model]:
             if row["valid_to"].strip():  # a dated catalog: keep the prices in effect now (open-ended rows)
                 continue
             cache_read = row["cache_read_price_per_1m_usd"].strip()
+            cache_write = row["cache_write_price_per_1m_usd"].strip()
+            reasoning = row["reasoning_price_per_1m_usd"].strip()
             models.append(Model(
                 id=row["model"].strip(),
                 provider=row["provider"].strip(),
@@ -88,6 +102,8 @@ def load_catalog(path: Path = CATALOG_CSV) -> list[Model]:
                 input_price=float(row["input_price_per_1m_usd"]),
                 output_price=float(row["output_price_per_1m_usd"]),
                 cache_read_price=float(cache_read) if cache_read else None,
+                cache_write_price=float(cache_write) if cache_write else None,
+                reasoning_price=float(reasoning) if reasoning else None,
             ))
     if not models:
         raise ValueError(f"empty model catalog: {path}")
@@ -307,7 +323,7 @@ def _request(rng: Random, ts: int, uid: str, models: list[Model], model_cum: lis
     finish_reason = "stop" if finish < 0.92 else ("tool_calls" if finish < 0.97 else "length")
     per_token_ms = 2.0 if m.tier == "speed" else 18.0
     latency = int((150 + completion * per_token_ms + prompt * 0.05) * (0.7 + 0.6 * rng.random()))
-    cost = (prompt * m.input_price + completion * m.output_price) / 1e6
+    cost = m.cost(prompt, completion, cached, creation, reasoning)
 
     rec.update(status_code=200, native_tokens_prompt=prompt, native_tokens_completion=completion)
     if cached:
@@ -316,7 +332,7 @@ def _request(rng: Random, ts: int, uid: str, models: list[Model], model_cum: lis
         rec["native_tokens_cache_creation"] = creation
     if reasoning:
         rec["native_tokens_reasoning"] = reasoning
-    rec.update(streamed=streamed, finish_reason=finish_reason, latency=latency, total_cost=round(cost, 8))
+    rec.update(streamed=streamed, finish_reason=finish_reason, latency=latency, total_cost=cost)
     return rec
 
 

@@ -162,9 +162,15 @@ def test_records_follow_contract(sample, catalog):
         if r["status_code"] != 200:
             assert completion == 0 and cached == 0
         else:
-            p = prices[r["model"]]
-            expected = (prompt * float(p["input_price_per_1m_usd"])
-                        + completion * float(p["output_price_per_1m_usd"])) / 1e6
+            # The gateway bills like the providers: cached input at the cache-read price, cache writes at the
+            # cache-write price, reasoning at the reasoning price (each the input/output price where missing).
+            p = {k: float(v) if v else None for k, v in prices[r["model"]].items() if k.endswith("_usd")}
+            creation, reasoning = r.get("native_tokens_cache_creation", 0), r.get("native_tokens_reasoning", 0)
+            expected = ((prompt - cached - creation) * p["input_price_per_1m_usd"]
+                        + cached * (p["cache_read_price_per_1m_usd"] or p["input_price_per_1m_usd"])
+                        + creation * (p["cache_write_price_per_1m_usd"] or p["input_price_per_1m_usd"])
+                        + (completion - reasoning) * p["output_price_per_1m_usd"]
+                        + reasoning * (p["reasoning_price_per_1m_usd"] or p["output_price_per_1m_usd"])) / 1e6
             assert r["total_cost"] == round(expected, 8)
         assert isinstance(r["streamed"], bool) and isinstance(r["latency"], int)
 
