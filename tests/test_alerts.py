@@ -174,6 +174,17 @@ def test_connection_errors_are_retried_then_reported_without_the_url(warehouse_c
     assert messages and all("s3cret" not in m and "127.0.0.1" in m for m in messages)
 
 
+@pytest.mark.parametrize("url", ["ftp://example.com/hook?token=s3cret", "not a url s3cret", "https://"])
+def test_a_bad_url_is_refused_before_anything_is_recorded_without_repeating_it(warehouse_copy, url):
+    with pytest.raises(ValueError, match="AI_USAGE_ALERT_WEBHOOK_URL") as error:
+        deliver(warehouse_copy, url)
+    assert "s3cret" not in str(error.value)
+    with duckdb.connect(str(warehouse_copy / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute(
+            "select count(*) from information_schema.tables where table_name = 'billing_alert_deliveries'"
+        ).fetchone() == (0,)
+
+
 def test_nothing_is_posted_without_a_url(warehouse_copy, webhook):
     report = deliver(warehouse_copy, "")
     assert webhook.received == [] and len(report.delivered) == 4

@@ -72,6 +72,20 @@ def url_host(url: str) -> str:
     return f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host
 
 
+def check_webhook_url(url: str) -> None:
+    """Refuse a URL that is not http(s)://host/... before anything is sent; the message never repeats the URL."""
+    try:
+        parsed = httpx.URL(url)
+        ok = parsed.scheme in ("http", "https") and bool(parsed.host)
+    except Exception:  # noqa: BLE001 - httpx's own message would quote the URL
+        ok = False
+    if not ok:
+        raise ValueError(
+            "the billing-alert webhook URL (AI_USAGE_ALERT_WEBHOOK_URL or the resource alert_webhook) is not an "
+            "http:// or https:// URL with a host: fix it, or unset it to record alerts without posting them"
+        )
+
+
 def _json_value(value):
     if isinstance(value, Decimal):
         return format(value, "f")  # money as an exact decimal string, never a float
@@ -158,6 +172,8 @@ def deliver_new_alerts(
     log: Callable[[str], None] = lambda message: None,
 ) -> DeliveryReport:
     """Raise every new crossing once: POST it when `webhook_url` is set, then record it (see the module doc)."""
+    if webhook_url:
+        check_webhook_url(webhook_url)
     ensure_deliveries_table(con)
     rows = new_crossings(con)
     report = DeliveryReport(new=[payload(row) for row in rows], target_host=url_host(webhook_url) if webhook_url else "")
