@@ -345,14 +345,20 @@ def load_gateway_files(
     results = []
     for index, path in enumerate(files, start=1):
         source = relative_source(path, data_dir)
-        sha = file_fingerprint(path)
-        if (source, sha) in already:
-            results.append(LoadResult(source=source, source_kind="gateway_file", skipped=True, sha256=sha))
+        try:
+            sha = file_fingerprint(path)
+            if (source, sha) in already:
+                results.append(LoadResult(source=source, source_kind="gateway_file", skipped=True, sha256=sha))
+                continue
+            result = land_requests(
+                con, source=source, source_kind="gateway_file", items=_file_items(path, now), load_id=load_id,
+                sha256=sha,
+            )
+        except FileNotFoundError:
+            # Moved or deleted since the folder was listed (nothing of it was written): the next run sees it or not.
+            progress(f"[{index}/{len(files)}] {source}: gone before it could be read; skipped")
+            results.append(LoadResult(source=source, source_kind="gateway_file", skipped=True))
             continue
-        result = land_requests(
-            con, source=source, source_kind="gateway_file", items=_file_items(path, now), load_id=load_id,
-            sha256=sha,
-        )
         results.append(result)
         progress(
             f"[{index}/{len(files)}] {source}: {result.lines_read} lines, {result.accepted} new, "

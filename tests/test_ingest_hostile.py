@@ -290,3 +290,18 @@ def test_validate_record_accepts_the_contract_example():
         1024,
         datetime(2026, 11, 20, 14, 3, 7, 123000),
     )
+
+
+def test_a_file_that_vanishes_after_listing_is_skipped_not_fatal(tmp_path):
+    gateway = tmp_path / "raw" / "gateway"
+    gateway.mkdir(parents=True)
+    (gateway / "here.jsonl").write_bytes(line(record("v1")))
+    messages: list[str] = []
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        gone, here = load_gateway_files(
+            con, tmp_path, load_id="run-1", now=NOW, files=[gateway / "gone.jsonl", gateway / "here.jsonl"],
+            progress=messages.append,
+        )
+        assert gone.skipped and not here.skipped and here.accepted == 1
+        assert messages[0] == "[1/2] raw/gateway/gone.jsonl: gone before it could be read; skipped"
+        assert con.execute("select source from raw.load_log").fetchall() == [("raw/gateway/here.jsonl",)]
