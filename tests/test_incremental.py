@@ -1,0 +1,131 @@
+"""Incremental building gives the same marts as a full refresh, whatever the order the data arrives in.
+
+Warehouse A is built the way the daily partitions build it: day 1, then day 2, then a late request for day 1 that
+changes a user's trial on day 2 (the sensor re-materializes day 1), then the catalog learns a model that was held
+back, then the same day again. Warehouse B gets everything at once with `--full-refresh`. Every mart must be equal,
+row for row, to the last decimal.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project.project import dbt_executable
+from ingest.warehouse import connect, load_gateway_files, load_users
+from tests.conftest import FIXTURES
+
+ROOT = Path(__file__).resolve().parents[1]
+# The same request id as nothing else; usr_t95 uses 1,000 more trial tokens late on day 1, so on day 2 g08 gets
+# 4,000 trial tokens instead of 5,000.
+LATE_LINE = {"id": "late-1", "created_at": "2026-11-20T23:00:00Z", "user_id": "usr_t95",
+             "model": "anthropic/claude-3.5-sonnet", "status_code": 200, "native_tokens_prompt": 1000,
+             "native_tokens_completion": 0}
+MYSTERY_PRICE = "acme/mystery-model,acme,Mystery,speed,1.000000,2.000000,,,,2024-01-01,,test,2026-11-01\n"
+MARTS = {
+    "ai_usage_analytics": "request_id",
+    "user_ai_usage_summary": "user_id, date",
+    "ai_revenue_analytics": "date",
+    "model_popularity": "model",
+    "unpriced_requests": "request_id",
+}
+VOLATILE = {"updated_at", "priced_at"}
+
+
+@pytest.fixture(scope="module")
+def dbt_copy(tmp_path_factory) -> Path:
+    """A copy of the dbt project whose catalog seed the test may change."""
+    copy = tmp_path_factory.mktemp("dbt") / "dbt_project"
+    shutil.copytree(ROOT / "dbt_project", copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    return copy
+
+
+def _dbt(project: Path, data_dir: Path, *args: str) -> None:
+    env = {**os.environ, "AI_USAGE_DATA_DIR": str(data_dir)}
+    done = subprocess.run([dbt_executable(), *args, "--profiles-dir", ".", "--quiet"], cwd=project, env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
+def _window(day: str, days: int = 1) -> str:
+    from datetime import date, timedelta
+
+    start = date.fromisoformat(day)
+    return json.dumps({"partition_start": f"{start}T00:00:00", "partition_end": f"{start + timedelta(days=days)}T00:00:00"})
+
+
+def _land(data_dir: Path, *names: str) -> None:
+    with connect(data_dir / "warehouse.duckdb") as con:
+        load_gateway_files(con, data_dir, load_id="test", files=[data_dir / "raw" / "gateway" / n for n in names])
+        load_users(con, data_dir, load_id="test")
+
+
+def _place_files(data_dir: Path) -> None:
+    gateway = data_dir / "raw" / "gateway"
+    gateway.mkdir(parents=True)
+    shutil.copy(FIXTURES / "gateway" / "2026-11-20.jsonl", gateway / "day1.jsonl")
+    (gateway / "day2.jsonl.gz").write_bytes(gzip.compress((FIXTURES / "gateway" / "2026-11-21.jsonl").read_bytes()))
+    (gateway / "late.jsonl").write_text(json.dumps(LATE_LINE) + "\n")
+    shutil.copy(FIXTURES / "users.csv", data_dir / "raw" / "users.csv")
+
+
+def _snapshot(data_dir: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        snapshot = {}
+        for mart, order in MARTS.items():
+            columns = [c for (c,) in con.execute(
+                "select column_name from information_schema.columns where table_schema = 'main' and table_name = ? "
+                "order by ordinal_position", [mart]).fetchall() if c not in VOLATILE]
+            snapshot[mart] = con.execute(f"select {', '.join(columns)} from {mart} order by {order}").fetchall()
+        return snapshot
+
+
+def test_incremental_runs_equal_a_full_refresh(tmp_path, dbt_copy):
+    incremental, full = tmp_path / "incremental", tmp_path / "full"
+    for data_dir in (incremental, full):
+        _place_files(data_dir)
+
+    # A: day by day, as the partitions and the sensor would
+    _land(incremental, "day1.jsonl")
+    _dbt(dbt_copy, incremental, "seed")
+    _dbt(dbt_copy, incremental, "run", "--vars", _window("2026-11-20"))
+    _land(incremental, "day2.jsonl.gz")
+    _dbt(dbt_copy, incremental, "run", "--select", "tag:daily+", "--vars", _window("2026-11-21"))
+    before_late = _snapshot(incremental)
+    g08 = next(row for row in before_late["ai_usage_analytics"] if row[0] == "g08")
+    _land(incremental, "late.jsonl")  # a late request for day 1
+    _dbt(dbt_copy, incremental, "run", "--select", "tag:daily+", "--vars", _window("2026-11-20"))
+    after_late = _snapshot(incremental)
+    assert after_late["ai_usage_analytics"] != before_late["ai_usage_analytics"]
+    assert [row[0] for row in after_late["unpriced_requests"]] == ["g06"]
+
+    # the catalog learns the held-back model: the next run prices it, with no window at all
+    with (dbt_copy / "seeds" / "model_prices.csv").open("a") as seed:
+        seed.write(MYSTERY_PRICE)
+    _dbt(dbt_copy, incremental, "seed")
+    _dbt(dbt_copy, incremental, "run")
+    # re-materializing days already built changes nothing
+    _dbt(dbt_copy, incremental, "run", "--select", "tag:daily+", "--vars", _window("2026-11-20", 2))
+    result = _snapshot(incremental)
+
+    # B: everything at once, from scratch
+    _land(full, "day1.jsonl", "day2.jsonl.gz", "late.jsonl")
+    _dbt(dbt_copy, full, "seed")
+    _dbt(dbt_copy, full, "run", "--full-refresh")
+    expected = _snapshot(full)
+
+    assert result == expected
+    rows = {row[0]: row for row in result["ai_usage_analytics"]}
+    assert "g06" in rows and result["unpriced_requests"] == []
+    assert g08 != rows["g08"]  # the late request changed g08's trial share on the next day
+    with duckdb.connect(str(full / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute(
+            "select trial_tokens, user_charge_usd::varchar from ai_usage_analytics where request_id = 'g08'"
+        ).fetchone() == (4000, "0.092045454545")
