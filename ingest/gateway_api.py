@@ -186,6 +186,7 @@ class GatewayLogsClient:
         timeout: httpx.Timeout | None = None,
         retry: RetryPolicy | None = None,
         max_restarts: int = 3,
+        max_pages: int = 10_000,
         sleep: Callable[[float], None] = time.sleep,
         log: Callable[[str], None] = lambda message: None,
         transport: httpx.BaseTransport | None = None,
@@ -208,6 +209,7 @@ class GatewayLogsClient:
         self.per_page = per_page
         self.retry = retry or RetryPolicy()
         self.max_restarts = max_restarts
+        self.max_pages = max_pages
         self.sleep = sleep
         self.log = log
         self._http = httpx.Client(
@@ -308,6 +310,11 @@ class GatewayLogsClient:
                 if len(page.records) < per_page:
                     problem = f"page {page.number} had {len(page.records)} records before the end of {total}"
                     break
+                if page.number >= self.max_pages:
+                    raise GatewayApiError(
+                        f"{self._where(page.number, start, end)}: more than {self.max_pages} pages "
+                        f"(total_count {total}); nothing was landed. Is the gateway ignoring start_date/end_date?"
+                    )
                 page = self.fetch_page(page.number + 1, start, end)
             if problem is None and len(records) != total:
                 problem = f"the pages held {len(records)} records, total_count says {total}"

@@ -487,8 +487,12 @@ def test_the_token_is_never_shown(stub, sleeps, logs):
         assert TOKEN not in text and "***" in text
     from dagster_project.resources import GatewayApiResource
 
-    resource = GatewayApiResource(base_url=stub.base_url, account_id=ACCOUNT, gateway_id=GATEWAY, api_token=TOKEN)
-    assert TOKEN not in repr(resource) and TOKEN not in str(resource) and TOKEN not in repr(resource.settings())
+    resource = GatewayApiResource(
+        base_url=stub.base_url, account_id=ACCOUNT, gateway_id=GATEWAY, api_token=TOKEN
+    )
+    assert (
+        TOKEN not in repr(resource) and TOKEN not in str(resource) and TOKEN not in repr(resource.settings())
+    )
     request = client._http.build_request("GET", "/x")
     assert TOKEN not in repr(request.headers)
     client.close()
@@ -627,3 +631,17 @@ def test_a_refused_connection_is_retried_then_fails_clearly(con, sleeps, logs):
     ) as error:
         pull_day(con, client)
     assert TOKEN not in str(error.value) and sleeps == [1.0] and nothing_landed(con)
+
+
+def test_a_listing_without_end_is_cut_off(con, stub, sleeps, logs):
+    def endless(s, page, per_page):
+        return s.page(1, per_page, "2026-11-20", "2026-11-21", total=10**9)[:2] + (
+            s.page(1, per_page, "2026-11-20", "2026-11-21", total=10**9)[2].replace(
+                b'"page": 1', f'"page": {page}'.encode()
+            ),
+        )
+
+    stub.script = [endless] * 10
+    with pytest.raises(GatewayApiError, match="more than 4 pages"):
+        pull_day(con, make_client(stub, sleeps, logs, max_pages=4))
+    assert len(stub.requests) == 4 and nothing_landed(con)
