@@ -1,13 +1,14 @@
 """`python -m dagster_project.run` (what `make run` calls): materialize every asset over the days in the drop zone.
 
 One run covers the daily partitions from the first day found in the log files to today, recorded in the Dagster
-instance of $DAGSTER_HOME so that `make dev` shows it.
+instance of $DAGSTER_HOME so that `make dev` shows it. `--from DAY --to DAY` backfills a range of days instead.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import dagster as dg
 
@@ -18,12 +19,16 @@ from ingest.drop_zone import days_touched
 from ingest.files import list_log_files
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--from", dest="first", type=date.fromisoformat, help="first UTC day (YYYY-MM-DD)")
+    parser.add_argument("--to", dest="last", type=date.fromisoformat, help="last UTC day (default: today)")
+    args = parser.parse_args(argv)
     data_dir = default_data_dir()
     today = datetime.now(timezone.utc).date()
     files = list_log_files(data_dir / "raw" / "gateway")
-    days = days_touched(files) | {today}
-    tags = partition_range_tags(min(days), today)
+    first = args.first or min(days_touched(files) | {today})
+    tags = partition_range_tags(first, args.last or today)
     print(f"materializing every asset for {tags['dagster/asset_partition_range_start']}.."
           f"{tags['dagster/asset_partition_range_end']} ({len(files)} log files in {data_dir / 'raw' / 'gateway'})",
           flush=True)
