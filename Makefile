@@ -9,6 +9,8 @@ DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/se
                dbt_project/dbt_project.yml dbt_project/profiles.yml
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export PYTHONPATH := $(CURDIR)
+# dagster dev starts processes of its own: they find dbt in the venv through PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: setup run test dev benchmark lint clean
 

@@ -12,9 +12,11 @@ from dagster_project.resources import PROJECT_ROOT
 
 
 def dbt_executable() -> str:
-    """The `dbt` next to this Python (the project's venv), else the one on PATH."""
-    beside = Path(sys.executable).parent / "dbt"
-    return str(beside) if beside.exists() else (shutil.which("dbt") or "dbt")
+    """The `dbt` of this Python's environment (the project's venv), else the one on PATH."""
+    for folder in (Path(sys.executable).parent, Path(sys.prefix) / "bin"):
+        if (folder / "dbt").exists():
+            return str(folder / "dbt")
+    return shutil.which("dbt") or "dbt"
 
 
 dbt_project = DbtProject(
