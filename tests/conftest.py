@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 from datetime import date
 from pathlib import Path
@@ -53,6 +54,18 @@ def materialize_all(
         tags=partition_range_tags(*days),
         **kwargs,
     )
+
+
+# Settings from a developer's shell must not reach the tests: no real gateway pull, no real webhook.
+OUTSIDE_SETTINGS = ("AI_GATEWAY_BASE_URL", "AI_GATEWAY_ACCOUNT_ID", "AI_GATEWAY_ID", "AI_GATEWAY_API_TOKEN",
+                    "AI_USAGE_ALERT_WEBHOOK_URL", "AI_USAGE_PRICE_LIST_URL", "AI_USAGE_DATA_DIR")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_outside_settings():
+    saved = {name: os.environ.pop(name) for name in OUTSIDE_SETTINGS if name in os.environ}
+    yield
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")
