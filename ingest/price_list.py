@@ -1,9 +1,9 @@
-"""Compare our model catalog with a public price list (LiteLLM's `model_prices_and_context_window.json` format).
+"""Compare our model catalog with a public price list (LiteLLM's model_prices_and_context_window.json format).
 
 The list maps a model name to its prices in USD per token (`input_cost_per_token`, `output_cost_per_token`,
-`cache_read_input_token_cost`, `cache_creation_input_token_cost`) and its `litellm_provider`. Prices are read as
-exact decimals (the JSON is parsed with Decimal, never float) and converted to USD per 1M tokens by an exact
-multiplication. The comparison lists what a person should review; it never changes a price.
+`cache_read_input_token_cost`, `cache_creation_input_token_cost`) and its `litellm_provider`. Prices are read
+as exact decimals (the JSON is parsed with Decimal, never float) and converted to USD per 1M tokens by an
+exact multiplication. The comparison lists what a person should review; it never changes a price.
 
 Plain Python, no Dagster: `fetch_price_list` (httpx or a local file), `parse_price_list`, `compare_catalog`.
 """
@@ -93,15 +93,21 @@ def fetch_price_list(source: str, *, timeout: float = 30.0) -> dict:
             f"price list {shown}: HTTP {error.response.status_code}; check {PRICE_LIST_ENV}"
         ) from None
     except httpx.HTTPError as error:
-        raise PriceListError(f"price list {shown}: {type(error).__name__}; check the URL and the network") from None
+        raise PriceListError(
+            f"price list {shown}: {type(error).__name__}; check the URL and the network"
+        ) from None
     except OSError as error:
         raise PriceListError(f"price list {shown}: cannot read the file ({error.strerror})") from None
     try:
         data = json.loads(text, parse_float=Decimal, parse_int=Decimal)
     except json.JSONDecodeError as error:
-        raise PriceListError(f"price list {shown}: not JSON (line {error.lineno}, column {error.colno})") from None
+        raise PriceListError(
+            f"price list {shown}: not JSON (line {error.lineno}, column {error.colno})"
+        ) from None
     if not isinstance(data, dict):
-        raise PriceListError(f"price list {shown}: expected a JSON object of models, got {type(data).__name__}")
+        raise PriceListError(
+            f"price list {shown}: expected a JSON object of models, got {type(data).__name__}"
+        )
     return data
 
 
@@ -139,7 +145,7 @@ def parse_price_list(data: Mapping[str, object]) -> dict[str, ListPrice]:
 
 
 def _candidates(model: str, provider: str) -> list[str]:
-    """List keys that may name our `provider/name` model: the same id, each list prefix + name, the bare name."""
+    """List keys that may name our `provider/name` model: the id, each list prefix + name, the bare name."""
     name = model.partition("/")[2]
     keys = [model]
     keys += [f"{prefix}/{name}" for prefix in LIST_PROVIDERS.get(provider, ())]
@@ -149,8 +155,8 @@ def _candidates(model: str, provider: str) -> list[str]:
 
 def match_model(model: str, provider: str, prices: Mapping[str, ListPrice],
                 aliases: Mapping[str, str] | None = None) -> ListPrice | None:
-    """The list entry for one of our models: an explicit alias first, else a candidate key filed under one of the
-    provider's list providers."""
+    """The list entry for one of our models: an explicit alias first, else a candidate key filed under one of
+    the provider's list providers."""
     alias = (aliases or {}).get(model)
     if alias:
         return prices.get(alias)
@@ -172,8 +178,9 @@ def compare_catalog(catalog: Iterable[Mapping[str, object]], prices: Mapping[str
                     aliases: Mapping[str, str] | None = None) -> list[dict]:
     """Rows for `catalog_price_changes`, sorted by change type and model:
 
-    - `price_differs`: one of our models whose list price differs from ours (a field we have and the list lacks
-      is not compared; a list cache price where we have none is a difference: we bill those tokens as input);
+    - `price_differs`: one of our models whose list price differs from ours (a field we have and the list
+      lacks is not compared; a list cache price where we have none is a difference: we bill those tokens as
+      input);
     - `missing_from_list`: one of our models the list does not have;
     - `new_in_list`: a chat model of one of our providers that none of our models matches.
 
@@ -197,8 +204,8 @@ def compare_catalog(catalog: Iterable[Mapping[str, object]], prices: Mapping[str
             if entry.per_1m[field] is not None and our_prices[field] != entry.per_1m[field]
         ]
         if differing:
-            rows.append(_row("price_differs", model, entry.list_model, provider, entry.list_provider, differing,
-                             our_prices, entry.per_1m))
+            rows.append(_row("price_differs", model, entry.list_model, provider, entry.list_provider,
+                             differing, our_prices, entry.per_1m))
     list_to_ours = {list_provider: ours for ours, lps in LIST_PROVIDERS.items() for list_provider in lps}
     for entry in prices.values():
         provider = list_to_ours.get(entry.list_provider)
@@ -209,8 +216,16 @@ def compare_catalog(catalog: Iterable[Mapping[str, object]], prices: Mapping[str
     return sorted(rows, key=lambda r: (order[r["change_type"]], r["model"] or "", r["list_model"] or ""))
 
 
-def _row(change_type: str, model: str | None, list_model: str | None, provider: str, list_provider: str | None,
-         differing: list[str], ours: Mapping[str, Decimal | None], listed: Mapping[str, Decimal | None]) -> dict:
+def _row(
+    change_type: str,
+    model: str | None,
+    list_model: str | None,
+    provider: str,
+    list_provider: str | None,
+    differing: list[str],
+    ours: Mapping[str, Decimal | None],
+    listed: Mapping[str, Decimal | None],
+) -> dict:
     row: dict = {
         "change_type": change_type,
         "model": model,

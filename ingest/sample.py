@@ -74,7 +74,8 @@ class Model:
     cache_write_price: float | None = None
     reasoning_price: float | None = None
 
-    def cost(self, prompt: int, completion: int, cached: int = 0, creation: int = 0, reasoning: int = 0) -> float:
+    def cost(self, prompt: int, completion: int, cached: int = 0, creation: int = 0,
+             reasoning: int = 0) -> float:
         """What the provider bills, as pricing-rules.md step 3 prices it (a missing cache or reasoning price
         means the input or output price), rounded to 8 decimals like the gateway's total_cost."""
         cache_read = self.input_price if self.cache_read_price is None else self.cache_read_price

@@ -1,5 +1,5 @@
-"""The optional catalog price check: a LiteLLM-format price list served from 127.0.0.1 by the test, compared with
-model_catalog of the standard build, written to catalog_price_changes. It never changes a price."""
+"""The optional catalog price check: a LiteLLM-format price list served from 127.0.0.1 by the test, compared
+with model_catalog of the standard build, written to catalog_price_changes. It never changes a price."""
 
 from __future__ import annotations
 
@@ -22,10 +22,11 @@ from ingest.price_list import PRICE_LIST_ENV, ListPrice, compare_catalog, per_to
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "price_list"
 FIXTURE_NAME = "model_prices_and_context_window.json"
 
-# Our models the fixture list has (directly, under a list prefix, by bare name, or through price_list_aliases).
+# Our models the fixture list has (directly, under a list prefix, by bare name, or via price_list_aliases).
 MATCHED = {
-    "anthropic/claude-3-haiku", "anthropic/claude-3-opus", "anthropic/claude-3.5-haiku", "anthropic/claude-3.5-sonnet",
-    "azure/gpt-4o-mini", "cohere/command-r", "deepseek/deepseek-v3", "google/gemini-1.5-flash",
+    "anthropic/claude-3-haiku", "anthropic/claude-3-opus", "anthropic/claude-3.5-haiku",
+    "anthropic/claude-3.5-sonnet", "azure/gpt-4o-mini", "cohere/command-r", "deepseek/deepseek-v3",
+    "google/gemini-1.5-flash",
     "groq/llama-3.1-8b-instant", "mistral/mistral-large", "mistral/mistral-small", "openai/gpt-3.5-turbo",
     "openai/gpt-4-turbo", "openai/gpt-4o", "openai/gpt-4o-mini", "openai/o1", "openai/o3-mini", "xai/grok-2",
 }
@@ -93,13 +94,17 @@ def _expected_rows(data_dir: Path) -> list[tuple]:
         for model, input_price, output_price, cache_read in ours if model not in MATCHED
     ]
     assert len(ours) == 40 and len(missing) == 22
-    return sorted(PRICE_DIFFERS + missing + NEW_IN_LIST, key=lambda row: tuple("" if v is None else str(v) for v in row))
+    return sorted(PRICE_DIFFERS + missing + NEW_IN_LIST, key=_sort_key)
+
+
+def _sort_key(row: tuple) -> tuple:
+    return tuple("" if value is None else str(value) for value in row)
 
 
 def _rows(data_dir: Path) -> list[tuple]:
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         rows = con.execute(ROWS_SQL).fetchall()
-    return sorted(rows, key=lambda row: tuple("" if v is None else str(v) for v in row))
+    return sorted(rows, key=_sort_key)
 
 
 def test_price_list_from_a_server_lists_what_to_review(warehouse_copy: Path, price_server: str, monkeypatch):
@@ -169,5 +174,6 @@ def test_a_list_cache_price_where_we_have_none_is_a_difference():
 
 
 def test_redact_keeps_no_credentials():
-    assert redact("https://user:pw@example.com:8443/p/list.json?token=x#f") == "https://example.com:8443/p/list.json"
+    url = "https://user:pw@example.com:8443/p/list.json?token=x#f"
+    assert redact(url) == "https://example.com:8443/p/list.json"
     assert redact("/data/list.json") == "/data/list.json"

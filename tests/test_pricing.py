@@ -7,6 +7,7 @@ The standard build (markup 25%, minimum $0.001, trial 100,000, default scenarios
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -32,24 +33,25 @@ def test_default_scenarios_reprice_history(con):
     # Current (fixture, by hand in test_end_to_end): revenue 0.201431818182, profit -0.431418181818,
     # trial credit 0.591943181818, 2 requests at the minimum (g02, g10).
     # markup_30: g02 and g10 stay at the minimum; g08 0.117 x 17000/22000 = 0.090409090909; g09 0.117.
-    # no_trial: every list charge: 0.525 + 0.001 + 0.020625 + 0.001 + 0.01875 + 0.1125 + 0.1125 + 0.001 + 0.001.
+    # no_trial: every list charge:
+    #   0.525 + 0.001 + 0.020625 + 0.001 + 0.01875 + 0.1125 + 0.1125 + 0.001 + 0.001.
     # min_0_002: g02 and g10 pay 0.002.
     rows = con.execute(
         """
-        select scenario, month::varchar, requests, billed_requests, provider_cost_usd, revenue_usd, profit_usd,
-               margin_percentage, requests_at_minimum, trial_tokens, trial_credit_usd, revenue_diff_usd,
-               profit_diff_usd, requests_at_minimum_diff, trial_credit_diff_usd
+        select scenario, month::varchar, requests, billed_requests, provider_cost_usd, revenue_usd,
+               profit_usd, margin_percentage, requests_at_minimum, trial_tokens, trial_credit_usd,
+               revenue_diff_usd, profit_diff_usd, requests_at_minimum_diff, trial_credit_diff_usd
         from pricing_scenario_comparison order by scenario_order, month
         """
     ).fetchall()
     assert rows == [
-        ("current", "2026-11-01", 10, 9, D("0.63285"), D("0.201431818182"), D("-0.431418181818"), D("-214.1758"),
-         2, 206000, D("0.591943181818"), D("0"), D("0"), 0, D("0")),
+        ("current", "2026-11-01", 10, 9, D("0.63285"), D("0.201431818182"), D("-0.431418181818"),
+         D("-214.1758"), 2, 206000, D("0.591943181818"), D("0"), D("0"), 0, D("0")),
         ("markup_30", "2026-11-01", 10, 9, D("0.63285"), D("0.209409090909"), D("-0.423440909091"),
          D("-202.2075"), 2, 206000, D("0.615540909091"), D("0.007977272727"), D("0.007977272727"), 0,
          D("0.023597727273")),
-        ("no_trial", "2026-11-01", 10, 9, D("0.63285"), D("0.793375"), D("0.160525"), D("20.2332"), 4, 0, D("0"),
-         D("0.591943181818"), D("0.591943181818"), 2, D("-0.591943181818")),
+        ("no_trial", "2026-11-01", 10, 9, D("0.63285"), D("0.793375"), D("0.160525"), D("20.2332"), 4, 0,
+         D("0"),         D("0.591943181818"), D("0.591943181818"), 2, D("-0.591943181818")),
         ("min_0_002", "2026-11-01", 10, 9, D("0.63285"), D("0.203431818182"), D("-0.429418181818"),
          D("-211.0870"), 2, 206000, D("0.593943181818"), D("0.002"), D("0.002"), 0, D("0.002")),
     ]
@@ -74,7 +76,10 @@ def test_catalog_is_dated_and_requests_say_which_row_priced_them(con):
             and valid_from <= date '2026-10-25' and (valid_to is null or valid_to > date '2026-11-24')
         order by model
         """
-    ).fetchall() == [("anthropic/claude-3.5-sonnet", D("3"), D("15")), ("openai/gpt-4o-mini", D("0.15"), D("0.6"))]
+    ).fetchall() == [
+        ("anthropic/claude-3.5-sonnet", D("3"), D("15")),
+        ("openai/gpt-4o-mini", D("0.15"), D("0.6")),
+    ]
     assert con.execute(
         "select distinct price_valid_from::varchar from ai_usage_analytics where is_billed"
     ).fetchall() == [("2024-01-01",)]
@@ -110,7 +115,7 @@ OTHER_EXPECTED = {
 
 
 def _dbt(data_dir: Path, *args: str):
-    """dbt in-process on the warehouse in `data_dir`, with its target and logs there too (not the project's)."""
+    """dbt in-process on the warehouse in `data_dir`, its target and logs there too (not the project's)."""
     previous = os.environ.get("AI_USAGE_DATA_DIR")
     os.environ["AI_USAGE_DATA_DIR"] = str(data_dir)
     try:
@@ -134,7 +139,8 @@ def other_warehouse(built_warehouse: Path, tmp_path_factory) -> Path:
     result = subprocess.run(
         [
             dbt_executable(), "build", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
-            "--target-path", str(data_dir / "target"), "--log-path", str(data_dir / "logs"), "--vars", OTHER_VARS,
+            "--target-path", str(data_dir / "target"), "--log-path", str(data_dir / "logs"),
+            "--vars", OTHER_VARS,
             "--select", "+ai_revenue_analytics", "+user_ai_usage_summary", "+pricing_scenario_comparison",
         ],
         env={**os.environ, "AI_USAGE_DATA_DIR": str(data_dir)},
@@ -160,7 +166,10 @@ def test_markup_policy_trial_start_date_and_timezone(other_warehouse: Path):
             ("2026-11-22", 2, D("0.002")),  # g10, g11 (11:00 UTC and later on the 21st)
         ]
         assert other.execute(
-            "select date::varchar, requests from user_ai_usage_summary where user_id = 'usr_past' order by date"
+            """
+            select date::varchar, requests from user_ai_usage_summary
+            where user_id = 'usr_past' order by date
+            """
         ).fetchall() == [("2026-11-20", 2), ("2026-11-21", 1), ("2026-11-22", 1)]
         # `same` keeps every current knob (the per-provider and per-model markups too): no difference.
         # flat_20: 0.504 + 0.001 + 0.108 + 0.001 + 0.108 x 17000/22000 (0.083454545455) + 0.001.
@@ -185,8 +194,10 @@ def _validate(data_dir: Path, dbt_vars: str) -> str:
     ("dbt_vars", "message"),
     [
         ("{reporting_timezone: Mars/Olympus}", "'reporting_timezone' = Mars/Olympus is not a time zone name"),
-        ("{provider_markup_percentage: {anthropic: -5}}", "'provider_markup_percentage.anthropic' = -5 is not a plain"),
-        ("{model_markup_percentage: {\"openai/gpt-4o'; --\": 5}}", "has the key openai/gpt-4o'; --, which is not"),
+        ("{provider_markup_percentage: {anthropic: -5}}",
+         "'provider_markup_percentage.anthropic' = -5 is not a plain"),
+        ("{model_markup_percentage: {\"openai/gpt-4o'; --\": 5}}",
+         "has the key openai/gpt-4o'; --, which is not"),
         ("{trial_start_date: '2026-02-30'}", "'trial_start_date' = 2026-02-30 is not a date"),
         ("{pricing_scenarios: [{name: a}, {name: a}]}", "pricing_scenarios has the name 'a' twice"),
         ("{pricing_scenarios: [{name: x, markup: 30}]}", "pricing_scenarios[0] has the unknown key 'markup'"),
@@ -199,3 +210,42 @@ def test_bad_knobs_stop_the_build_before_any_sql(tmp_path: Path, dbt_vars: str, 
     assert error == "" if message is None else message in error, error
     if message is not None:
         assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_catalog_quality_gates_fail_on_a_bad_catalog(built_warehouse: Path, tmp_path: Path):
+    """The gates on model_catalog, run against a copy whose catalog was spoiled on purpose: an overlap, a gap,
+    a cache-read price above the input price and a negative price each fail their test."""
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        spoil = [
+            "valid_to = '2024-09-01' where model = 'openai/gpt-4o' and valid_to is not null",  # a gap
+            "valid_to = null where model = 'deepseek/deepseek-v3' and valid_to is not null",  # an overlap
+            "cache_read_price_per_1m_usd = 1 where model = 'openai/gpt-4o-mini'",
+            "output_price_per_1m_usd = -1 where model = 'xai/grok-2'",
+        ]
+        for change in spoil:
+            con.execute(f"update model_catalog set {change}")
+    # Same project and vars as the last parse: reuse it (partial parsing saves most of dbt's start-up).
+    (tmp_path / "target").mkdir()
+    parsed = DBT_DIR / "target" / "partial_parse.msgpack"
+    if parsed.exists():
+        shutil.copy(parsed, tmp_path / "target" / "partial_parse.msgpack")
+    result = subprocess.run(
+        [
+            dbt_executable(), "test", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
+            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+            "--select", "model_catalog,test_type:data",
+        ],
+        env={**os.environ, "AI_USAGE_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout[-3000:]
+    run_results = json.loads((tmp_path / "target" / "run_results.json").read_text())
+    failed = sorted(r["unique_id"].split(".")[2] for r in run_results["results"] if r["status"] == "fail")
+    assert failed == [
+        "contiguous_validity_model_catalog_model__valid_from__valid_to",
+        "non_negative_model_catalog_output_price_per_1m_usd",
+        "not_greater_than_model_catalog_cache_read_price_per_1m_usd__input_price_per_1m_usd",
+    ]

@@ -165,7 +165,8 @@ def test_records_follow_contract(sample, catalog):
             # The gateway bills like the providers: cached input at the cache-read price, cache writes at the
             # cache-write price, reasoning at the reasoning price (each the input/output price where missing).
             p = {k: float(v) if v else None for k, v in prices[r["model"]].items() if k.endswith("_usd")}
-            creation, reasoning = r.get("native_tokens_cache_creation", 0), r.get("native_tokens_reasoning", 0)
+            creation = r.get("native_tokens_cache_creation", 0)
+            reasoning = r.get("native_tokens_reasoning", 0)
             expected = ((prompt - cached - creation) * p["input_price_per_1m_usd"]
                         + cached * (p["cache_read_price_per_1m_usd"] or p["input_price_per_1m_usd"])
                         + creation * (p["cache_write_price_per_1m_usd"] or p["input_price_per_1m_usd"])

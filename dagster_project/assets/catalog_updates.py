@@ -1,12 +1,12 @@
 """Optional: compare our model catalog with a public price list and list what a person should review.
 
-Calls ingest.price_list (no logic lives here) and writes table `catalog_price_changes` in the warehouse's `main`
-schema. It never changes a price: prices change only by editing dbt_project/seeds/model_prices.csv.
+Calls ingest.price_list (no logic lives here) and writes table `catalog_price_changes` in the warehouse's
+`main` schema. It never changes a price: prices change only by editing dbt_project/seeds/model_prices.csv.
 
 Off unless configured: the price list comes from the `price_list` resource's `source` (run config
-`resources.price_list.config.source`), else $AI_USAGE_PRICE_LIST_URL, read at run time; an http(s) URL or a local
-file path. With neither, the asset succeeds, logs that it was skipped, and downloads nothing (so `make run` works
-offline). The URL is logged without its query string or credentials.
+`resources.price_list.config.source`), else $AI_USAGE_PRICE_LIST_URL, read at run time; an http(s) URL or a
+local file path. With neither, the asset succeeds, logs that it was skipped, and downloads nothing (so
+`make run` works offline). The URL is logged without its query string or credentials.
 """
 
 import os
@@ -25,14 +25,17 @@ from ingest.price_list import (
     redact,
 )
 
-SKIPPED = f"catalog price check skipped: no price list configured (set {PRICE_LIST_ENV} to a URL or a file path)"
+SKIPPED = (
+    f"catalog price check skipped: no price list configured (set {PRICE_LIST_ENV} to a URL or a file path)"
+)
 TABLE = "main.catalog_price_changes"
 
 
 class PriceListResource(dg.ConfigurableResource):
     """Where the public price list (LiteLLM's model_prices_and_context_window.json format) comes from.
 
-    `source`: an http(s) URL or a local file path; empty: $AI_USAGE_PRICE_LIST_URL at run time; empty too: skip.
+    `source`: an http(s) URL or a local file path; empty: $AI_USAGE_PRICE_LIST_URL at run time; empty too:
+    skip.
     """
 
     source: str = ""
@@ -54,9 +57,9 @@ def _create_table_sql() -> str:
 @dg.asset(
     key=["catalog_price_changes"],
     description=(
-        "Models whose public list price differs from model_catalog, models we bill that the list lacks, and new "
-        "models of our providers in the list. Never changes a price. Skipped unless AI_USAGE_PRICE_LIST_URL "
-        "(or resources.price_list.config.source) is set."
+        "Models whose public list price differs from model_catalog, models we bill that the list lacks, and "
+        "new models of our providers in the list. Never changes a price. Skipped unless "
+        "AI_USAGE_PRICE_LIST_URL (or resources.price_list.config.source) is set."
     ),
     group_name="catalog",
     kinds={"python", "duckdb"},
@@ -110,8 +113,8 @@ def catalog_price_changes(
     counts = {kind: sum(1 for row in changes if row["change_type"] == kind)
               for kind in ("price_differs", "missing_from_list", "new_in_list")}
     context.log.info(
-        f"{len(prices)} list models; {counts['price_differs']} prices differ, {counts['missing_from_list']} of ours "
-        f"not in the list, {counts['new_in_list']} new in the list"
+        f"{len(prices)} list models; {counts['price_differs']} prices differ, "
+        f"{counts['missing_from_list']} of ours not in the list, {counts['new_in_list']} new in the list"
     )
     preview = "\n".join(
         f"| {row['model'] or ''} | {row['list_model'] or ''} | {row['differing_prices']} |"
