@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import sys
 
+import duckdb
+
 from dagster_project.resources import default_data_dir
 from ingest.warehouse import connect
 
 
 def summary_lines(warehouse_path) -> list[str]:
+    data_dir = warehouse_path.parent
     with connect(warehouse_path, read_only=True) as con:
         requests, tokens, revenue, cost, profit, credit = con.execute(
             """
@@ -30,6 +33,10 @@ def summary_lines(warehouse_path) -> list[str]:
         "top models by requests:",
         *[f"  {model:<40} {count:>8,} requests  ${charge:,.2f}" for model, count, charge in top],
     ]
+    for label, path in (("spending report", data_dir / "reports" / "index.html"),
+                        ("finance exports", data_dir / "exports")):
+        if path.exists():
+            lines.append(f"{label + ':':<17}{path}")
     if quarantined:
         lines.append(f"quarantined lines: {quarantined:,} (see raw.quarantine for reason, file and line)")
     if unpriced:
@@ -42,7 +49,12 @@ def main() -> int:
     if not path.exists():
         print(f"no warehouse at {path}: run `make run` first", file=sys.stderr)
         return 1
-    print("\n".join(summary_lines(path)))
+    try:
+        print("\n".join(summary_lines(path)))
+    except duckdb.CatalogException as error:
+        print(f"the warehouse at {path} lacks a mart ({error}): materialize everything with `make run`",
+              file=sys.stderr)
+        return 1
     return 0
 
 
