@@ -214,7 +214,7 @@ def test_bad_knobs_stop_the_build_before_any_sql(tmp_path: Path, dbt_vars: str, 
 
 def test_catalog_quality_gates_fail_on_a_bad_catalog(built_warehouse: Path, tmp_path: Path):
     """The gates on model_catalog, run against a copy whose catalog was spoiled on purpose: an overlap, a gap,
-    a cache-read price above the input price and a negative price each fail their test."""
+    a cache-read price above the input price, a negative price and a markup for an unknown model each fail."""
     shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         spoil = [
@@ -225,16 +225,13 @@ def test_catalog_quality_gates_fail_on_a_bad_catalog(built_warehouse: Path, tmp_
         ]
         for change in spoil:
             con.execute(f"update model_catalog set {change}")
-    # Same project and vars as the last parse: reuse it (partial parsing saves most of dbt's start-up).
-    (tmp_path / "target").mkdir()
-    parsed = DBT_DIR / "target" / "partial_parse.msgpack"
-    if parsed.exists():
-        shutil.copy(parsed, tmp_path / "target" / "partial_parse.msgpack")
     result = subprocess.run(
         [
             dbt_executable(), "test", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
             "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
             "--select", "model_catalog,test_type:data",
+            # and a markup for a model the catalog does not have (a typo would otherwise apply to nothing)
+            "--vars", '{model_markup_percentage: {"openai/gpt4o": 20}}',
         ],
         env={**os.environ, "AI_USAGE_DATA_DIR": str(tmp_path)},
         capture_output=True,
@@ -245,6 +242,7 @@ def test_catalog_quality_gates_fail_on_a_bad_catalog(built_warehouse: Path, tmp_
     run_results = json.loads((tmp_path / "target" / "run_results.json").read_text())
     failed = sorted(r["unique_id"].split(".")[2] for r in run_results["results"] if r["status"] == "fail")
     assert failed == [
+        "assert_markup_keys_name_catalog_models",
         "contiguous_validity_model_catalog_model__valid_from__valid_to",
         "non_negative_model_catalog_output_price_per_1m_usd",
         "not_greater_than_model_catalog_cache_read_price_per_1m_usd__input_price_per_1m_usd",
