@@ -58,3 +58,41 @@
         {%- endif %}
     )
 {%- endmacro %}
+
+{#- For an incremental aggregate: CTEs `touched` and `to_sum`. `to_sum` holds the rows of `relation` (a CTE with
+    created_at and updated_at) in every group (keys: {name: SQL expression}) that has a row updated since this
+    model's last run, so that those groups are summed again, whole; on a first run or full refresh, every row. -#}
+{% macro rows_of_changed_groups(relation, keys) -%}
+{%- set names = keys.keys() | list -%}
+{% if is_incremental() %}
+keyed as (
+    select
+        *,
+        {%- for name, expr in keys.items() %}
+        {{ expr }} as _group_{{ name }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from {{ relation }}
+),
+
+touched as (
+    select distinct {% for name in names %}_group_{{ name }}{{ ", " if not loop.last }}{% endfor %}
+    from keyed
+    where updated_at > {{ watermark('updated_at') }}
+),
+
+to_sum as (
+    select keyed.* exclude ({% for name in names %}_group_{{ name }}{{ ", " if not loop.last }}{% endfor %})
+    from keyed
+    semi join touched using ({% for name in names %}_group_{{ name }}{{ ", " if not loop.last }}{% endfor %})
+    -- a group's day starts at most two days before its earliest changed row (any time zone): lets DuckDB skip
+    -- the row groups of older days
+    where keyed.created_at >= (
+        select min(created_at) - interval 2 day from {{ relation }} where updated_at > {{ watermark('updated_at') }}
+    )
+),
+{% else %}
+to_sum as (
+    select * from {{ relation }}
+),
+{% endif %}
+{%- endmacro %}

@@ -14,27 +14,7 @@ with requests as (
     select * from {{ ref('ai_usage_analytics') }}
 ),
 
-{% if is_incremental() %}
-touched as (
-    select distinct model, user_id, cast(created_at as date) as created_date
-    from requests
-    where updated_at > {{ watermark('updated_at') }}
-),
-
-to_sum as (
-    select requests.*
-    from requests
-    inner join touched
-        on requests.model = touched.model
-        and requests.user_id = touched.user_id
-        and cast(requests.created_at as date) = touched.created_date
-    where requests.created_at >= (select min(created_date) from touched)
-),
-{% else %}
-to_sum as (
-    select * from requests
-),
-{% endif %}
+{{ rows_of_changed_groups('requests', {'model': 'model', 'user_id': 'user_id', 'created_date': 'cast(created_at as date)'}) }}
 
 final as (
     select

@@ -15,26 +15,7 @@ with requests as (
     select * from {{ ref('ai_usage_analytics') }}
 ),
 
-{% if is_incremental() %}
-touched as (
-    select distinct {{ reporting_date('created_at') }} as date
-    from requests
-    where updated_at > {{ watermark('updated_at') }}
-),
-
-to_sum as (
-    select requests.*
-    from requests
-    where {{ reporting_date('requests.created_at') }} in (select date from touched)
-        -- a day in any time zone lies within a day either side of the same UTC day: lets DuckDB skip old row groups
-        and requests.created_at >= (select min(date) - interval 1 day from touched)
-        and requests.created_at < (select max(date) + interval 2 day from touched)
-),
-{% else %}
-to_sum as (
-    select * from requests
-),
-{% endif %}
+{{ rows_of_changed_groups('requests', {'date': reporting_date('created_at')}) }}
 
 final as (
     select

@@ -15,28 +15,7 @@ with requests as (
     select * from {{ ref('ai_usage_analytics') }}
 ),
 
-{% if is_incremental() %}
-touched as (
-    select distinct user_id, {{ reporting_date('created_at') }} as date
-    from requests
-    where updated_at > {{ watermark('updated_at') }}
-),
-
-to_sum as (
-    select requests.*
-    from requests
-    inner join touched
-        on requests.user_id = touched.user_id
-        and {{ reporting_date('requests.created_at') }} = touched.date
-    -- a day in any time zone lies within a day either side of the same UTC day: lets DuckDB skip old row groups
-    where requests.created_at >= (select min(date) - interval 1 day from touched)
-        and requests.created_at < (select max(date) + interval 2 day from touched)
-),
-{% else %}
-to_sum as (
-    select * from requests
-),
-{% endif %}
+{{ rows_of_changed_groups('requests', {'user_id': 'user_id', 'date': reporting_date('created_at')}) }}
 
 final as (
     select
