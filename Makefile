@@ -8,6 +8,9 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f 2>/dev/null) \
                dbt_project/dbt_project.yml dbt_project/profiles.yml
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
+# The data directory, absolute, as the Dagster assets hand it to dbt: `dbt parse` then sees the same profile and
+# every dbt step of a run can reuse its partial parse.
+export AI_USAGE_DATA_DIR ?= $(CURDIR)/data
 export PYTHONPATH := $(CURDIR)
 # dagster dev starts processes of its own: they find dbt in the venv through PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -19,7 +22,8 @@ setup: $(INSTALLED) $(MANIFEST)
 # uv installs the stack in seconds (pip takes about a minute); it comes from PyPI into the venv itself.
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	@test -x $(BIN)/uv || { $(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --default-pip >/dev/null; \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check uv; }
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
 	@touch $@
 

@@ -26,10 +26,12 @@ def reasons_table(reasons: Counter) -> dg.MetadataValue:
 
 def _totals(results: list[LoadResult]) -> dict[str, int]:
     loaded = [result for result in results if not result.skipped]
+    gone = [result for result in results if result.skipped and result.sha256 is None]  # vanished before reading
     return {
         "files_seen": len(results),
         "files_loaded": len(loaded),
-        "files_unchanged": len(results) - len(loaded),
+        "files_unchanged": len(results) - len(loaded) - len(gone),
+        "files_gone": len(gone),
         "lines_read": sum(result.lines_read for result in loaded),
         "accepted": sum(result.accepted for result in loaded),
         "duplicates": sum(result.duplicates for result in loaded),
