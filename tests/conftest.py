@@ -9,6 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 from dagster_dbt import DbtCliResource
 
@@ -75,3 +76,10 @@ def built_warehouse(tmp_path_factory) -> Path:
     result = materialize_all(data_dir)
     assert result.success
     return data_dir
+
+
+@pytest.fixture(scope="module")
+def con(built_warehouse: Path):
+    """A read-only connection to the shared warehouse built from the fixture."""
+    with duckdb.connect(str(built_warehouse / "warehouse.duckdb"), read_only=True) as connection:
+        yield connection

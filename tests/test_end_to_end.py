@@ -7,9 +7,7 @@ Claude 3.5 Sonnet 3.00 / 15.00, azure/crowe-logic-assistant 2.50 / 10.00 (USD pe
 from __future__ import annotations
 
 from decimal import Decimal as D
-from pathlib import Path
 
-import duckdb
 import pytest
 
 # request id -> (provider cost, user charge, markup, list charge, trial credit, trial tokens), by hand:
@@ -49,12 +47,6 @@ FROM ai_usage_analytics;""",
 FROM ai_usage_analytics a JOIN users u ON a.user_id = u.id
 GROUP BY u.email ORDER BY spent DESC LIMIT 20;""",
 ]
-
-
-@pytest.fixture(scope="module")
-def con(built_warehouse: Path):
-    with duckdb.connect(str(built_warehouse / "warehouse.duckdb"), read_only=True) as connection:
-        yield connection
 
 
 def test_every_request_is_priced_by_hand(con):

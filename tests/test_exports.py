@@ -24,12 +24,6 @@ def exports(built_warehouse: Path) -> Path:
     return built_warehouse / "exports"
 
 
-@pytest.fixture(scope="module")
-def con(built_warehouse: Path):
-    with duckdb.connect(str(built_warehouse / "warehouse.duckdb"), read_only=True) as connection:
-        yield connection
-
-
 def read_csv(path: Path) -> list[dict]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))

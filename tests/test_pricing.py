@@ -23,12 +23,6 @@ from dagster_project.project import dbt_executable, dbt_project
 DBT_DIR = Path(dbt_project.project_dir)
 
 
-@pytest.fixture(scope="module")
-def con(built_warehouse: Path):
-    with duckdb.connect(str(built_warehouse / "warehouse.duckdb"), read_only=True) as connection:
-        yield connection
-
-
 def test_default_scenarios_reprice_history(con):
     # Current (fixture, by hand in test_end_to_end): revenue 0.201431818182, profit -0.431418181818,
     # trial credit 0.591943181818, 2 requests at the minimum (g02, g10).

@@ -8,16 +8,7 @@ scenarios' users: per active user per day that is revenue / (5 x 2).
 from __future__ import annotations
 
 from decimal import Decimal as D
-from pathlib import Path
 
-import duckdb
-import pytest
-
-
-@pytest.fixture(scope="module")
-def con(built_warehouse: Path):
-    with duckdb.connect(str(built_warehouse / "warehouse.duckdb"), read_only=True) as connection:
-        yield connection
 
 
 def test_guide_scenarios_take_profit_as_20_percent_of_revenue(con):
