@@ -106,7 +106,8 @@ def read_lines(path: Path) -> Iterator[Line | BadLine]:
                 if broken is not None:
                     yield BadLine(
                         number + 1, "truncated_gzip",
-                        f"the compressed stream ends or breaks inside line {number}: {broken or type(broken).__name__}. "
+                        f"the compressed stream ends or breaks inside line {number}: "
+                        f"{broken or type(broken).__name__}. "
                         "Lines before it were loaded; re-export the file to load the rest",
                         "",
                     )

@@ -209,7 +209,7 @@ def land_requests(
             kept_hash, kept_at = landed.get(request_id, (first.record_hash, f"line {first_line} of the same source"))
             for position, (line_number, request) in enumerate(seen):
                 if position == 0 and request_id not in landed:
-                    new_rows.append(dict(zip(RECORD_COLUMNS, request.as_row()), source_line=line_number))
+                    new_rows.append(dict(zip(RECORD_COLUMNS, request.as_row(), strict=True), source_line=line_number))
                 elif request.record_hash == kept_hash:
                     result.duplicates += 1
                 else:
@@ -249,7 +249,7 @@ def _conflict(line_number: int | None, request: GatewayRequest, first: str) -> Q
         "id",
         f"id {request.id!r} was first seen at {first} with different content; the first version is kept",
         json.dumps(
-            {column: str(value) for column, value in zip(RECORD_COLUMNS, request.as_row())}, sort_keys=True
+            {column: str(value) for column, value in zip(RECORD_COLUMNS, request.as_row(), strict=True)}, sort_keys=True
         )[:RAW_PREVIEW_CHARS],
         request.id,
     )
@@ -432,7 +432,7 @@ def load_users(
     try:
         con.execute("delete from raw.users")
         users = pa.Table.from_pylist(
-            [dict(zip((*USER_COLUMNS, "source_line"), user)) for user in rows.values()],
+            [dict(zip((*USER_COLUMNS, "source_line"), user, strict=True)) for user in rows.values()],
             schema=pa.schema([("id", pa.string()), ("email", pa.string()), ("created_at", pa.timestamp("us")),
                               ("plan", pa.string()), ("source_line", pa.int64())]),
         )

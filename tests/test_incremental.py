@@ -58,7 +58,8 @@ def _window(day: str, days: int = 1) -> str:
     from datetime import date, timedelta
 
     start = date.fromisoformat(day)
-    return json.dumps({"partition_start": f"{start}T00:00:00", "partition_end": f"{start + timedelta(days=days)}T00:00:00"})
+    end = start + timedelta(days=days)
+    return json.dumps({"partition_start": f"{start}T00:00:00", "partition_end": f"{end}T00:00:00"})
 
 
 def _land(data_dir: Path, *names: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 
-
 def test_guide_scenarios_take_profit_as_20_percent_of_revenue(con):
     rows = con.execute(
         """
@@ -66,7 +65,8 @@ def test_projection_money_columns_are_exact_decimals(con):
     kinds = con.execute(
         """
         select distinct data_type from information_schema.columns
-        where table_name in ('revenue_projections', 'revenue_projections_observed') and column_name like '%\\_usd' escape '\\'
+        where table_name in ('revenue_projections', 'revenue_projections_observed')
+            and column_name like '%\\_usd' escape '\\'
         """
     ).fetchall()
     assert kinds == [("DECIMAL(38,12)",)]

@@ -176,7 +176,9 @@ def deliver_new_alerts(
         check_webhook_url(webhook_url)
     ensure_deliveries_table(con)
     rows = new_crossings(con)
-    report = DeliveryReport(new=[payload(row) for row in rows], target_host=url_host(webhook_url) if webhook_url else "")
+    report = DeliveryReport(
+        new=[payload(row) for row in rows], target_host=url_host(webhook_url) if webhook_url else ""
+    )
     if not webhook_url:
         for row, body in zip(rows, report.new, strict=True):
             _record(con, row, now=now(), channel="dagster", host=None, attempt=None)

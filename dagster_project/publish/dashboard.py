@@ -286,12 +286,15 @@ def render_report(data: DashboardData, *, generated_at: datetime | None = None) 
         <script>{USER_SCRIPT}</script></section>""",
     ]
     period = f"{t['first_date']} to {t['last_date']}" if t["first_date"] else "no requests yet"
+    kpi_boxes = "".join(
+        f'<div class="kpi"><b>{html.escape(value)}</b><span>{html.escape(label)}</span></div>' for label, value in kpis
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>AI usage: revenue and spending</title><style>{CSS}</style></head>
 <body><header><h1>AI usage: revenue and spending</h1>
 <p>Requests from {html.escape(period)} (UTC). Generated {generated_at:%Y-%m-%d %H:%M} UTC from the warehouse marts.</p>
-</header><main><div class="kpis">{"".join(f'<div class="kpi"><b>{html.escape(v)}</b><span>{html.escape(k)}</span></div>' for k, v in kpis)}</div>
+</header><main><div class="kpis">{kpi_boxes}</div>
 {"".join(sections)}
 </main></body></html>
 """
