@@ -38,8 +38,9 @@ run: setup
 	$(BIN)/python -m dagster_project.run
 	$(BIN)/python -m dagster_project.summary
 
-## make test: the whole test suite (pytest runs the dbt unit and data tests too).
+## make test: lint, then the whole test suite (pytest runs the dbt unit and data tests too).
 test: setup
+	$(BIN)/ruff check ingest dagster_project tests
 	$(BIN)/python -m pytest
 
 ## make dev: the Dagster UI on http://127.0.0.1:3000
