@@ -16,7 +16,7 @@ from dagster_project.definitions import defs
 from dagster_project.resources import default_data_dir
 from dagster_project.schedules import materialize_everything, partition_range_tags
 from ingest.drop_zone import days_touched
-from ingest.files import list_log_files
+from ingest.files import gateway_dir, list_log_files
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,11 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data_dir = default_data_dir()
     today = datetime.now(timezone.utc).date()
-    files = list_log_files(data_dir / "raw" / "gateway")
+    files = list_log_files(gateway_dir(data_dir))
     first = args.first or min(days_touched(files) | {today})
     tags = partition_range_tags(first, args.last or today)
     print(f"materializing every asset for {tags['dagster/asset_partition_range_start']}.."
-          f"{tags['dagster/asset_partition_range_end']} ({len(files)} log files in {data_dir / 'raw' / 'gateway'})",
+          f"{tags['dagster/asset_partition_range_end']} ({len(files)} log files in {gateway_dir(data_dir)})",
           flush=True)
     job = defs.resolve_job_def(materialize_everything.name)
     with dg.DagsterInstance.get() as instance:

@@ -11,11 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from ingest.contract import BadRecord, parse_timestamp
-from ingest.files import Line, list_log_files, read_lines
-
-
-def gateway_dir(data_dir: Path) -> Path:
-    return data_dir / "raw" / "gateway"
+from ingest.files import Line, gateway_dir, list_log_files, read_lines
 
 
 def file_states(data_dir: Path) -> dict[str, list[int]]:

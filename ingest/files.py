@@ -33,6 +33,11 @@ class BadLine:
     raw: str
 
 
+def gateway_dir(data_dir: Path) -> Path:
+    """The drop zone for gateway log files: `<data dir>/raw/gateway`."""
+    return Path(data_dir) / "raw" / "gateway"
+
+
 def list_log_files(folder: Path) -> list[Path]:
     """The gateway log files of a drop-zone folder, sorted by name (stable load order)."""
     if not folder.is_dir():

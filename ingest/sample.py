@@ -32,6 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from random import Random
 
+from ingest.files import gateway_dir, list_log_files
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CATALOG_CSV = REPO_ROOT / "dbt_project" / "seeds" / "model_prices.csv"
 TRACE_CSV = Path(__file__).resolve().parent / "traces" / "azure-llm-2023" / "AzureLLMInferenceTrace_conv.csv"
@@ -188,15 +190,6 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def gateway_files(data_dir: Path) -> list[Path]:
-    """Gateway log files (``*.jsonl`` / ``*.jsonl.gz``) already in ``<data_dir>/raw/gateway``."""
-    gw = Path(data_dir) / "raw" / "gateway"
-    if not gw.is_dir():
-        return []
-    return sorted(p for p in gw.iterdir()
-                  if p.is_file() and (p.name.endswith(".jsonl") or p.name.endswith(".jsonl.gz")))
-
-
 def write_sample_data(data_dir: Path, *, end: datetime | None = None, days: int = 30, users: int = 300,
                       seed: int = DEFAULT_SEED, progress: Callable[[str], None] | None = None,
                       write_users: bool = True) -> dict:
@@ -238,7 +231,7 @@ def write_sample_data(data_dir: Path, *, end: datetime | None = None, days: int 
         user_state.append((uid, created_ms, rate))
 
     # --- requests, one UTC day at a time -------------------------------------------------------
-    gw_dir = data_dir / "raw" / "gateway"
+    gw_dir = gateway_dir(data_dir)
     gw_dir.mkdir(parents=True, exist_ok=True)
     first_day = start_ms - start_ms % MS_PER_DAY
     total, files, first_ts, last_ts = 0, 0, None, None
@@ -342,9 +335,9 @@ def ensure_sample_data(data_dir: Path, *, days: int = 30, users: int = 300, seed
     """The ``--if-empty`` behaviour: write sample data only when the gateway folder holds no log files
     (and users.csv only when it does not exist). Returns the one-line message describing what it did."""
     data_dir = Path(data_dir)
-    existing = gateway_files(data_dir)
+    existing = list_log_files(gateway_dir(data_dir))
     if existing:
-        return (f"found {len(existing)} gateway log files in {data_dir / 'raw' / 'gateway'}: "
+        return (f"found {len(existing)} gateway log files in {gateway_dir(data_dir)}: "
                 "using them as they are")
     users_csv = data_dir / "raw" / "users.csv"
     kept = users_csv.exists()

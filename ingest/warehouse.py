@@ -32,7 +32,7 @@ from ingest.contract import (
     parse_timestamp,
     validate_record,
 )
-from ingest.files import BadLine, Line, file_fingerprint, list_log_files, read_lines
+from ingest.files import BadLine, Line, file_fingerprint, gateway_dir, list_log_files, read_lines
 
 Progress = Callable[[str], None]
 
@@ -335,7 +335,7 @@ def load_gateway_files(
 ) -> list[LoadResult]:
     """Land every gateway log file of ``<data_dir>/raw/gateway`` (or ``files``); unchanged files are skipped."""
     now = now or utc_now()
-    files = list_log_files(data_dir / "raw" / "gateway") if files is None else files
+    files = list_log_files(gateway_dir(data_dir)) if files is None else files
     already = {
         (source, sha)
         for source, sha in con.execute(

@@ -14,6 +14,7 @@ import dagster as dg
 
 from dagster_project.partitions import daily_partitions
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
+from ingest.files import gateway_dir
 from ingest.warehouse import LoadResult, load_gateway_files, load_users
 
 GROUP = "ingest"
@@ -69,7 +70,7 @@ def gateway_log_files(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     data_dir = warehouse.root
     window = context.partition_time_window
     start, end = window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
-    context.log.info(f"reading gateway log files from {data_dir / 'raw' / 'gateway'}")
+    context.log.info(f"reading gateway log files from {gateway_dir(data_dir)}")
     with warehouse.connect() as con:
         results = load_gateway_files(con, data_dir, load_id=context.run.run_id, progress=context.log.info)
         in_window = con.execute(
@@ -80,7 +81,7 @@ def gateway_log_files(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     reasons = sum((result.reasons for result in results), Counter())
     context.log.info(f"gateway files: {totals}; {in_window} requests from {start} to {end}")
     if not results:
-        context.log.warning(f"no *.jsonl or *.jsonl.gz files in {data_dir / 'raw' / 'gateway'}: nothing to load")
+        context.log.warning(f"no *.jsonl or *.jsonl.gz files in {gateway_dir(data_dir)}: nothing to load")
     yield dg.MaterializeResult(
         asset_key=["raw", "gateway_requests"],
         metadata={**totals, "requests_in_partitions": in_window, "data_dir": str(data_dir)},
