@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from dagster_project.metadata import markdown_table
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
 from ingest.price_list import (
     CHANGE_COLUMNS,
@@ -116,17 +117,16 @@ def catalog_price_changes(
         f"{len(prices)} list models; {counts['price_differs']} prices differ, "
         f"{counts['missing_from_list']} of ours not in the list, {counts['new_in_list']} new in the list"
     )
-    preview = "\n".join(
-        f"| {row['model'] or ''} | {row['list_model'] or ''} | {row['differing_prices']} |"
-        for row in changes if row["change_type"] == "price_differs"
+    preview = markdown_table(
+        ("model", "list model", "differing"),
+        [(row["model"], row["list_model"], row["differing_prices"])
+         for row in changes if row["change_type"] == "price_differs"],
     )
     return dg.MaterializeResult(
         metadata={
             "price_list": shown,
             "list_models": len(prices),
             **counts,
-            "prices_that_differ": dg.MetadataValue.md(
-                "| model | list model | differing |\n|---|---|---|\n" + (preview or "| (none) | | |")
-            ),
+            "prices_that_differ": dg.MetadataValue.md(preview),
         }
     )

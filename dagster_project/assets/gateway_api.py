@@ -14,6 +14,7 @@ from collections import Counter
 
 import dagster as dg
 
+from dagster_project.metadata import markdown_table
 from dagster_project.partitions import daily_partitions
 from dagster_project.resources import DUCKDB_WRITER_POOL, GATEWAY_ENV, GatewayApiResource, WarehouseResource
 from ingest.gateway_api import GatewayApiError, land_gateway_pull
@@ -23,17 +24,17 @@ SKIPPED = "gateway pull skipped: AI_GATEWAY_* not set"
 
 
 def _days_table(results) -> dg.MetadataValue:
-    rows = "\n".join(
-        f"| {r.source} | {r.lines_read} | {r.accepted} | {r.duplicates} | {r.quarantined} |" for r in results
-    )
-    return dg.MetadataValue.md(
-        "| source | lines read | accepted | duplicates | quarantined |\n|---|---|---|---|---|\n"
-        + (rows or "| (none) | 0 | 0 | 0 | 0 |")
-    )
+    return dg.MetadataValue.md(markdown_table(
+        ("source", "lines read", "accepted", "duplicates", "quarantined"),
+        [(r.source, r.lines_read, r.accepted, r.duplicates, r.quarantined) for r in results],
+    ))
+
+
+GATEWAY_API_PULL = dg.AssetKey(["raw", "gateway_api_pull"])
 
 
 @dg.asset(
-    key=["raw", "gateway_api_pull"],
+    key=GATEWAY_API_PULL,
     description=(
         "Requests pulled from the AI gateway's logs API for each UTC day of the partition, landed into "
         "raw.gateway_requests (deduplicated by id with the files) with one raw.load_log row per day."

@@ -12,6 +12,7 @@ from collections import Counter
 
 import dagster as dg
 
+from dagster_project.metadata import markdown_table
 from dagster_project.partitions import daily_partitions
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
 from ingest.files import gateway_dir
@@ -21,8 +22,7 @@ GROUP = "ingest"
 
 
 def reasons_table(reasons: Counter) -> dg.MetadataValue:
-    rows = "\n".join(f"| {reason} | {count} |" for reason, count in reasons.most_common())
-    return dg.MetadataValue.md("| reason | lines |\n|---|---|\n" + (rows or "| (none) | 0 |"))
+    return dg.MetadataValue.md(markdown_table(("reason", "lines"), reasons.most_common()))
 
 
 def _totals(results: list[LoadResult]) -> dict[str, int]:

@@ -9,6 +9,8 @@ from decimal import Decimal, InvalidOperation
 import dagster as dg
 import duckdb
 
+from dagster_project.assets.gateway_api import GATEWAY_API_PULL
+from dagster_project.metadata import markdown_table
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
 
 COST_DRIFT_TOLERANCE_ENV = "AI_USAGE_COST_DRIFT_TOLERANCE"
@@ -19,15 +21,12 @@ LOAD_LOG = dg.AssetKey(["raw", "load_log"])
 QUARANTINE = dg.AssetKey(["raw", "quarantine"])
 REQUESTS = dg.AssetKey(["raw", "gateway_requests"])
 USERS = dg.AssetKey(["raw", "users"])
-API_PULL = dg.AssetKey(["raw", "gateway_api_pull"])
 REQUEST_MART = dg.AssetKey("ai_usage_analytics")
 
 
 def _open(warehouse: WarehouseResource) -> duckdb.DuckDBPyConnection | None:
     """The warehouse read-only, or None when nothing has been landed yet."""
-    if not warehouse.path.exists():
-        return None
-    return duckdb.connect(str(warehouse.path), read_only=True)
+    return warehouse.connect(read_only=True) if warehouse.path.exists() else None
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -41,9 +40,7 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
 
 
 def _md_table(header: tuple[str, ...], rows: list[tuple]) -> dg.MetadataValue:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join("" if value is None else str(value) for value in row) + " |" for row in rows]
-    return dg.MetadataValue.md("\n".join(lines))
+    return dg.MetadataValue.md(markdown_table(header, rows))
 
 
 def _run_id(context: dg.AssetCheckExecutionContext) -> str:
@@ -59,7 +56,7 @@ def _nothing_yet(what: str) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset=LOAD_LOG,
-    additional_deps=[API_PULL, USERS],
+    additional_deps=[GATEWAY_API_PULL, USERS],
     description="Every landed source (file, API day, users export): lines read = accepted + duplicates + quarantined.",
     pool=DUCKDB_WRITER_POOL,
 )
@@ -110,7 +107,7 @@ def load_log_balances(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 
 @dg.asset_check(
     asset=QUARANTINE,
-    additional_deps=[API_PULL, USERS],
+    additional_deps=[GATEWAY_API_PULL, USERS],
     description="Warns when the latest load (this run's, else the newest in raw.load_log) added quarantined lines.",
     pool=DUCKDB_WRITER_POOL,
 )
@@ -156,7 +153,7 @@ def quarantine_did_not_grow(context: dg.AssetCheckExecutionContext, warehouse: W
 
 @dg.asset_check(
     asset=REQUESTS,
-    additional_deps=[USERS, API_PULL],
+    additional_deps=[USERS, GATEWAY_API_PULL],
     description="Warns about requests from users missing from the users export (they are billed all the same).",
     pool=DUCKDB_WRITER_POOL,
 )
@@ -214,7 +211,7 @@ def drift_tolerance(configured: str) -> Decimal:
 
 @dg.asset_check(
     asset=REQUEST_MART,
-    additional_deps=[REQUESTS, API_PULL],
+    additional_deps=[REQUESTS, GATEWAY_API_PULL],
     description=(
         "Per model and UTC day, the gateway's own cost (raw total_cost, the API's `cost`) against our provider "
         "cost for the same requests; warns beyond a relative tolerance (default 5%)."

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import dagster as dg
 
+from dagster_project.metadata import markdown_table
 from dagster_project.publish.alerts import DELIVERIES_TABLE, deliver_new_alerts
 from dagster_project.publish.dashboard import usd_exact, write_report
 from dagster_project.publish.exports import write_exports
@@ -23,12 +24,6 @@ WEBHOOK_URL_ENV = "AI_USAGE_ALERT_WEBHOOK_URL"
 
 def _money(value: Decimal) -> str:
     return f"{value:,.2f}"
-
-
-def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows] or ["| " + " | ".join(["(none)"] * len(header)) + " |"]
-    return "\n".join(lines)
 
 
 @dg.asset(
@@ -63,7 +58,7 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "files": len(written) * 2,
             "files_by_table": dg.MetadataValue.json(dict(files_by_table)),
             "months": dg.MetadataValue.md(
-                _markdown_table(
+                markdown_table(
                     ["month", "requests", "revenue USD", "provider cost USD", "profit USD"],
                     [[m, f"{n:,}", _money(r), _money(c), _money(p)] for m, n, r, c, p in monthly],
                 )
@@ -87,12 +82,12 @@ def spending_report(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     with warehouse.connect(read_only=True) as con:
         path, data = write_report(con, warehouse.root / "reports")
     context.log.info(f"spending report written to {path}")
-    preview = _markdown_table(
+    preview = markdown_table(
         ["date", "requests", "revenue USD", "provider cost USD", "profit USD"],
         [[r["date"].isoformat(), f"{r['requests']:,}", usd_exact(r["revenue_usd"]),
           usd_exact(r["provider_cost_usd"]), usd_exact(r["profit_usd"])] for r in data.daily[-7:]],
     )
-    top_users = _markdown_table(
+    top_users = markdown_table(
         ["user", "plan", "requests", "spent USD"],
         [[u["email"] or u["user_id"], u["plan"] or "", f"{u['requests']:,}", usd_exact(u["spent_usd"])]
          for u in data.users[:5]],
@@ -172,7 +167,7 @@ with warnings.catch_warnings():
         status.update({body["alert_key"]: f"not delivered ({attempt.error or attempt.status})"
                        for body, attempt in report.failed})
         shown = report.new[:MAX_ROWS_SHOWN]
-        table = _markdown_table(
+        table = markdown_table(
             ["crossed at (UTC)", "user", "plan", "alert", "used tokens", "used spend USD", "delivery"],
             [[b["crossed_at"], b["user_id"], b["plan"] or "", b["alert_type"], f"{b['used_tokens']:,}",
               b["used_spend_usd"], status[b["alert_key"]]] for b in shown],

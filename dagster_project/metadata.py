@@ -1,0 +1,11 @@
+"""Markdown tables for asset and check metadata (what the Dagster UI shows under a materialization)."""
+
+from collections.abc import Iterable, Sequence
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A Markdown table; None shows as an empty cell, and a table with no rows says "(none)"."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    body = ["| " + " | ".join("" if value is None else str(value) for value in row) + " |" for row in rows]
+    lines += body or ["| (none) |" + " |" * (len(header) - 1)]
+    return "\n".join(lines)
