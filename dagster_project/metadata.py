@@ -1,6 +1,9 @@
 """Markdown tables for asset and check metadata (what the Dagster UI shows under a materialization)."""
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
+
+import dagster as dg
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
@@ -9,3 +12,8 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> s
     body = ["| " + " | ".join("" if value is None else str(value) for value in row) + " |" for row in rows]
     lines += body or ["| (none) |" + " |" * (len(header) - 1)]
     return "\n".join(lines)
+
+
+def reasons_table(reasons: Counter) -> dg.MetadataValue:
+    """Quarantine reasons and how many lines each, most first."""
+    return dg.MetadataValue.md(markdown_table(("reason", "lines"), reasons.most_common()))

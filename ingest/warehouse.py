@@ -133,6 +133,13 @@ class LoadResult:
         return self.lines_read == self.accepted + self.duplicates + self.quarantined
 
 
+def line_counts(results: Iterable[LoadResult]) -> dict[str, int]:
+    """Lines read, accepted, duplicates and quarantined, summed over sources (a skipped source counts 0)."""
+    results = list(results)
+    return {name: sum(getattr(result, name) for result in results)
+            for name in ("lines_read", "accepted", "duplicates", "quarantined")}
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -14,10 +14,11 @@ from collections import Counter
 
 import dagster as dg
 
-from dagster_project.metadata import markdown_table
+from dagster_project.metadata import markdown_table, reasons_table
 from dagster_project.partitions import daily_partitions
 from dagster_project.resources import DUCKDB_WRITER_POOL, GATEWAY_ENV, GatewayApiResource, WarehouseResource
 from ingest.gateway_api import GatewayApiError, land_gateway_pull
+from ingest.warehouse import line_counts
 
 GROUP = "ingest"
 SKIPPED = "gateway pull skipped: AI_GATEWAY_* not set"
@@ -86,13 +87,8 @@ def gateway_api_pull(
             "gateway_id": client.settings.gateway_id,
             "window": f"{window.start.isoformat()} .. {window.end.isoformat()}",
             "days_pulled": len(results),
-            "lines_read": sum(r.lines_read for r in results),
-            "accepted": sum(r.accepted for r in results),
-            "duplicates": sum(r.duplicates for r in results),
-            "quarantined": sum(r.quarantined for r in results),
-            "reasons": dg.MetadataValue.md(
-                "\n".join(f"- {reason}: {count}" for reason, count in reasons.most_common()) or "(none)"
-            ),
+            **line_counts(results),
+            "reasons": reasons_table(reasons),
             "days": _days_table(results),
         }
     )

@@ -12,17 +12,13 @@ from collections import Counter
 
 import dagster as dg
 
-from dagster_project.metadata import markdown_table
+from dagster_project.metadata import reasons_table
 from dagster_project.partitions import daily_partitions
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
 from ingest.files import gateway_dir
-from ingest.warehouse import LoadResult, load_gateway_files, load_users
+from ingest.warehouse import LoadResult, line_counts, load_gateway_files, load_users
 
 GROUP = "ingest"
-
-
-def reasons_table(reasons: Counter) -> dg.MetadataValue:
-    return dg.MetadataValue.md(markdown_table(("reason", "lines"), reasons.most_common()))
 
 
 def _totals(results: list[LoadResult]) -> dict[str, int]:
@@ -33,10 +29,7 @@ def _totals(results: list[LoadResult]) -> dict[str, int]:
         "files_loaded": len(loaded),
         "files_unchanged": len(results) - len(loaded) - len(gone),
         "files_gone": len(gone),
-        "lines_read": sum(result.lines_read for result in loaded),
-        "accepted": sum(result.accepted for result in loaded),
-        "duplicates": sum(result.duplicates for result in loaded),
-        "quarantined": sum(result.quarantined for result in loaded),
+        **line_counts(loaded),
     }
 
 
