@@ -8,7 +8,6 @@ row for row, to the last decimal.
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -20,7 +19,7 @@ import pytest
 
 from dagster_project.project import dbt_executable
 from ingest.warehouse import connect, load_gateway_files, load_users
-from tests.conftest import FIXTURES
+from tests.conftest import write_fixture_data
 
 ROOT = Path(__file__).resolve().parents[1]
 # The same request id as nothing else; usr_t95 uses 1,000 more trial tokens late on day 1, so on day 2 g08 gets
@@ -68,13 +67,12 @@ def _land(data_dir: Path, *names: str) -> None:
         load_users(con, data_dir, load_id="test")
 
 
+DAY1, DAY2, LATE = "2026-11-20.jsonl", "2026-11-21.jsonl.gz", "late.jsonl"
+
+
 def _place_files(data_dir: Path) -> None:
-    gateway = data_dir / "raw" / "gateway"
-    gateway.mkdir(parents=True)
-    shutil.copy(FIXTURES / "gateway" / "2026-11-20.jsonl", gateway / "day1.jsonl")
-    (gateway / "day2.jsonl.gz").write_bytes(gzip.compress((FIXTURES / "gateway" / "2026-11-21.jsonl").read_bytes()))
-    (gateway / "late.jsonl").write_text(json.dumps(LATE_LINE) + "\n")
-    shutil.copy(FIXTURES / "users.csv", data_dir / "raw" / "users.csv")
+    write_fixture_data(data_dir)
+    (data_dir / "raw" / "gateway" / LATE).write_text(json.dumps(LATE_LINE) + "\n")
 
 
 def _snapshot(data_dir: Path) -> dict[str, list[tuple]]:
@@ -94,14 +92,14 @@ def test_incremental_runs_equal_a_full_refresh(tmp_path, dbt_copy):
         _place_files(data_dir)
 
     # A: day by day, as the partitions and the sensor would
-    _land(incremental, "day1.jsonl")
+    _land(incremental, DAY1)
     _dbt(dbt_copy, incremental, "seed")
     _dbt(dbt_copy, incremental, "run", "--vars", _window("2026-11-20"))
-    _land(incremental, "day2.jsonl.gz")
+    _land(incremental, DAY2)
     _dbt(dbt_copy, incremental, "run", "--select", "tag:daily+", "--vars", _window("2026-11-21"))
     before_late = _snapshot(incremental)
     g08 = next(row for row in before_late["ai_usage_analytics"] if row[0] == "g08")
-    _land(incremental, "late.jsonl")  # a late request for day 1
+    _land(incremental, LATE)  # a late request for day 1
     _dbt(dbt_copy, incremental, "run", "--select", "tag:daily+", "--vars", _window("2026-11-20"))
     after_late = _snapshot(incremental)
     assert after_late["ai_usage_analytics"] != before_late["ai_usage_analytics"]
@@ -117,7 +115,7 @@ def test_incremental_runs_equal_a_full_refresh(tmp_path, dbt_copy):
     result = _snapshot(incremental)
 
     # B: everything at once, from scratch
-    _land(full, "day1.jsonl", "day2.jsonl.gz", "late.jsonl")
+    _land(full, DAY1, DAY2, LATE)
     _dbt(dbt_copy, full, "seed")
     _dbt(dbt_copy, full, "run", "--full-refresh")
     expected = _snapshot(full)
