@@ -70,26 +70,34 @@ def _land(data_dir: Path, *names: str) -> None:
 DAY1, DAY2, LATE = "2026-11-20.jsonl", "2026-11-21.jsonl.gz", "late.jsonl"
 
 
-def _place_files(data_dir: Path) -> None:
+def place_files(data_dir: Path, extra: dict[str, list[dict]] | None = None) -> None:
+    """The fixture's files plus, by default, the late request; `extra` adds files {name: lines} and lands all."""
     write_fixture_data(data_dir)
     (data_dir / "raw" / "gateway" / LATE).write_text(json.dumps(LATE_LINE) + "\n")
+    if extra is not None:
+        for name, lines in extra.items():
+            (data_dir / "raw" / "gateway" / name).write_text("".join(json.dumps(line) + "\n" for line in lines))
+        _land(data_dir, DAY1, DAY2, LATE, *extra)
 
 
-def _snapshot(data_dir: Path) -> dict[str, list[tuple]]:
+def _snapshot(data_dir: Path, tables: dict[str, str] = MARTS) -> dict[str, list[tuple]]:
+    """Every row of `tables` ({table: order by}), without the columns that record when a row was written."""
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         snapshot = {}
-        for mart, order in MARTS.items():
-            columns = [c for (c,) in con.execute(
-                "select column_name from information_schema.columns where table_schema = 'main' and table_name = ? "
-                "order by ordinal_position", [mart]).fetchall() if c not in VOLATILE]
-            snapshot[mart] = con.execute(f"select {', '.join(columns)} from {mart} order by {order}").fetchall()
+        for mart, order in tables.items():
+            found = con.execute(
+                "select table_schema, column_name from information_schema.columns where table_name = ? "
+                "order by ordinal_position", [mart]).fetchall()
+            columns = [c for _, c in found if c not in VOLATILE]
+            snapshot[mart] = con.execute(
+                f"select {', '.join(columns)} from {found[0][0]}.{mart} order by {order}").fetchall()
         return snapshot
 
 
 def test_incremental_runs_equal_a_full_refresh(tmp_path, dbt_copy):
     incremental, full = tmp_path / "incremental", tmp_path / "full"
     for data_dir in (incremental, full):
-        _place_files(data_dir)
+        place_files(data_dir)
 
     # A: day by day, as the partitions and the sensor would
     _land(incremental, DAY1)

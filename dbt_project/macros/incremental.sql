@@ -59,11 +59,21 @@
     )
 {%- endmacro %}
 
+{#- The requests re-priced since this model's last run, whatever their fate: int_requests_trial_applied holds every
+    request (priced, failed or held back) and stamps `priced_at` whenever it prices one again. A request that leaves
+    ai_usage_analytics (held back after a catalog change) is still here, so the groups it left are found too. -#}
+{% macro repriced_requests_since_watermark() -%}
+    select * from {{ ref('int_requests_trial_applied') }} where priced_at > {{ watermark('updated_at') }}
+{%- endmacro %}
+
 {#- For an incremental aggregate: CTEs `touched` and `to_sum`. `to_sum` holds the rows of `relation` (a CTE with
     created_at and updated_at) in every group (keys: {name: SQL expression}) that has a row updated since this
-    model's last run, so that those groups are summed again, whole; on a first run or full refresh, every row. -#}
+    model's last run, or a request re-priced since then (one that left `relation` included), so that those groups
+    are summed again, whole; on a first run or full refresh, every row. A group left with no rows is deleted by the
+    pre-hook `delete_emptied_groups` (an aggregate cannot emit "no row"). -#}
 {% macro rows_of_changed_groups(relation, keys) -%}
 {%- set names = keys.keys() | list -%}
+{%- set group_columns -%}{% for name in names %}_group_{{ name }}{{ ", " if not loop.last }}{% endfor %}{%- endset -%}
 {% if is_incremental() %}
 keyed as (
     select
@@ -74,25 +84,61 @@ keyed as (
     from {{ relation }}
 ),
 
-touched as (
-    select distinct {% for name in names %}_group_{{ name }}{{ ", " if not loop.last }}{% endfor %}
+changed as (
+    select {{ group_columns }}, created_at
     from keyed
     where updated_at > {{ watermark('updated_at') }}
+    union all
+    select
+        {%- for name, expr in keys.items() %}
+        {{ expr }} as _group_{{ name }},
+        {%- endfor %}
+        created_at
+    from ({{ repriced_requests_since_watermark() }})
+),
+
+touched as (
+    select distinct {{ group_columns }}
+    from changed
 ),
 
 to_sum as (
-    select keyed.* exclude ({% for name in names %}_group_{{ name }}{{ ", " if not loop.last }}{% endfor %})
+    select keyed.* exclude ({{ group_columns }})
     from keyed
-    semi join touched using ({% for name in names %}_group_{{ name }}{{ ", " if not loop.last }}{% endfor %})
+    semi join touched using ({{ group_columns }})
     -- a group's day starts at most two days before its earliest changed row (any time zone): lets DuckDB skip
     -- the row groups of older days
-    where keyed.created_at >= (
-        select min(created_at) - interval 2 day from {{ relation }} where updated_at > {{ watermark('updated_at') }}
-    )
+    where keyed.created_at >= (select min(created_at) - interval 2 day from changed)
 ),
 {% else %}
 to_sum as (
     select * from {{ relation }}
 ),
 {% endif %}
+{%- endmacro %}
+
+{#- A pre-hook for an incremental aggregate over the model `source_model`: delete the groups (keys as in
+    rows_of_changed_groups) that a request re-priced since the last run belonged to and that now have no row in
+    `source_model` (every request of the group held back after a catalog change). Without it such a group would
+    keep its old sums for ever; a full refresh would not have it. -#}
+{% macro delete_emptied_groups(source_model, keys) -%}
+    {%- if is_incremental() -%}
+    delete from {{ this }} as kept
+    where exists (
+        select 1 from ({{ repriced_requests_since_watermark() }}) as repriced
+        where true
+        {%- for name, expr in keys.items() %}
+            and {{ expr }} = kept.{{ name }}
+        {%- endfor %}
+    )
+    and not exists (
+        select 1 from {{ ref(source_model) }} as remaining
+        where true
+        {%- for name, expr in keys.items() %}
+            and {{ expr }} = kept.{{ name }}
+        {%- endfor %}
+    )
+    {%- else -%}
+        select 1
+    {%- endif -%}
 {%- endmacro %}

@@ -1,5 +1,6 @@
 -- Usage per model, user and UTC day: the small rollup that model_popularity sums, so that adding a day does not
--- re-read every request. Incremental like the daily marts.
+-- re-read every request. Incremental like the daily marts (a group left with no request is deleted).
+{%- set group_keys = {'model': 'model', 'user_id': 'user_id', 'created_date': 'cast(created_at as date)'} %}
 {{
     config(
         materialized='incremental',
@@ -7,14 +8,16 @@
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
         tags=['daily'],
+        pre_hook="{{ delete_emptied_groups('ai_usage_analytics', " ~ group_keys ~ ") }}",
     )
 }}
 
+-- depends_on: {{ ref('int_requests_trial_applied') }} (the requests re-priced since the last run: macros/incremental.sql)
 with requests as (
     select * from {{ ref('ai_usage_analytics') }}
 ),
 
-{{ rows_of_changed_groups('requests', {'model': 'model', 'user_id': 'user_id', 'created_date': 'cast(created_at as date)'}) }}
+{{ rows_of_changed_groups('requests', group_keys) }}
 
 final as (
     select

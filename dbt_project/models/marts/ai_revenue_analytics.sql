@@ -1,5 +1,7 @@
 -- One row per day (reporting_timezone, default UTC): revenue (what users were charged), cost (what providers
--- charge us) and profit. Incremental: the days with a request re-priced since the last run are summed again, whole.
+-- charge us) and profit. Incremental: the days with a request re-priced since the last run are summed again, whole;
+-- a day left with no request (all held back after a catalog change) is deleted.
+{%- set group_keys = {'date': reporting_date('created_at')} %}
 {{
     config(
         materialized='incremental',
@@ -7,15 +9,19 @@
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         tags=['daily'],
-        pre_hook="{{ drop_rows_of_other_knobs(knobs_fingerprint({'reporting_timezone': reporting_timezone()})) }}",
+        pre_hook=[
+            "{{ drop_rows_of_other_knobs(knobs_fingerprint({'reporting_timezone': reporting_timezone()})) }}",
+            "{{ delete_emptied_groups('ai_usage_analytics', " ~ group_keys ~ ") }}",
+        ],
     )
 }}
 
+-- depends_on: {{ ref('int_requests_trial_applied') }} (the requests re-priced since the last run: macros/incremental.sql)
 with requests as (
     select * from {{ ref('ai_usage_analytics') }}
 ),
 
-{{ rows_of_changed_groups('requests', {'date': reporting_date('created_at')}) }}
+{{ rows_of_changed_groups('requests', group_keys) }}
 
 final as (
     select

@@ -5,7 +5,10 @@ with usage as (
 ),
 
 catalog as (
-    select distinct model, display_name, tier from {{ ref('model_catalog') }}
+    -- the newest catalog row of each model names it (a model has a row per price period)
+    select model, display_name, tier
+    from {{ ref('model_catalog') }}
+    qualify row_number() over (partition by model order by valid_from desc) = 1
 ),
 
 per_model as (
