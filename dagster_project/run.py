@@ -1,6 +1,7 @@
 """`python -m dagster_project.run` (what `make run` calls): materialize every asset over the days in the drop zone.
 
-One run covers the daily partitions from the first day found in the log files to today, recorded in the Dagster
+One run covers the daily partitions from the first day found in the log files (the first dated line of each file:
+bounded, and earlier lines further down land and are priced all the same) to today, recorded in the Dagster
 instance of $DAGSTER_HOME so that `make dev` shows it. `--from DAY --to DAY` backfills a range of days instead.
 """
 
@@ -15,8 +16,8 @@ import dagster as dg
 from dagster_project.definitions import defs
 from dagster_project.resources import default_data_dir
 from dagster_project.schedules import materialize_everything, partition_range_tags
-from ingest.drop_zone import days_touched
-from ingest.files import gateway_dir, list_log_files
+from ingest.drop_zone import first_day
+from ingest.files import gateway_dir, scan_drop_zone
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,12 +27,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     data_dir = default_data_dir()
     today = datetime.now(timezone.utc).date()
-    files = list_log_files(gateway_dir(data_dir))
-    first = args.first or min(days_touched(files) | {today})
+    listing = scan_drop_zone(gateway_dir(data_dir))
+    files = listing.files
+    first = args.first or min({first_day(path) for path in files} - {None} | {today})
     tags = partition_range_tags(first, args.last or today)
     print(f"materializing every asset for {tags['dagster/asset_partition_range_start']}.."
           f"{tags['dagster/asset_partition_range_end']} ({len(files)} log files in {gateway_dir(data_dir)})",
           flush=True)
+    if listing.refused or listing.near_misses:
+        print(f"not loaded: {len(listing.refused)} refused and {len(listing.near_misses)} near-miss entries in the "
+              "drop zone (the ingest step's log names them; table raw.drop_zone_refusals)", flush=True)
     job = defs.resolve_job_def(materialize_everything.name)
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False)

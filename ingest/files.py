@@ -1,4 +1,15 @@
-"""Reading raw JSON Lines files (plain or gzip) line by line without ever crashing on what is inside them.
+"""The drop zone and its files: which entries may be read, and reading them line by line without ever crashing.
+
+:func:`scan_drop_zone` sorts the entries of the drop zone from their names and ``lstat`` alone, opening nothing:
+regular ``*.jsonl`` / ``*.jsonl.gz`` files are accepted; symbolic links, FIFOs, devices, sockets and names that are
+not printable UTF-8 are refused with a reason; names that almost match (``.JSONL``, ``.ndjson``, ``.json``,
+``.jsonl.gzip``, a subfolder) are near misses, listed so that someone renames them; dot-files and partial uploads
+(``.tmp``, ``.part``, ``~``) are skipped. Every symbolic link is refused, even one to a regular file inside the
+drop zone: a link can be re-pointed between listing and reading, and nothing needs one (copy or move the file in).
+The drop zone folder itself may be a link (to another disk, say): that is the operator's choice, not a file's.
+
+:func:`open_regular` opens with ``O_NOFOLLOW | O_NONBLOCK`` and checks with ``fstat`` that it opened a regular file,
+so an entry swapped for a link or a FIFO after the listing is never read (and never hangs a run).
 
 :func:`read_lines` yields one :class:`Line` per non-blank line, or a :class:`BadLine` where the bytes themselves are
 unusable (not UTF-8, over the size limit, a gzip stream cut short). Blank lines are skipped; line numbers are the
@@ -7,12 +18,17 @@ physical ones, so an error can be found with ``sed -n Np``. Parsing JSON is left
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import gzip
 import hashlib
+import os
+import stat
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 MAX_LINE_BYTES = 1_048_576  # 1 MiB: a longer line is quarantined, never held whole in memory
 PATTERNS = ("*.jsonl", "*.jsonl.gz")
@@ -38,23 +54,190 @@ def gateway_dir(data_dir: Path) -> Path:
     return Path(data_dir) / "raw" / "gateway"
 
 
+def safe_name(name: str | bytes | Path) -> str:
+    """A file name fit for a log line, a Markdown cell or a warehouse column: bytes that are not UTF-8 and control
+    characters as backslash escapes (``bad\xffname.jsonl``, ``a\nb``), a backslash doubled, the rest as it is."""
+    raw = os.fsencode(name)
+    out = []
+    for char in raw.decode("utf-8", errors="surrogateescape"):
+        code = ord(char)
+        if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, kept by surrogateescape
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif char == "\\":
+            out.append("\\\\")
+        elif not char.isprintable() and char != " ":
+            out.append(char.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+ACCEPTED_SUFFIXES = (".jsonl", ".jsonl.gz")
+# Partial uploads and editor leftovers: skipped (said at info level), picked up once renamed to their final name.
+PARTIAL_SUFFIXES = (".tmp", ".temp", ".part", ".partial", ".filepart", ".crdownload", ".download", ".swp", "~")
+# A name with one of these (in any case) that is not accepted is a near miss: someone meant it to load.
+NEAR_MISS_MARKS = ("json", ".gz", ".gzip", ".zip", ".bz2", ".xz", ".zst")
+
+
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    """An accepted drop-zone file, with the size and mtime of its listing (enough to notice a change)."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A drop-zone entry that is not loaded: its name shown safely, why, and what to do."""
+
+    name: str
+    reason: str
+    detail: str
+
+
+@dataclass
+class DropZoneListing:
+    """Every entry of the drop zone in exactly one list. ``refused``: never read, recorded and warned about;
+    ``near_misses``: not loaded, warned about; ``skipped``: not loaded, said at info level."""
+
+    folder: Path
+    accepted: list[LogFile] = field(default_factory=list)
+    refused: list[Entry] = field(default_factory=list)
+    near_misses: list[Entry] = field(default_factory=list)
+    skipped: list[Entry] = field(default_factory=list)
+
+    @property
+    def files(self) -> list[Path]:
+        return [log_file.path for log_file in self.accepted]
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _near_miss_hint(name: str) -> str:
+    lower = name.lower()
+    if lower.endswith(ACCEPTED_SUFFIXES):
+        return "the extension is not lower case: rename it to end in .jsonl or .jsonl.gz to load it"
+    if lower.endswith(".jsonl.gzip"):
+        return "rename it to end in .jsonl.gz to load it"
+    if lower.endswith((".ndjson", ".ndjson.gz")):
+        return "if it holds one JSON object per line, rename it to end in .jsonl (or .jsonl.gz) to load it"
+    return "not loaded: the drop zone takes only *.jsonl and *.jsonl.gz files; convert or rename it to load it"
+
+
+def _classify(entry: os.DirEntry) -> tuple[str, Entry] | LogFile:
+    """Where one entry goes ('refused', 'near_misses', 'skipped') and why, or the accepted file. Never opens it."""
+    name = entry.name
+    shown = safe_name(name)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "refused", Entry(shown, "name_not_utf8", "the name is not valid UTF-8 (shown with \\x escapes): "
+                                "rename the file to a UTF-8 name to load it")
+    if not all(char.isprintable() or char == " " for char in name):
+        return "refused", Entry(shown, "name_not_printable", "the name holds control characters (a newline, a tab, "
+                                "...): rename the file to load it")
+    if name.startswith("."):
+        return "skipped", Entry(shown, "hidden", "a dot-file: not loaded")
+    if name.lower().endswith(PARTIAL_SUFFIXES):
+        return "skipped", Entry(shown, "partial_upload", "a partial upload or temporary file: it loads once it is "
+                                "renamed to its final .jsonl / .jsonl.gz name")
+    try:
+        info = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return "skipped", Entry(shown, "vanished", "gone while the drop zone was listed")
+    if stat.S_ISLNK(info.st_mode):
+        try:
+            target = f" to {safe_name(os.readlink(entry.path))[:200]}"  # where it points; the target is not opened
+        except OSError:
+            target = ""
+        return "refused", Entry(shown, "symlink", f"a symbolic link{target}: links are never followed; copy or move "
+                                "the file itself into the drop zone")
+    if stat.S_ISDIR(info.st_mode):
+        return "near_misses", Entry(shown, "subfolder", "a folder: files in subfolders are not loaded; move them "
+                                    "into the drop zone itself")
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((text for test, text in _KINDS if test(info.st_mode)), "not a regular file")
+        return "refused", Entry(shown, "not_regular_file", f"{kind}: only regular files are read")
+    if name.endswith(ACCEPTED_SUFFIXES):
+        return LogFile(Path(entry.path), info.st_size, info.st_mtime_ns)
+    if any(mark in name.lower() for mark in NEAR_MISS_MARKS):
+        return "near_misses", Entry(shown, "near_miss_name", _near_miss_hint(name))
+    return "skipped", Entry(shown, "not_a_log_file", "not a gateway log file name (*.jsonl, *.jsonl.gz)")
+
+
+def scan_drop_zone(folder: Path) -> DropZoneListing:
+    """Sort every entry of ``folder`` (not recursive) from its name and lstat alone; accepted files by name."""
+    listing = DropZoneListing(Path(folder))
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return listing
+    for entry in entries:
+        outcome = _classify(entry)
+        if isinstance(outcome, LogFile):
+            listing.accepted.append(outcome)
+        else:
+            getattr(listing, outcome[0]).append(outcome[1])
+    listing.accepted.sort(key=lambda log_file: log_file.path.name)
+    for entries_of_kind in (listing.refused, listing.near_misses, listing.skipped):
+        entries_of_kind.sort(key=lambda item: item.name)
+    return listing
+
+
 def list_log_files(folder: Path) -> list[Path]:
-    """The gateway log files of a drop-zone folder, sorted by name (stable load order)."""
-    if not folder.is_dir():
-        return []
-    return sorted({path for pattern in PATTERNS for path in folder.glob(pattern) if path.is_file()})
+    """The accepted gateway log files of a drop-zone folder, sorted by name (stable load order); see
+    :func:`scan_drop_zone` for what is refused and why."""
+    return scan_drop_zone(folder).files
+
+
+class NotARegularFile(FileNotFoundError):
+    """The regular file that was listed is not one any more (swapped for a link, a FIFO, a device): handled like a
+    file gone since the listing, and the next listing refuses the entry with its reason."""
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open ``path`` for reading only if it is a regular file itself: a symbolic link is not followed and a FIFO
+    or device does not block (``O_NOFOLLOW | O_NONBLOCK``), then ``fstat`` confirms what was opened."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise NotARegularFile(f"{safe_name(path)}: a symbolic link, refused without being read; copy or move "
+                                  "the file itself in") from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((text for test, text in _KINDS if test(mode)), "not a regular file")
+            raise NotARegularFile(f"{safe_name(path)}: {kind}, refused; only regular files are read")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def file_fingerprint(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def _open(path: Path):
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+@contextlib.contextmanager
+def _open(path: Path) -> Iterator[BinaryIO]:
+    with open_regular(path) as handle:
+        if path.name.endswith(".gz"):
+            with gzip.GzipFile(fileobj=handle, mode="rb") as unzipped:
+                yield unzipped
+        else:
+            yield handle
 
 
 def _preview(raw: bytes, limit: int = 500) -> str:

@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from random import Random
 
-from ingest.files import gateway_dir, list_log_files
+from ingest.files import gateway_dir, scan_drop_zone
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CATALOG_CSV = REPO_ROOT / "dbt_project" / "seeds" / "model_prices.csv"
@@ -335,10 +335,13 @@ def ensure_sample_data(data_dir: Path, *, days: int = 30, users: int = 300, seed
     """The ``--if-empty`` behaviour: write sample data only when the gateway folder holds no log files
     (and users.csv only when it does not exist). Returns the one-line message describing what it did."""
     data_dir = Path(data_dir)
-    existing = list_log_files(gateway_dir(data_dir))
-    if existing:
-        return (f"found {len(existing)} gateway log files in {gateway_dir(data_dir)}: "
+    listing = scan_drop_zone(gateway_dir(data_dir))
+    if listing.files:
+        return (f"found {len(listing.files)} gateway log files in {gateway_dir(data_dir)}: "
                 "using them as they are")
+    if listing.refused or listing.near_misses:  # someone's files, just not loadable: never mix sample data in
+        return (f"no loadable gateway log files in {gateway_dir(data_dir)}, but {len(listing.refused)} refused and "
+                f"{len(listing.near_misses)} near-miss entries: no sample data written (the run lists them)")
     users_csv = data_dir / "raw" / "users.csv"
     kept = users_csv.exists()
     s = write_sample_data(data_dir, end=end, days=days, users=users, seed=seed, progress=progress,

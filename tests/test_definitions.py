@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -71,7 +72,9 @@ def test_schedule_refuses_a_bad_lookback(monkeypatch):
         daily_refresh(context)
 
 
-def test_sensor_asks_for_the_days_new_files_touch_and_only_once(tmp_path):
+def test_sensor_asks_from_the_new_files_last_write_day_less_the_lookback_to_today_and_only_once(tmp_path, monkeypatch):
+    # decided from size and mtime only (no file is read in a tick): see tests/test_drop_zone.py
+    monkeypatch.setenv("AI_USAGE_LOOKBACK_DAYS", "2")
     gateway = tmp_path / "raw" / "gateway"
     gateway.mkdir(parents=True)
     lines = [
@@ -81,11 +84,13 @@ def test_sensor_asks_for_the_days_new_files_touch_and_only_once(tmp_path):
          "native_tokens_prompt": 1, "native_tokens_completion": 1},
     ]
     (gateway / "one.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\nnot json\n")
+    written = datetime(2026, 11, 11, 0, 30, tzinfo=timezone.utc).timestamp()  # last write on the 11th, UTC
+    os.utime(gateway / "one.jsonl", (written, written))
     warehouse = WarehouseResource(data_dir=str(tmp_path))
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse})
         request = new_gateway_files(context)
-        assert request.tags["dagster/asset_partition_range_start"] == "2026-11-08"
-        assert request.tags["dagster/asset_partition_range_end"] == "2026-11-11"  # 23:59 at -01:00 is the 11th UTC
+        assert request.tags["dagster/asset_partition_range_start"] == "2026-11-09"  # the 11th less 2 days
+        assert request.tags["dagster/asset_partition_range_end"] == datetime.now(timezone.utc).date().isoformat()
         context = dg.build_sensor_context(instance=instance, cursor=context.cursor, resources={"warehouse": warehouse})
         assert isinstance(new_gateway_files(context), dg.SkipReason)

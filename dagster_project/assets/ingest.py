@@ -5,17 +5,21 @@ Asset keys equal the dbt sources' keys ([raw, <table>]), so lineage runs from th
 The gateway files asset is partitioned by UTC day like the request-level models. A file is the unit of
 atomicity: whatever partition runs first lands every new or changed file whole, in one transaction per file,
 and a later run of any partition skips it (same name and SHA-256). Re-materializing a day therefore never
-double-counts, and the new-file sensor asks for exactly the days that the new files touch.
+double-counts, and the new-file sensor need not know which days a new file touches.
+
+Only what :func:`ingest.files.scan_drop_zone` accepts is read; refused entries (links, FIFOs, devices, names that
+are not UTF-8) and near misses are recorded in ``raw.drop_zone_refusals`` and warned about.
 """
 
 from collections import Counter
 
 import dagster as dg
 
-from dagster_project.metadata import reasons_table
+from dagster_project.metadata import markdown_table, reasons_table
 from dagster_project.partitions import daily_partitions
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
-from ingest.files import gateway_dir
+from ingest.drop_zone import record_refusals
+from ingest.files import DropZoneListing, gateway_dir, scan_drop_zone
 from ingest.warehouse import LoadResult, line_counts, load_gateway_files, load_users
 
 GROUP = "ingest"
@@ -30,6 +34,29 @@ def _totals(results: list[LoadResult]) -> dict[str, int]:
         "files_unchanged": len(results) - len(loaded) - len(gone),
         "files_gone": len(gone),
         **line_counts(loaded),
+    }
+
+
+def _not_loaded(listing: DropZoneListing, context: dg.AssetExecutionContext) -> dict[str, object]:
+    """Say what of the drop zone is not loaded (a warning for refused entries and near misses, info for skipped
+    ones) and return the metadata counts and a table of the refused and near-miss entries."""
+    for kind, entries, log in (
+        ("refused, never read (recorded in raw.drop_zone_refusals)", listing.refused, context.log.warning),
+        ("not loaded, the name almost matches (recorded in raw.drop_zone_refusals)", listing.near_misses,
+         context.log.warning),
+        ("skipped", listing.skipped, context.log.info),
+    ):
+        if entries:
+            shown = "; ".join(f"{entry.name}: {entry.detail}" for entry in entries[:20])
+            log(f"drop zone: {len(entries)} entries {kind}: {shown}" + (" ..." if len(entries) > 20 else ""))
+    rows = [(entry.name.replace("|", "\\|"), kind, entry.reason, entry.detail)
+            for kind, entries in (("refused", listing.refused), ("near miss", listing.near_misses))
+            for entry in entries][:50]
+    return {
+        "files_refused": len(listing.refused),
+        "files_near_miss": len(listing.near_misses),
+        "files_skipped": len(listing.skipped),
+        "not_loaded": dg.MetadataValue.md(markdown_table(("name", "kind", "reason", "detail"), rows)),
     }
 
 
@@ -64,20 +91,25 @@ def gateway_log_files(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     window = context.partition_time_window
     start, end = window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
     context.log.info(f"reading gateway log files from {gateway_dir(data_dir)}")
+    listing = scan_drop_zone(gateway_dir(data_dir))
     with warehouse.connect() as con:
-        results = load_gateway_files(con, data_dir, load_id=context.run.run_id, progress=context.log.info)
+        record_refusals(con, listing, load_id=context.run.run_id)
+        results = load_gateway_files(
+            con, data_dir, load_id=context.run.run_id, files=listing.files, progress=context.log.info
+        )
         in_window = con.execute(
             "select count(*) from raw.gateway_requests where created_at >= ? and created_at < ?", [start, end]
         ).fetchone()[0]
         quarantine_total = con.execute("select count(*) from raw.quarantine").fetchone()[0]
     totals = _totals(results)
+    not_loaded = _not_loaded(listing, context)
     reasons = sum((result.reasons for result in results), Counter())
     context.log.info(f"gateway files: {totals}; {in_window} requests from {start} to {end}")
     if not results:
         context.log.warning(f"no *.jsonl or *.jsonl.gz files in {gateway_dir(data_dir)}: nothing to load")
     yield dg.MaterializeResult(
         asset_key=["raw", "gateway_requests"],
-        metadata={**totals, "requests_in_partitions": in_window, "data_dir": str(data_dir)},
+        metadata={**totals, **not_loaded, "requests_in_partitions": in_window, "data_dir": str(data_dir)},
     )
     yield dg.MaterializeResult(
         asset_key=["raw", "quarantine"],
