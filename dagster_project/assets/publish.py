@@ -1,10 +1,12 @@
 """What the business reads: finance exports, the spending report and billing-alert delivery.
 
 Thin assets over `dagster_project/publish/` (plain Python). They read the marts, so they depend on the dbt marts'
-asset keys. They only read the warehouse (except the alert delivery, which records what it sent), but all of them
-sit in the DuckDB writer pool: a reader opening the file while dbt rewrites it would clash.
+asset keys. They only read the warehouse (except the alert recording, which records what was sent), but all of them
+that open it sit in the DuckDB writer pool: a reader opening the file while dbt rewrites it would clash. The one
+asset that does not, billing_alert_webhook_posts, has no warehouse resource: it POSTs alerts, which may be slow.
 """
 
+import dataclasses
 import os
 import warnings
 from collections import defaultdict
@@ -13,7 +15,15 @@ from decimal import Decimal
 import dagster as dg
 
 from dagster_project.metadata import markdown_table
-from dagster_project.publish.alerts import DELIVERIES_TABLE, deliver_new_alerts
+from dagster_project.publish.alerts import (
+    DELIVERIES_TABLE,
+    DeliveryPolicy,
+    DeliveryReport,
+    new_alert_payloads,
+    record_deliveries,
+    record_only,
+    send_alerts,
+)
 from dagster_project.publish.dashboard import usd_exact, write_report
 from dagster_project.publish.exports import write_exports
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
@@ -105,23 +115,53 @@ def spending_report(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 
 
 class AlertWebhookResource(dg.ConfigurableResource):
-    """Where billing alerts are POSTed. Leave `url` empty to read $AI_USAGE_ALERT_WEBHOOK_URL at run time; when
-    both are empty, alerts are recorded and shown in the Dagster UI only. The URL may carry a token: only its host is
-    ever logged."""
+    """Where billing alerts are POSTed, and how hard a run tries. Leave `url` empty to read
+    $AI_USAGE_ALERT_WEBHOOK_URL at run time; when both are empty, alerts are recorded and shown in the Dagster UI
+    only. The URL may carry a token: only its host is ever logged. The numbers: see DeliveryPolicy (README, "Quotas
+    and alerts"); set them in run config under resources.alert_webhook.config."""
 
     url: str = ""
-    timeout_seconds: float = 10.0
-    max_attempts: int = 4
-    backoff_seconds: float = 0.5
+    timeout_seconds: float = DeliveryPolicy.timeout_seconds
+    max_attempts: int = DeliveryPolicy.max_attempts
+    backoff_seconds: float = DeliveryPolicy.backoff_seconds
+    max_retry_after_seconds: float = DeliveryPolicy.max_retry_after_seconds
+    budget_seconds: float = DeliveryPolicy.budget_seconds
+    max_consecutive_failures: int = DeliveryPolicy.max_consecutive_failures
 
     @property
     def resolved_url(self) -> str:
         return (self.url or os.environ.get(WEBHOOK_URL_ENV, "")).strip()
 
+    def policy(self) -> DeliveryPolicy:
+        return DeliveryPolicy(**{f.name: getattr(self, f.name) for f in dataclasses.fields(DeliveryPolicy)})
+
 
 NEW_CROSSINGS_CHECK = "no_new_billing_alerts"
 MAX_ROWS_SHOWN = 100  # rows of the new-crossings table in the metadata (the first run may raise hundreds)
 DELIVERY_CHECK = "billing_alerts_delivered"
+
+# Billing alerts are three assets, so that a slow webhook holds neither the DuckDB file nor the writer pool: the
+# short read and the short write are in the pool, the POSTs are not (and cannot open the warehouse: no resource).
+# A run stopped between the POSTs and the recording sends those alerts again next run, with the same
+# Idempotency-Key (the receiver's dedupe contract, README "Quotas and alerts").
+
+
+@dg.asset(
+    deps=[dg.AssetKey("billing_alerts")],
+    description=(
+        f"The crossings of billing_alerts not yet recorded in {DELIVERIES_TABLE}, as the JSON payloads to raise "
+        "(one short read; the connection is closed before anything is sent)."
+    ),
+    group_name=GROUP,
+    kinds={"python", "duckdb"},
+    pool=DUCKDB_WRITER_POOL,
+)
+def billing_alert_outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.Output:
+    with warehouse.connect(read_only=True) as con:
+        bodies = new_alert_payloads(con)
+    context.log.info(f"billing alerts: {len(bodies)} new crossing(s) to raise")
+    return dg.Output(bodies, metadata={"new_crossings": len(bodies)})
+
 
 # The webhook resource is bound to the asset (a default that reads the environment) rather than listed in
 # definitions.py, so every caller that materializes the whole graph with only `warehouse` and `dbt` (tests/conftest.py)
@@ -130,72 +170,111 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.BetaWarning)
 
     @dg.asset(
-        deps=[dg.AssetKey("billing_alerts")],
         description=(
-            "Raises each new crossing of billing_alerts once: records it in main.billing_alert_deliveries and, when "
-            f"${WEBHOOK_URL_ENV} is set, POSTs it as JSON first (retried on 5xx/429/network errors; a failed "
-            "delivery stays new for the next run)."
+            f"POSTs each new billing alert as JSON to ${WEBHOOK_URL_ENV} when it is set, holding no DuckDB connection "
+            "and no writer-pool slot: a total deadline per POST, a delivery budget per run and a circuit breaker; "
+            "retried only when the receiver cannot have processed it (see README). Without a URL, passes every "
+            "alert on to be recorded for the Dagster UI."
         ),
         group_name=GROUP,
-        kinds={"python", "duckdb"},
-        pool=DUCKDB_WRITER_POOL,
+        kinds={"python"},
         resource_defs={"alert_webhook": AlertWebhookResource()},
-        check_specs=[
-            dg.AssetCheckSpec(NEW_CROSSINGS_CHECK, asset="billing_alert_notifications",
-                              description="Warns when this run raised new billing alerts (quota or trial crossings)."),
-            dg.AssetCheckSpec(DELIVERY_CHECK, asset="billing_alert_notifications",
-                              description="Fails when a new alert could not be delivered to the webhook."),
-        ],
     )
-    def billing_alert_notifications(
-        context: dg.AssetExecutionContext, warehouse: WarehouseResource, alert_webhook: AlertWebhookResource
-    ) -> dg.MaterializeResult:
+    def billing_alert_webhook_posts(
+        context: dg.AssetExecutionContext, alert_webhook: AlertWebhookResource, billing_alert_outbox: list
+    ) -> dg.Output:
         url = alert_webhook.resolved_url
-        with warehouse.connect() as con:
-            report = deliver_new_alerts(
-                con, url, timeout_seconds=alert_webhook.timeout_seconds, max_attempts=alert_webhook.max_attempts,
-                backoff_seconds=alert_webhook.backoff_seconds, log=context.log.error,
-            )
-            recorded = con.execute(f"select count(*) from {DELIVERIES_TABLE}").fetchone()[0]
-        target = f"webhook at {report.target_host}" if url else "Dagster UI only (no webhook configured)"
-        context.log.info(
-            f"billing alerts: {len(report.new)} new, {len(report.delivered)} raised to the {target}, "
-            f"{len(report.failed)} failed"
-        )
-        status = {body["alert_key"]: "recorded" if attempt is None else f"HTTP {attempt.status}"
-                  for body, attempt in report.delivered}
-        status.update({body["alert_key"]: f"not delivered ({attempt.error or attempt.status})"
-                       for body, attempt in report.failed})
-        shown = report.new[:MAX_ROWS_SHOWN]
-        table = markdown_table(
-            ["crossed at (UTC)", "user", "plan", "alert", "used tokens", "used spend USD", "delivery"],
-            [[b["crossed_at"], b["user_id"], b["plan"] or "", b["alert_type"], f"{b['used_tokens']:,}",
-              b["used_spend_usd"], status[b["alert_key"]]] for b in shown],
-        )
-        if len(report.new) > len(shown):
-            table += f"\n\n... and {len(report.new) - len(shown)} more: see {DELIVERIES_TABLE} and billing_alerts."
-        return dg.MaterializeResult(
+        report = DeliveryReport(new=list(billing_alert_outbox))
+        if url:
+            send_alerts(report, url, alert_webhook.policy(), log=context.log.error)
+        else:
+            record_only(report)
+        return dg.Output(
+            report,
             metadata={
-                "new_crossings": len(report.new),
+                "target": _target(report),
                 "delivered": len(report.delivered),
                 "failed": len(report.failed),
-                "target": target,
-                "recorded_in_total": recorded,
-                "new_crossings_table": dg.MetadataValue.md(table),
+                "not_tried": len(report.not_tried),
+                "stopped": report.stopped or "no",
+                "seconds": round(report.seconds, 3),
             },
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name=NEW_CROSSINGS_CHECK,
-                    passed=not report.new,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"new_crossings": len(report.new)},
-                    description=f"{len(report.new)} new billing alert(s) this run" if report.new else None,
-                ),
-                dg.AssetCheckResult(
-                    check_name=DELIVERY_CHECK,
-                    passed=not report.failed,
-                    severity=dg.AssetCheckSeverity.ERROR,
-                    metadata={"failed": len(report.failed), "target": target},
-                ),
-            ],
         )
+
+
+def _target(report: DeliveryReport) -> str:
+    return f"webhook at {report.target_host}" if report.target_host else "Dagster UI only (no webhook configured)"
+
+
+@dg.asset(
+    description=(
+        f"Raises each new crossing of billing_alerts once: records in {DELIVERIES_TABLE} those delivered by "
+        "billing_alert_webhook_posts (one short write; a failed or untried one stays new for the next run) and shows "
+        "them in its metadata."
+    ),
+    group_name=GROUP,
+    kinds={"python", "duckdb"},
+    pool=DUCKDB_WRITER_POOL,
+    check_specs=[
+        dg.AssetCheckSpec(NEW_CROSSINGS_CHECK, asset="billing_alert_notifications",
+                          description="Warns when this run raised new billing alerts (quota or trial crossings)."),
+        dg.AssetCheckSpec(DELIVERY_CHECK, asset="billing_alert_notifications",
+                          description="Fails when a new alert could not be delivered to the webhook (or was not "
+                                      "tried: the run's budget or circuit breaker stopped sending)."),
+    ],
+)
+def billing_alert_notifications(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, billing_alert_webhook_posts: DeliveryReport
+) -> dg.MaterializeResult:
+    report = billing_alert_webhook_posts
+    with warehouse.connect() as con:
+        record_deliveries(con, report)
+        recorded = con.execute(f"select count(*) from {DELIVERIES_TABLE}").fetchone()[0]
+    target = _target(report)
+    context.log.info(
+        f"billing alerts: {len(report.new)} new, {len(report.delivered)} raised to the {target}, "
+        f"{len(report.failed)} failed, {len(report.not_tried)} not tried"
+    )
+    status = {body["alert_key"]: "recorded" if attempt is None else f"HTTP {attempt.status}"
+              for body, attempt in report.delivered}
+    status.update({body["alert_key"]: f"not delivered ({attempt.error or attempt.status})"
+                   for body, attempt in report.failed})
+    status.update({body["alert_key"]: "not tried this run" for body in report.not_tried})
+    shown = report.new[:MAX_ROWS_SHOWN]
+    table = markdown_table(
+        ["crossed at (UTC)", "user", "plan", "alert", "used tokens", "used spend USD", "delivery"],
+        [[b["crossed_at"], b["user_id"], b["plan"] or "", b["alert_type"], f"{b['used_tokens']:,}",
+          b["used_spend_usd"], status[b["alert_key"]]] for b in shown],
+    )
+    if len(report.new) > len(shown):
+        table += f"\n\n... and {len(report.new) - len(shown)} more: see {DELIVERIES_TABLE} and billing_alerts."
+    undelivered = len(report.failed) + len(report.not_tried)
+    return dg.MaterializeResult(
+        metadata={
+            "new_crossings": len(report.new),
+            "delivered": len(report.delivered),
+            "failed": len(report.failed),
+            "not_tried": len(report.not_tried),
+            "stopped_early": report.stopped or "no",
+            "target": target,
+            "recorded_in_total": recorded,
+            "new_crossings_table": dg.MetadataValue.md(table),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=NEW_CROSSINGS_CHECK,
+                passed=not report.new,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"new_crossings": len(report.new)},
+                description=f"{len(report.new)} new billing alert(s) this run" if report.new else None,
+            ),
+            dg.AssetCheckResult(
+                check_name=DELIVERY_CHECK,
+                passed=not undelivered,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"failed": len(report.failed), "not_tried": len(report.not_tried), "target": target},
+                description=(f"{undelivered} alert(s) not delivered: they stay new for the next run"
+                             + (f" ({report.stopped})" if report.stopped else "")) if undelivered else None,
+            ),
+        ],
+    )
