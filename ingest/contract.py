@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -21,7 +22,8 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST_TIMESTAMP = datetime(2000, 1, 1)
 # Control characters (NUL, newlines, ...) have no place in an id; they break exports and lookups downstream.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
-MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._:@+-]*$")
+# Used with fullmatch: `$` with match() would also accept a final newline.
+MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._:@+-]*")
 
 TOKEN_FIELDS = (
     "native_tokens_prompt",
@@ -101,12 +103,23 @@ def parse_timestamp(value: Any, field: str, *, now: datetime | None = None) -> d
     return parsed
 
 
-def _string(record: dict, field: str, *, max_length: int | None = None) -> str:
+def normalize_user_id(value: str) -> str:
+    """A user id as the warehouse keys it: surrounding whitespace stripped (``str.strip``), exactly as the users
+    export's ids are, so ``"usr_0001 "`` in a log and ``usr_0001`` in users.csv are one user with one free trial."""
+    return value.strip()
+
+
+def _string(
+    record: dict, field: str, *, max_length: int | None = None, normalize: Callable[[str], str] | None = None
+) -> str:
+    """A required string field, normalised by ``normalize`` (if given) before it is judged."""
     value = record.get(field)
     if value is None:
         raise BadRecord("missing_field", field, f"required field {field!r} is missing")
     if not isinstance(value, str):
         raise BadRecord("wrong_type", field, f"{field} must be a string, got {type(value).__name__}")
+    if normalize is not None:
+        value = normalize(value)
     if not value.strip():
         raise BadRecord("out_of_range", field, f"{field} is empty")
     if max_length is not None and len(value) > max_length:
@@ -168,9 +181,11 @@ def validate_record(record: Any, *, now: datetime | None = None) -> GatewayReque
     if "created_at" not in record or record["created_at"] is None:
         raise BadRecord("missing_field", "created_at", "required field 'created_at' is missing")
     created_at = parse_timestamp(record["created_at"], "created_at", now=now)
-    user_id = _string(record, "user_id", max_length=256)
+    # Stripped before it is checked, stored or hashed: "usr_1 " is usr_1 (the users export strips its ids too), and
+    # the same request logged once with "usr_1 " and once with "usr_1" is a duplicate, not a conflict.
+    user_id = _string(record, "user_id", max_length=256, normalize=normalize_user_id)
     model = _string(record, "model", max_length=200)
-    if not MODEL_ID.match(model):
+    if not MODEL_ID.fullmatch(model):
         raise BadRecord("bad_model_id", "model", f"model {model[:80]!r} is not in 'provider/model' form")
     status_code = _integer(record, "status_code", required=False, default=200)
     if not 100 <= status_code <= 599:

@@ -28,7 +28,10 @@ landed. An id that still appears twice (on two pages of a consistent listing, or
 deduplicated by ``land_requests``: billed once.
 
 The API token lives only in the ``Authorization`` header set by :class:`BearerToken`; it is never part of a URL,
-a message, an exception or a repr.
+a message, an exception or a repr. Text the server sends back (an error body, ``errors``, a quarantined record) may
+echo it: such text is redacted whole first and only then cut to length (:func:`clip`), so a token that crosses the
+cut cannot leave its first characters behind; a piece of the token that something else cut short (its first 6 or
+more characters) is masked too (:func:`redact`).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ from ingest.contract import BadRecord, GatewayRequest, validate_record
 from ingest.warehouse import RAW_PREVIEW_CHARS, LoadResult, Quarantined, land_requests, utc_now
 
 SOURCE_KIND = "gateway_api"
+# A run of this many leading characters of the API token is redacted wherever it appears, even without the rest.
+PARTIAL_SECRET_CHARS = 6
 USER_AGENT = "ai-usage-warehouse/ingest"
 # API field for each contract field, so that a quarantined API record names the field as the API spells it.
 API_FIELD = {
@@ -234,7 +239,7 @@ class GatewayLogsClient:
         self._http.close()
 
     def _redact(self, text: str) -> str:
-        return text.replace(self.settings.api_token, "***")
+        return redact(text, self.settings.api_token)
 
     def _where(self, page: int, start: datetime, end: datetime) -> str:
         return (
@@ -272,14 +277,21 @@ class GatewayLogsClient:
                 if status == 429 or status >= 500:
                     problem, retry_after = f"HTTP {status}", response.headers.get("Retry-After")
                 elif status != 200:
+                    body = _snippet(response.content, secret=self.settings.api_token)
                     raise GatewayApiError(
-                        f"{where}: unexpected HTTP {status}: {self._redact(_snippet(response.content))}. "
+                        f"{where}: unexpected HTTP {status}: {body}. "
                         "Check AI_GATEWAY_BASE_URL, AI_GATEWAY_ACCOUNT_ID and AI_GATEWAY_ID"
                     )
                 else:
                     try:
-                        return parse_page(response.content, page=page, per_page=self.per_page, where=where)
-                    except GatewayApiError as error:  # the body is quoted: never let it echo the token
+                        return parse_page(
+                            response.content,
+                            page=page,
+                            per_page=self.per_page,
+                            where=where,
+                            secret=self.settings.api_token,
+                        )
+                    except GatewayApiError as error:  # already redacted before any cut; this is a second net
                         raise GatewayApiError(self._redact(str(error))) from None
             if last:
                 raise GatewayApiError(
@@ -332,17 +344,44 @@ class GatewayLogsClient:
         )
 
 
-def _snippet(body: bytes, limit: int = 200) -> str:
-    text = body[:limit].decode("utf-8", errors="replace").replace("\n", " ")
-    return repr(text) + ("..." if len(body) > limit else "")
+def redact(text: str, secret: str) -> str:
+    """``text`` with ``secret`` replaced by ``***``: as written, and as ``repr`` or JSON would escape it (a token
+    holding a quote or a backslash), and also where only its first :data:`PARTIAL_SECRET_CHARS` or more characters
+    appear (a token that something else cut short, e.g. a value quoted to 80 characters in a record's detail)."""
+    if not secret:
+        return text
+    for form in dict.fromkeys((secret, repr(secret)[1:-1], json.dumps(secret)[1:-1])):
+        head, kept, start = form[:PARTIAL_SECRET_CHARS], [], 0
+        while (found := text.find(head, start)) >= 0:
+            end = found + len(head)
+            while end < len(text) and end - found < len(form) and text[end] == form[end - found]:
+                end += 1
+            kept += [text[start:found], "***"]
+            start = end
+        text = "".join(kept) + text[start:]
+    return text
 
 
-def parse_page(body: bytes, *, page: int, per_page: int, where: str) -> Page:
-    """A response body -> :class:`Page`; raises :class:`GatewayApiError` on anything but the documented shape."""
+def clip(text: str, limit: int, secret: str) -> str:
+    """``text`` redacted, then cut to ``limit`` characters (in that order: cutting first would leave the first
+    characters of a token that crosses the cut, where the redaction no longer finds it)."""
+    return redact(text, secret)[:limit]
+
+
+def _snippet(body: bytes, limit: int = 200, *, secret: str = "") -> str:
+    """The start of a response body for an error message: decoded whole, redacted, then cut to ``limit``."""
+    text = redact(body.decode("utf-8", errors="replace").replace("\n", " "), secret)
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
+
+
+def parse_page(body: bytes, *, page: int, per_page: int, where: str, secret: str = "") -> Page:
+    """A response body -> :class:`Page`; raises :class:`GatewayApiError` on anything but the documented shape.
+    ``secret`` (the API token) is redacted from any part of the body an error quotes, before it is cut."""
 
     def malformed(problem: str) -> GatewayApiError:
         return GatewayApiError(
-            f"{where}: malformed response ({problem}): {_snippet(body)}. Is AI_GATEWAY_BASE_URL the API's base URL?"
+            f"{where}: malformed response ({problem}): {_snippet(body, secret=secret)}. "
+            "Is AI_GATEWAY_BASE_URL the API's base URL?"
         )
 
     try:
@@ -354,7 +393,7 @@ def parse_page(body: bytes, *, page: int, per_page: int, where: str) -> Page:
     if payload.get("success") is not True:
         errors = payload.get("errors")
         raise GatewayApiError(
-            f"{where}: the API answered success={payload.get('success')!r}, errors={errors!r}"[:500]
+            clip(f"{where}: the API answered success={payload.get('success')!r}, errors={errors!r}", 500, secret)
         )
     result, info = payload.get("result"), payload.get("result_info")
     if not isinstance(result, list):
@@ -425,14 +464,16 @@ def validate_api_record(api_record: Any, *, now: datetime) -> GatewayRequest:
         raise
 
 
-def pull_items(pull: Pull, *, now: datetime) -> list[tuple[int, GatewayRequest | Quarantined]]:
+def pull_items(pull: Pull, *, now: datetime, secret: str = "") -> list[tuple[int, GatewayRequest | Quarantined]]:
+    """Each pulled record validated; a bad one is kept aside with its reason. ``secret`` (the API token) is
+    redacted from a quarantined record's text and detail before they are cut to length (a server may echo it)."""
     items: list[tuple[int, GatewayRequest | Quarantined]] = []
     for position, api_record in pull.records:
         try:
             items.append((position, validate_api_record(api_record, now=now)))
         except BadRecord as error:
             request_id = api_record.get("id") if isinstance(api_record, dict) else None
-            raw = json.dumps(api_record, default=str, sort_keys=True)[:RAW_PREVIEW_CHARS]
+            raw = redact(json.dumps(api_record, default=str, sort_keys=True), secret)[:RAW_PREVIEW_CHARS]
             items.append(
                 (
                     position,
@@ -440,7 +481,7 @@ def pull_items(pull: Pull, *, now: datetime) -> list[tuple[int, GatewayRequest |
                         position,
                         error.reason,
                         error.field,
-                        error.detail,
+                        redact(error.detail, secret),
                         raw,
                         request_id[:128] if isinstance(request_id, str) else None,
                     ),
@@ -470,7 +511,11 @@ def land_gateway_pull(
         pull = client.pull(day_start, day_end)
         source = pull_source(client.settings.gateway_id, day_start, day_end)
         result = land_requests(
-            con, source=source, source_kind=SOURCE_KIND, items=pull_items(pull, now=now), load_id=load_id
+            con,
+            source=source,
+            source_kind=SOURCE_KIND,
+            items=pull_items(pull, now=now, secret=client.settings.api_token),
+            load_id=load_id,
         )
         results.append(result)
         progress(

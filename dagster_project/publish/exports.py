@@ -8,12 +8,16 @@
 Money stays exact: DECIMAL(38,12) in the warehouse, decimal128(38, 12) in Parquet, and the decimal written out in
 full (12 places, no float, no exponent) in CSV. Every file is rewritten atomically on each run. Months are UTC
 calendar months of the request's created_at (daily_revenue: of the mart's `date`).
+
+CSV injection (OWASP): a spreadsheet runs a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return as a
+formula (`=HYPERLINK(...)`, `@SUM(...)`), and user ids and e-mails are whatever users typed. In CSV, every text value
+(ids, e-mails, plans, providers, models) that starts with one of those gets a leading single quote `'`; numbers
+(money, counts), booleans and dates are written as they are, so `-0.4514` stays a number and sums stay exact. Parquet
+keeps every value as it is (it holds types, not formulas).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -26,6 +30,8 @@ import pyarrow.parquet as pq
 from dagster_project.publish.files import write_atomic, write_text_atomic
 
 MONEY = pa.decimal128(38, 12)
+# A text cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 # name -> SQL over the marts; every query has a `month` column (YYYY-MM) that picks the file and is then dropped.
 EXPORT_QUERIES: dict[str, str] = {
@@ -82,9 +88,16 @@ class ExportFile:
     csv: Path
 
 
+def neutralise_formula(text: str) -> str:
+    """``text`` as a CSV cell that no spreadsheet runs: a leading ``'`` when it starts with a formula trigger."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
 def _csv_value(value) -> str:
     if value is None:
         return ""
+    if isinstance(value, str):  # text columns only: a Decimal such as -1.25 is a number and is written as one
+        return neutralise_formula(value)
     if isinstance(value, Decimal):
         return format(value, "f")  # every digit, no exponent
     if isinstance(value, bool):
@@ -94,14 +107,19 @@ def _csv_value(value) -> str:
     return str(value)
 
 
+def _csv_cell(text: str) -> str:
+    """RFC 4180 quoting. Not the csv module's: with the line terminator "\n" it leaves a lone "\r" unquoted, and a
+    reader then cuts the row there."""
+    return '"' + text.replace('"', '""') + '"' if any(char in text for char in ',"\r\n') else text
+
+
 def to_csv_text(table: pa.Table) -> str:
-    """CSV with a header; decimals written out exactly, timestamps and dates ISO 8601, empty for null."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(table.column_names)
+    """CSV with a header; decimals written out exactly, timestamps and dates ISO 8601, empty for null, text that a
+    spreadsheet would run as a formula prefixed with ``'`` (see the module docstring)."""
+    lines = [",".join(_csv_cell(name) for name in table.column_names)]
     for row in table.to_pylist():
-        writer.writerow([_csv_value(value) for value in row.values()])
-    return out.getvalue()
+        lines.append(",".join(_csv_cell(_csv_value(value)) for value in row.values()))
+    return "\n".join(lines) + "\n"
 
 
 def _with_exact_money(table: pa.Table) -> pa.Table:

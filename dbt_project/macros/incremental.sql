@@ -6,12 +6,12 @@
     `--full-refresh` rebuilds everything: all of these give identical marts (tests/test_incremental.py).
 -#}
 
-{#- A SQL condition: `column` lies in the partitions being materialized (false when none are given). -#}
+{#- A SQL condition: `column` lies in the partitions being materialized (false when none are given). The vars are
+    checked by `partition_window()` (macros/pricing_vars.sql) before they reach SQL. -#}
 {% macro in_partition_window(column) -%}
-    {%- set start = var('partition_start', none) -%}
-    {%- set end = var('partition_end', none) -%}
-    {%- if start and end -%}
-        ({{ column }} >= cast('{{ start }}' as timestamp) and {{ column }} < cast('{{ end }}' as timestamp))
+    {%- set window = partition_window() -%}
+    {%- if window -%}
+        ({{ column }} >= cast('{{ window[0] }}' as timestamp) and {{ column }} < cast('{{ window[1] }}' as timestamp))
     {%- else -%}
         false
     {%- endif -%}

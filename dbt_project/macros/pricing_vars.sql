@@ -2,6 +2,8 @@
     The pricing knobs, read from dbt vars and checked before any SQL runs (see `on-run-start` in dbt_project.yml).
     A value that is not a plain number in its range stops the build with a message naming the var and what to do.
     Values are turned into exact SQL literals here: money never passes through a float.
+    Patterns are checked with `re.fullmatch`, never `re.match` with `$`: `$` also matches before a final newline, so
+    a key like "anthropic\n" would pass and silently never match its provider.
 
     A *pricing policy* is the set of knobs that prices a request after its provider cost is known: the markup
     (global, per provider, per model: most specific wins), the minimum charge and the trial size. The real pricing
@@ -12,7 +14,7 @@
 {% macro _plain_number(name, value, max_scale) -%}
     {%- set text = (value | string) | trim -%}
     {%- if value is boolean or value is none
-          or not modules.re.match('^[0-9]+(\.[0-9]+)?$', text) -%}
+          or not modules.re.fullmatch('[0-9]+(\.[0-9]+)?', text) -%}
         {{ exceptions.raise_compiler_error(
             "dbt var '" ~ name ~ "' = " ~ (value | string)[:60] ~ " is not a plain non-negative number. "
             ~ ("Set it to a number like 25" if '.' in name else "Set it like --vars '{" ~ name ~ ": 25}'")
@@ -77,10 +79,12 @@
     {%- endif -%}
     {%- set checked = {} -%}
     {%- for key, percent in value.items() -%}
-        {%- if key is not string or not modules.re.match(pattern, key) -%}
+        {%- if key is not string or not modules.re.fullmatch(pattern, key) -%}
+            {#- shown as JSON when it holds a newline or the like, so that the message shows it -#}
+            {%- set shown = key | string if tojson(key | string)[1:-1] == key | string else tojson(key | string) -%}
             {{ exceptions.raise_compiler_error(
-                "dbt var '" ~ name ~ "' has the key " ~ (key | string)[:60] ~ ", which is not a lower-case id like "
-                ~ example ~ ". Use the ids of model_catalog (`provider` or `model`).") }}
+                "dbt var '" ~ name ~ "' has the key " ~ shown[:60] ~ ", which is not a lower-case id like "
+                ~ example ~ ". Use the ids of model_catalog (`provider` or `model`), with no spaces or newlines.") }}
         {%- endif -%}
         {%- do checked.update({key: markup_percentage_text(percent, name ~ '.' ~ key)}) -%}
     {%- endfor -%}
@@ -89,12 +93,12 @@
 
 {% macro provider_markup_percentages(value=none, name='provider_markup_percentage') -%}
     {%- do return(_markup_map(name, var('provider_markup_percentage', {}) if value is none else value,
-                              '^[a-z0-9][a-z0-9_.-]*$', 'anthropic')) -%}
+                              '[a-z0-9][a-z0-9_.-]*', 'anthropic')) -%}
 {%- endmacro %}
 
 {% macro model_markup_percentages(value=none, name='model_markup_percentage') -%}
     {%- do return(_markup_map(name, var('model_markup_percentage', {}) if value is none else value,
-                              '^[a-z0-9][a-z0-9_.-]*/[a-z0-9][a-z0-9_.:-]*$', '"openai/gpt-4o"')) -%}
+                              '[a-z0-9][a-z0-9_.-]*/[a-z0-9][a-z0-9_.:-]*', '"openai/gpt-4o"')) -%}
 {%- endmacro %}
 
 {#- `trial_start_date`: empty (every user gets the trial) or a real date YYYY-MM-DD. Returns the text or none. -#}
@@ -104,7 +108,7 @@
         {%- do return(none) -%}
     {%- endif -%}
     {%- set text = raw | string | trim -%}
-    {%- set match = modules.re.match('^([0-9]{4})-([0-9]{2})-([0-9]{2})$', text) -%}
+    {%- set match = modules.re.fullmatch('([0-9]{4})-([0-9]{2})-([0-9]{2})', text) -%}
     {%- set ns = namespace(ok=false) -%}
     {%- if match -%}
         {%- set year, month, day = match.group(1) | int, match.group(2) | int, match.group(3) | int -%}
@@ -130,6 +134,58 @@
             ~ "Set it like --vars '{" ~ name ~ ": Europe/Berlin}' (default UTC).") }}
     {%- endif -%}
     {%- do return(text) -%}
+{%- endmacro %}
+
+{#- One of `partition_start` / `partition_end`: a UTC date or date and time `YYYY-MM-DD[THH:MM:SS]` (a space
+    for the T is fine: YAML turns an unquoted 2026-11-20T00:00:00 into a datetime, written with a space), a real
+    calendar day and time. Returns it as `YYYY-MM-DDTHH:MM:SS`, the text that goes into SQL. -#}
+{% macro _partition_bound(name, value) -%}
+    {%- set text = (value | string) | trim -%}
+    {%- set match = modules.re.fullmatch('([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[T ]([0-9]{2}):([0-9]{2}):([0-9]{2}))?',
+                                         text) -%}
+    {%- set ns = namespace(ok=false) -%}
+    {%- if match -%}
+        {%- set year, month, day = match.group(1) | int, match.group(2) | int, match.group(3) | int -%}
+        {%- set clock = [match.group(4) or '00', match.group(5) or '00', match.group(6) or '00'] -%}
+        {%- if year >= 1970 and year <= 2200 and month >= 1 and month <= 12 and day >= 1
+              and clock[0] | int <= 23 and clock[1] | int <= 59 and clock[2] | int <= 59 -%}
+            {%- set first_of_next = modules.datetime.date(year + (1 if month == 12 else 0), month % 12 + 1, 1) -%}
+            {%- set ns.ok = day <= (first_of_next - modules.datetime.timedelta(days=1)).day -%}
+        {%- endif -%}
+    {%- endif -%}
+    {%- if not ns.ok -%}
+        {{ exceptions.raise_compiler_error(
+            "dbt var '" ~ name ~ "' = " ~ tojson(value | string)[:80] ~ " is not a UTC date or date and time. Set "
+            ~ "it like 2026-11-20 or 2026-11-20T00:00:00 (YYYY-MM-DD[THH:MM:SS]); Dagster sets partition_start "
+            ~ "and partition_end itself for partitioned runs.") }}
+    {%- endif -%}
+    {%- do return(text[:10] ~ 'T' ~ clock | join(':')) -%}
+{%- endmacro %}
+
+{#- The partitions being materialized: `partition_start` (inclusive) and `partition_end` (exclusive), both empty
+    (no window: returns none) or both set, start before end. Returns [start, end] as `YYYY-MM-DDTHH:MM:SS`. -#}
+{% macro partition_window() -%}
+    {%- set start = var('partition_start', none) -%}
+    {%- set end = var('partition_end', none) -%}
+    {%- set start_given = start is not none and (start | string | trim) != '' -%}
+    {%- set end_given = end is not none and (end | string | trim) != '' -%}
+    {%- if not start_given and not end_given -%}
+        {%- do return(none) -%}
+    {%- endif -%}
+    {%- if not (start_given and end_given) -%}
+        {{ exceptions.raise_compiler_error(
+            "dbt var '" ~ ('partition_end' if start_given else 'partition_start') ~ "' is missing while '"
+            ~ ('partition_start' if start_given else 'partition_end') ~ "' is set: give both (start inclusive, "
+            ~ "end exclusive, e.g. --vars '{partition_start: \"2026-11-20\", partition_end: \"2026-11-21\"}') "
+            ~ "or neither.") }}
+    {%- endif -%}
+    {%- set window = [_partition_bound('partition_start', start), _partition_bound('partition_end', end)] -%}
+    {%- if window[0] >= window[1] -%}
+        {{ exceptions.raise_compiler_error(
+            "dbt var 'partition_end' = " ~ window[1] ~ " is not after partition_start = " ~ window[0]
+            ~ ": the window is [partition_start, partition_end), end exclusive.") }}
+    {%- endif -%}
+    {%- do return(window) -%}
 {%- endmacro %}
 
 {#- The real pricing policy: the vars. -#}
@@ -171,9 +227,10 @@
             {%- endif -%}
         {%- endfor -%}
         {%- set scenario_name = scenario.get('name') -%}
-        {%- if scenario_name is not string or not modules.re.match('^[a-z][a-z0-9_]{0,62}$', scenario_name) -%}
+        {%- if scenario_name is not string or not modules.re.fullmatch('[a-z][a-z0-9_]{0,62}', scenario_name) -%}
             {{ exceptions.raise_compiler_error(
-                where ~ " needs a name: a lower-case id like markup_30 (letters, digits, _).") }}
+                "dbt var 'pricing_scenarios': " ~ where ~ " needs a name: a lower-case id like markup_30 (letters, "
+                ~ "digits, _; no spaces or newlines), got " ~ tojson(scenario_name)[:80] ~ ".") }}
         {%- endif -%}
         {%- if scenario_name in names -%}
             {{ exceptions.raise_compiler_error("pricing_scenarios has the name '" ~ scenario_name ~ "' twice.") }}
@@ -209,5 +266,6 @@
     {%- do trial_start_date() -%}
     {%- do reporting_timezone() -%}
     {%- do scenario_pricing_policies() -%}
+    {%- do partition_window() -%}
     select 1 as pricing_vars_are_valid
 {%- endmacro %}
