@@ -470,6 +470,11 @@ def generate(overrides_csv: Path = OVERRIDES_CSV, alias_overrides_csv: Path = AL
             rows.extend(source_rows(sm, version_text, not_before=date.fromisoformat(last_end)))
         else:
             rows.extend(source_rows(sm, version_text))
+    # one name and one guide tier per model (model_popularity reads them): the platform's, where it has overrides
+    named_as = {model_id: (rs[-1]["display_name"], rs[-1]["tier"]) for model_id, rs in by_override.items()}
+    for row in rows:
+        if row["model"] in named_as:
+            row["display_name"], row["tier"] = named_as[row["model"]]
     rows.sort(key=_sort_key)
 
     catalog_ids = {r["model"] for r in rows}
