@@ -30,7 +30,7 @@ import io
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from importlib.metadata import version
 from pathlib import Path
@@ -528,6 +528,33 @@ def diff(old: list[dict[str, str]], new: list[dict[str, str]]) -> list[str]:
     return lines
 
 
+REVIEW_ACTIONS = {
+    "added": "the installed genai-prices has a price the committed catalog lacks: run `make catalog`, review the "
+             "diff, commit",
+    "removed": "the installed genai-prices no longer has this price: run `make catalog`; if the platform still "
+               "bills the model, add an override (model_price_overrides.csv) with the reason",
+    "re-priced": "the installed genai-prices prices this differently: check the provider's page, then `make catalog`"
+                 " and commit (or keep the old price as an override with its reason)",
+    "changed": "a non-price field differs (name, tier, note): `make catalog` and commit",
+}
+
+
+def review_rows() -> list[dict[str, str]]:
+    """What differs between the committed catalog and what the installed genai-prices and the overrides generate,
+    as rows for the `catalog_price_changes` table, each with what a person should do. Offline: the installed
+    package's bundled data only. Empty when the installed package is the pinned one and nobody edited the seeds."""
+    generated = generate()
+    committed = _read_committed(PRICES_CSV, HEADER)
+    rows = []
+    for line in diff(committed, generated.prices):
+        verb, _, rest = line.partition(" ")
+        rest = rest.strip()
+        model = rest.split(" ", 1)[0]
+        rows.append({"change_type": f"source_{verb.strip().replace('-', '')}", "model": model,
+                     "detail": rest, "action": REVIEW_ACTIONS[verb.strip()]})
+    return rows
+
+
 def _read_committed(path: Path, header: tuple[str, ...]) -> list[dict[str, str]]:
     if not path.exists():
         return []
@@ -548,7 +575,8 @@ def main(argv: list[str] | None = None) -> int:
     old_aliases = {(r["alias"], r["valid_from"]): r for r in _read_committed(ALIASES_CSV, ALIAS_HEADER)}
     lines = diff(old_prices, catalog.prices)
     new_aliases = {(r["alias"], r["valid_from"]): r for r in catalog.aliases}
-    lines += [f"added     alias {a} -> {new_aliases[a, f]['model']}" for a, f in sorted(new_aliases.keys() - old_aliases.keys())]
+    lines += [f"added     alias {a} -> {new_aliases[a, f]['model']}"
+              for a, f in sorted(new_aliases.keys() - old_aliases.keys())]
     lines += [f"removed   alias {a}" for a, f in sorted(old_aliases.keys() - new_aliases.keys())]
     lines += [f"changed   alias {k[0]}: {old_aliases[k]} -> {new_aliases[k]}"
               for k in sorted(old_aliases.keys() & new_aliases.keys()) if old_aliases[k] != new_aliases[k]]
