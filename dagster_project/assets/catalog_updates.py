@@ -12,7 +12,7 @@ It never changes a price: prices change only through `make catalog` (and the ove
 """
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import dagster as dg
 
@@ -53,6 +53,8 @@ class PriceListResource(dg.ConfigurableResource):
 
     source: str = ""
     timeout_seconds: float = 30.0
+    # The day whose catalog prices are compared with the list (ISO date); empty: today (UTC).
+    as_of: str = ""
 
     def configured_source(self) -> str:
         return self.source.strip() or os.environ.get(PRICE_LIST_ENV, "").strip()
@@ -109,17 +111,19 @@ def catalog_price_changes(
 
     with warehouse.connect() as con:
         if source:
+            as_of = date.fromisoformat(price_list.as_of) if price_list.as_of else datetime.now(UTC).date()
             # the base price (standard tier, no long-context tier, the first window) of each model in effect
             catalog_rows = con.execute(
                 """
                 select model, provider, input_price_per_1m_usd, output_price_per_1m_usd,
                        cache_read_price_per_1m_usd, cache_write_price_per_1m_usd
                 from main.model_catalog
-                where valid_from <= current_date and (valid_to is null or valid_to > current_date)
+                where valid_from <= ? and (valid_to is null or valid_to > ?)
                     and service_tier = 'any' and input_tokens_above is null
                 qualify row_number() over (partition by model order by window_start nulls first) = 1
                 order by model
-                """
+                """,
+                [as_of, as_of],
             ).fetchall()
             catalog = [
                 dict(zip(("model", "provider", "input_price_per_1m_usd", "output_price_per_1m_usd",
