@@ -15,7 +15,7 @@ export PYTHONPATH := $(CURDIR)
 # dagster dev starts processes of its own: they find dbt in the venv through PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test dev benchmark lint clean
+.PHONY: setup run test dev benchmark lint clean catalog
 
 setup: $(INSTALLED) $(MANIFEST)
 
@@ -49,6 +49,10 @@ dev: setup
 
 benchmark: setup
 	$(BIN)/python -m tests.benchmarks.run
+
+## make catalog: regenerate the catalog seeds from the pinned genai-prices and the overrides; prints what changed.
+catalog: $(INSTALLED)
+	$(BIN)/python -m ingest.catalog
 
 lint: setup
 	$(BIN)/ruff check ingest dagster_project tests

@@ -22,8 +22,9 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 EARLIEST_TIMESTAMP = datetime(2000, 1, 1)
 # Control characters (NUL, newlines, ...) have no place in an id; they break exports and lookups downstream.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# provider/model; the model part may hold further slashes (genai-prices' groq/meta-llama/llama-4-scout-...).
 # Used with fullmatch: `$` with match() would also accept a final newline.
-MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._:@+-]*")
+MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._:@+/-]*")
 
 TOKEN_FIELDS = (
     "native_tokens_prompt",
@@ -31,6 +32,7 @@ TOKEN_FIELDS = (
     "native_tokens_cached",
     "native_tokens_cache_creation",
     "native_tokens_reasoning",
+    "native_tokens_cache_creation_1h",
 )
 REQUIRED_TOKEN_FIELDS = ("native_tokens_prompt", "native_tokens_completion")
 
@@ -42,9 +44,13 @@ RECORD_COLUMNS = (
     "model",
     "status_code",
     *TOKEN_FIELDS,
+    "service_tier",
     "total_cost",
     "record_hash",
 )
+# The provider's service tier (optional; absent means "default"): a short name such as default, flex, priority,
+# batch, as genai-prices names them. Lower-case letters, digits, '_' and '-'.
+SERVICE_TIER = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 class BadRecord(ValueError):
@@ -69,6 +75,8 @@ class GatewayRequest:
     native_tokens_cached: int
     native_tokens_cache_creation: int
     native_tokens_reasoning: int
+    native_tokens_cache_creation_1h: int
+    service_tier: str | None
     total_cost: Decimal | None
     record_hash: str
 
@@ -209,6 +217,22 @@ def validate_record(record: Any, *, now: datetime | None = None) -> GatewayReque
             "native_tokens_reasoning",
             f"native_tokens_reasoning {tokens['native_tokens_reasoning']} > completion {completion}",
         )
+    if tokens["native_tokens_cache_creation_1h"] > creation:
+        raise BadRecord(
+            "cache_creation_1h_exceeds_cache_creation",
+            "native_tokens_cache_creation_1h",
+            f"native_tokens_cache_creation_1h {tokens['native_tokens_cache_creation_1h']} > "
+            f"native_tokens_cache_creation {creation}",
+        )
+    service_tier = record.get("service_tier")
+    if service_tier is not None:
+        if not isinstance(service_tier, str):
+            raise BadRecord("wrong_type", "service_tier", f"service_tier must be a string, got {service_tier!r}"[:200])
+        if not SERVICE_TIER.match(service_tier):
+            raise BadRecord(
+                "bad_service_tier", "service_tier",
+                f"service_tier {service_tier[:40]!r} is not a tier name (lower-case letters, digits, '_' or '-')",
+            )
     total_cost = record.get("total_cost")
     if total_cost is not None:
         if isinstance(total_cost, bool) or not isinstance(total_cost, (int, float, Decimal)):
@@ -217,7 +241,11 @@ def validate_record(record: Any, *, now: datetime | None = None) -> GatewayReque
         if not total_cost.is_finite() or total_cost < 0 or total_cost >= 10**12:
             raise BadRecord("out_of_range", "total_cost", f"total_cost {total_cost} is not a sane amount")
         total_cost = total_cost.quantize(Decimal("1e-12"))
-    billing = (request_id, created_at.isoformat(), user_id, model, status_code, *tokens.values())
+    billing = (request_id, created_at.isoformat(), user_id, model, status_code,
+               *(tokens[f] for f in TOKEN_FIELDS[:5]))
+    if tokens["native_tokens_cache_creation_1h"] or service_tier is not None:
+        # only records using the v1 extensions hash them: every hash landed before stays the same
+        billing = (*billing, tokens["native_tokens_cache_creation_1h"], service_tier)
     return GatewayRequest(
         id=request_id,
         created_at=created_at,
@@ -225,6 +253,7 @@ def validate_record(record: Any, *, now: datetime | None = None) -> GatewayReque
         model=model,
         status_code=status_code,
         **tokens,
+        service_tier=service_tier,
         total_cost=total_cost,
         record_hash=record_hash(billing),
     )

@@ -91,10 +91,17 @@ class Model:
 def load_catalog(path: Path = CATALOG_CSV) -> list[Model]:
     """The model catalog (dbt seed) as priced now (rows with no valid_to), in file order."""
     models = []
+    today = datetime.now(UTC).date().isoformat()
+    seen: set[str] = set()
     with open(path, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            if row["valid_to"].strip():  # a dated catalog: keep the prices in effect now (open-ended rows)
+            # the catalog (make catalog) is dated and priced in cells: keep each model's standard price in effect
+            # today (tier `any`, no long-context tier, its first time-of-day window)
+            if row["valid_from"] > today or (row["valid_to"].strip() and row["valid_to"] <= today):
                 continue
+            if row.get("service_tier", "any") != "any" or row.get("input_tokens_above") or row["model"] in seen:
+                continue
+            seen.add(row["model"])
             cache_read = row["cache_read_price_per_1m_usd"].strip()
             cache_write = row["cache_write_price_per_1m_usd"].strip()
             reasoning = row["reasoning_price_per_1m_usd"].strip()

@@ -54,8 +54,13 @@ create table if not exists raw.gateway_requests (
     source varchar not null,
     source_line bigint,
     load_id varchar not null,
-    loaded_at timestamp not null
+    loaded_at timestamp not null,
+    native_tokens_cache_creation_1h bigint default 0,  -- v1 extension: part of cache_creation, 1h lifetime
+    service_tier varchar                    -- v1 extension: the provider's service tier (null = default)
 );
+-- a warehouse created before the two v1 extensions gets them (existing rows: 0 and null, their meaning when absent)
+alter table raw.gateway_requests add column if not exists native_tokens_cache_creation_1h bigint default 0;
+alter table raw.gateway_requests add column if not exists service_tier varchar;
 create table if not exists raw.quarantine (
     source varchar not null,
     line_number bigint,
@@ -97,7 +102,8 @@ _ARROW_SCHEMA = pa.schema(
         ("user_id", pa.string()),
         ("model", pa.string()),
         ("status_code", pa.int32()),
-        *[(name, pa.int64()) for name in RECORD_COLUMNS[5:10]],
+        *[(name, pa.int64()) for name in RECORD_COLUMNS[5:11]],
+        ("service_tier", pa.string()),
         ("total_cost", _DECIMAL),
         ("record_hash", pa.string()),
         ("source_line", pa.int64()),
@@ -229,7 +235,8 @@ def land_requests(
                 b.id, b.created_at, b.user_id, b.model, b.status_code,
                 b.native_tokens_prompt, b.native_tokens_completion, b.native_tokens_cached,
                 b.native_tokens_cache_creation, b.native_tokens_reasoning,
-                b.total_cost, b.record_hash, ?, b.source_line, ?, ?
+                b.total_cost, b.record_hash, ?, b.source_line, ?, ?,
+                b.native_tokens_cache_creation_1h, b.service_tier
             from incoming_batch as b
             """,
             [source, load_id, started_at],

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LATE_LINE = {"id": "late-1", "created_at": "2026-11-20T23:00:00Z", "user_id": "usr_t95",
              "model": "anthropic/claude-3.5-sonnet", "status_code": 200, "native_tokens_prompt": 1000,
              "native_tokens_completion": 0}
-MYSTERY_PRICE = "acme/mystery-model,acme,Mystery,speed,1.000000,2.000000,,,,2024-01-01,,test,2026-11-01\n"
+MYSTERY_PRICE = "acme/mystery-model,acme,Mystery,speed,any,,,,,1.000000,2.000000,,,,,2024-01-01,,override,,test\n"
 MARTS = {
     "ai_usage_analytics": "request_id",
     "user_ai_usage_summary": "user_id, date",

@@ -56,11 +56,15 @@ def test_catalog_is_dated_and_requests_say_which_row_priced_them(con):
         """
         select valid_from::varchar, valid_to::varchar, input_price_per_1m_usd, output_price_per_1m_usd,
                cache_read_price_per_1m_usd
-        from model_catalog where model = 'openai/gpt-4o' order by valid_from
+        from model_catalog
+        where model = 'openai/gpt-4o' and service_tier = 'any' and input_tokens_above is null
+        order by valid_from
         """
     ).fetchall() == [
+        # the prices the platform billed (overrides), then genai-prices from the day the catalog switched to it
         ("2024-05-13", "2024-10-02", D("5"), D("15"), None),
-        ("2024-10-02", None, D("2.5"), D("10"), D("1.25")),
+        ("2024-10-02", "2026-12-01", D("2.5"), D("10"), D("1.25")),
+        ("2026-12-01", None, D("2.5"), D("10"), D("1.25")),
     ]
     # The guide's prices are the ones in effect today.
     assert con.execute(
@@ -77,6 +81,14 @@ def test_catalog_is_dated_and_requests_say_which_row_priced_them(con):
     assert con.execute(
         "select distinct price_valid_from::varchar from ai_usage_analytics where is_billed"
     ).fetchall() == [("2024-01-01",)]
+    # which row priced each request: the fixture's requests are all default-tier, all-day, base-tier
+    assert con.execute(
+        """
+        select distinct service_tier, price_service_tier, price_window_start, price_input_tokens_above,
+               catalog_model = model
+        from ai_usage_analytics where is_billed
+        """
+    ).fetchall() == [("default", "any", None, None, True)]
 
 
 # Another build of the fixture: anthropic 30%, the assistant 40%, the trial only for users who signed up on or

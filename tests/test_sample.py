@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
+from ingest.catalog import HEADER as CATALOG_HEADER
 from ingest.sample import CATALOG_CSV, ensure_sample_data, write_sample_data
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 END = datetime(2026, 11, 24, tzinfo=UTC)
-PROVIDERS = {"azure", "openai", "anthropic", "xai", "google", "meta", "mistral", "cohere", "deepseek", "groq"}
-HEADER = ("model,provider,display_name,tier,input_price_per_1m_usd,output_price_per_1m_usd,"
-          "cache_read_price_per_1m_usd,cache_write_price_per_1m_usd,reasoning_price_per_1m_usd,"
-          "valid_from,valid_to,price_source,price_as_of")
+# the platform's provider ids (xai: its billed names) and genai-prices' (x-ai)
+PROVIDERS = {"azure", "openai", "anthropic", "xai", "x-ai", "google", "meta", "mistral", "cohere", "deepseek", "groq"}
+HEADER = ",".join(CATALOG_HEADER)
 REQUIRED = {"id": str, "created_at": str, "user_id": str, "model": str,
             "native_tokens_prompt": int, "native_tokens_completion": int}
 OPTIONAL_INT = ("native_tokens_cached", "native_tokens_cache_creation", "native_tokens_reasoning")
@@ -29,9 +29,15 @@ OPTIONAL_INT = ("native_tokens_cached", "native_tokens_cache_creation", "native_
 
 @pytest.fixture(scope="module")
 def catalog() -> list[dict]:
-    """The catalog rows in effect now (the seed is dated: closed rows have a valid_to)."""
+    """Each model's standard price in effect on END (the seed is dated and priced in cells: make catalog)."""
+    day, rows, seen = END.date().isoformat(), [], set()
     with open(CATALOG_CSV, newline="", encoding="utf-8") as f:
-        return [row for row in csv.DictReader(f) if not row["valid_to"]]
+        for row in csv.DictReader(f):
+            if (row["valid_from"] <= day and (not row["valid_to"] or row["valid_to"] > day)
+                    and row["service_tier"] == "any" and not row["input_tokens_above"] and row["model"] not in seen):
+                seen.add(row["model"])
+                rows.append(row)
+    return rows
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +61,10 @@ def parse_ts(s: str) -> datetime:
 # --- the catalog seed -------------------------------------------------------------------------
 
 def test_catalog_header_rows_providers(catalog):
+    with open(CATALOG_CSV, newline="", encoding="utf-8") as f:
+        first_day = {}
+        for row in csv.DictReader(f):
+            first_day[row["model"]] = min(first_day.get(row["model"], "9999"), row["valid_from"])
     assert CATALOG_CSV.read_text(encoding="utf-8").splitlines()[0] == HEADER
     assert len(catalog) >= 32
     assert {r["provider"] for r in catalog} == PROVIDERS
@@ -65,9 +75,9 @@ def test_catalog_header_rows_providers(catalog):
         assert provider == r["provider"] and name and r["model"] == r["model"].lower()
         assert " " not in r["model"] and "_" not in r["model"]
         assert r["tier"] in {"most_users", "power_users", "speed"}
-        assert r["valid_from"] <= (END - timedelta(days=30)).date().isoformat() and r["valid_to"] == ""
-        assert r["display_name"] and r["price_source"]
-        datetime.strptime(r["price_as_of"], "%Y-%m-%d")
+        # priced on every day of the sample (a dated price change inside it closes one row and opens the next)
+        assert first_day[r["model"]] <= (END - timedelta(days=30)).date().isoformat()
+        assert r["display_name"] and r["price_source"] and (r["source_model"] or r["note"])
 
 
 def test_catalog_required_models(catalog):

@@ -45,11 +45,13 @@
     select md5(
         {{ knobs_fingerprint({'free_trial_tokens': free_trial_tokens(), 'trial_start_date': start_date}) }}
         || coalesce((
-            select string_agg(
-                concat_ws('|', model, valid_from, valid_to, input_price_per_1m_usd, output_price_per_1m_usd,
-                    cache_read_price_per_1m_usd, cache_write_price_per_1m_usd, reasoning_price_per_1m_usd),
-                ',' order by model, valid_from)
-            from {{ ref('stg_catalog__model_prices') }}
+            -- every column of every catalog row and alias: any catalog change changes the fingerprint
+            select string_agg(cast(prices as varchar), ',' order by cast(prices as varchar))
+            from {{ ref('stg_catalog__model_prices') }} as prices
+        ), '')
+        || coalesce((
+            select string_agg(cast(aliases as varchar), ',' order by cast(aliases as varchar))
+            from {{ ref('stg_catalog__model_aliases') }} as aliases
         ), '')
         {%- if start_date is not none %}
         || coalesce((

@@ -5,25 +5,45 @@
     passed in as SQL expressions (a literal from a policy, or a column of a scenario row).
 -#}
 
-{#- Step 3: the provider's cost. The cached part of the prompt is priced at the cache-read price, cache writes at
-    the cache-write price, the rest of the prompt at the input price (a missing cache price means the input price);
-    reasoning tokens are part of the output, priced at the reasoning price where the model has one, else as output.
-    Every token is counted once. Exact: prices have at most 6 decimals, so the sum x 1e-6 has at most 12. -#}
+{#- Step 3: the provider's cost. Each token goes to the most specific price the row has (a missing price means the
+    parent's): cached input at the cache-read price (else input); cache writes with a 1-hour lifetime at the 1h
+    cache-write price (else the cache-write price, else input); other cache writes at the cache-write price (else
+    input); the rest of the prompt at the input price; reasoning tokens at the reasoning price (else output), the rest
+    of the output at the output price. Every token is counted once. Exact: the sum of tokens x price (a price has at
+    most 12 decimals) is taken in integer units of 1e-18 USD, then divided by 1e6 to pico-dollars rounded half to
+    even (a price with at most 6 decimals, as every price of the catalog today, divides exactly). -#}
 {% macro provider_cost_usd_expr() -%}
+    {%- set in_p = price_units('input_price_per_1m_usd') -%}
+    {%- set out_p = price_units('output_price_per_1m_usd') -%}
     case
         when not is_billed then cast(0 as decimal(38, 12))
-        when has_price then cast(
-            (
-                (input_tokens - coalesce(cached_tokens, 0) - coalesce(cache_creation_tokens, 0))
-                    * input_price_per_1m_usd
-                + coalesce(cached_tokens, 0) * coalesce(cache_read_price_per_1m_usd, input_price_per_1m_usd)
-                + coalesce(cache_creation_tokens, 0) * coalesce(cache_write_price_per_1m_usd, input_price_per_1m_usd)
-                + (output_tokens - coalesce(reasoning_tokens, 0)) * output_price_per_1m_usd
-                + coalesce(reasoning_tokens, 0) * coalesce(reasoning_price_per_1m_usd, output_price_per_1m_usd)
-            ) * cast(0.000001 as decimal(7, 6))
-            as decimal(38, 12)
-        )
+        when has_price then {{ units_to_usd(divide_half_even(
+            '(input_tokens - coalesce(cached_tokens, 0) - coalesce(cache_creation_tokens, 0)) * ' ~ in_p
+            ~ ' + coalesce(cached_tokens, 0) * ' ~ price_units('coalesce(cache_read_price_per_1m_usd, input_price_per_1m_usd)')
+            ~ ' + (coalesce(cache_creation_tokens, 0) - coalesce(cache_creation_1h_tokens, 0)) * '
+            ~ price_units('coalesce(cache_write_price_per_1m_usd, input_price_per_1m_usd)')
+            ~ ' + coalesce(cache_creation_1h_tokens, 0) * '
+            ~ price_units('coalesce(cache_write_1h_price_per_1m_usd, cache_write_price_per_1m_usd, input_price_per_1m_usd)')
+            ~ ' + (output_tokens - coalesce(reasoning_tokens, 0)) * ' ~ out_p
+            ~ ' + coalesce(reasoning_tokens, 0) * ' ~ price_units('coalesce(reasoning_price_per_1m_usd, output_price_per_1m_usd)'),
+            'cast(1000000 as hugeint)')) }}
     end
+{%- endmacro %}
+
+{#- A price per 1M tokens (at most 12 decimals) as an exact HUGEINT count of 1e-12 USD. -#}
+{% macro price_units(expr) -%}
+    cast(cast({{ expr }} as decimal(38, 12)) * 1000000000000 as hugeint)
+{%- endmacro %}
+
+{#- The request's time (a UTC timestamp) lies in the time-of-day window [start, end) in `zone`; a window whose end is
+    earlier than its start wraps past midnight. -#}
+{% macro in_time_window(utc_column, start_column, end_column, zone_column) -%}
+    {%- set local_time = "cast(timezone(" ~ zone_column ~ ", timezone('UTC', " ~ utc_column ~ ")) as time)" -%}
+    (case
+        when {{ start_column }} <= {{ end_column }}
+            then {{ local_time }} >= {{ start_column }} and {{ local_time }} < {{ end_column }}
+        else {{ local_time }} >= {{ start_column }} or {{ local_time }} < {{ end_column }}
+    end)
 {%- endmacro %}
 
 {#- Step 4: the user's trial allowance (0 when not eligible), then the request's trial tokens. Needs the columns

@@ -1,6 +1,7 @@
 {#- One row per id and validity range, ranges of one id back to back: each range ends (valid_to, exclusive) where
     the next begins, only the last may be open-ended (null), and none is empty. Returns the offending ranges:
-    an overlap (two prices on one day) or a gap (days with no price) for one id. -#}
+    an overlap (two prices on one day) or a gap (days with no price) for one id. Rows that share a range (the
+    price cells of one period: service tiers, windows, long-context tiers) count as one range. -#}
 {% test contiguous_validity(model, column_name, valid_from, valid_to) %}
 with ranges as (
     select
@@ -9,7 +10,7 @@ with ranges as (
         {{ valid_to }} as valid_to,
         lead({{ valid_from }}) over (partition by {{ column_name }} order by {{ valid_from }}, {{ valid_to }})
             as next_valid_from
-    from {{ model }}
+    from (select distinct {{ column_name }}, {{ valid_from }}, {{ valid_to }} from {{ model }}) as distinct_ranges
 )
 
 select

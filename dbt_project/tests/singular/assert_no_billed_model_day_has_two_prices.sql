@@ -1,21 +1,12 @@
--- Catalog quality gate: no model billed on a day has two catalog prices in effect that day (the request would be
--- priced twice). contiguous_validity on model_catalog catches this for the whole catalog; this names the days.
+-- Catalog quality gate: no billed request finds two catalog rows of equal rank (same model, day, window, service
+-- tier and long-context tier): it would be priced twice. contiguous_validity and the uniqueness test on model_catalog
+-- catch most of this for the whole catalog; this names the model and day.
 {{ config(meta={'dagster': {'ref': {'name': 'model_catalog'}}}) }}
-with billed_days as (
-    select distinct model, created_date
-    from {{ ref('stg_raw__gateway_requests') }}
-    where is_billed
-),
-
-catalog as (
-    select * from {{ ref('model_catalog') }}
+with requests as (
+    select * from {{ ref('int_requests_priced') }}
 )
 
-select billed_days.model, billed_days.created_date, count(*) as prices_in_effect
-from billed_days
-inner join catalog
-    on catalog.model = billed_days.model
-    and catalog.valid_from <= billed_days.created_date
-    and (catalog.valid_to is null or billed_days.created_date < catalog.valid_to)
+select model, catalog_model, created_date, count(*) as ambiguous_requests
+from requests
+where is_billed and is_price_ambiguous
 group by all
-having count(*) > 1
