@@ -23,6 +23,7 @@ A run is judged by its run worker's process, on this machine:
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -107,7 +108,7 @@ class RunWorker:
     """The process that runs a run, as far as the instance knows."""
 
     pid: int
-    seen_at: float  # when the process was known to run it (its start, or the event that named it)
+    seen_at: float | None  # when the process was known to run it (its start, or the event that named it)
     host: str | None = None  # None: this machine (the instance is a local SQLite directory)
     boot_id: str | None = None
 
@@ -117,7 +118,8 @@ def run_worker(instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunWorker | 
     (engine events of the run, not of a step)."""
     tags = run.tags
     if tags.get(PID_TAG, "").isdigit():
-        seen_at = float(tags.get(PID_STARTED_TAG) or 0) or None
+        started = tags.get(PID_STARTED_TAG, "")
+        seen_at = float(started) if re.fullmatch(r"\d+(\.\d+)?", started) else None
         return RunWorker(
             pid=int(tags[PID_TAG]),
             seen_at=seen_at if seen_at is not None else _first_event_time(instance, run.run_id),
@@ -135,9 +137,9 @@ def run_worker(instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunWorker | 
     return worker
 
 
-def _first_event_time(instance: dg.DagsterInstance, run_id: str) -> float:
+def _first_event_time(instance: dg.DagsterInstance, run_id: str) -> float | None:
     records = instance.get_records_for_run(run_id, limit=1).records
-    return records[0].event_log_entry.timestamp if records else 0.0
+    return records[0].event_log_entry.timestamp if records else None
 
 
 def worker_is_dead(worker: RunWorker) -> bool | None:
@@ -154,7 +156,7 @@ def worker_is_dead(worker: RunWorker) -> bool | None:
     if started is None:
         return True
     # The pid belongs to a process started after the run's worker: the worker is gone and its pid reused.
-    return started > worker.seen_at + CLOCK_SLACK_SECONDS
+    return worker.seen_at is not None and started > worker.seen_at + CLOCK_SLACK_SECONDS
 
 
 def _pool_holders(instance: dg.DagsterInstance) -> dict[str, bool]:
