@@ -14,6 +14,7 @@ from dagster_dbt import DbtCliResource
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from dagster_project import assets  # noqa: E402
+from dagster_project.dead_runs import dead_run_cleanup  # noqa: E402
 from dagster_project.project import dbt_executable, dbt_project  # noqa: E402
 from dagster_project.resources import WarehouseResource  # noqa: E402
 from dagster_project.schedules import daily_refresh, materialize_everything, new_gateway_files  # noqa: E402
@@ -26,7 +27,7 @@ defs = dg.Definitions(
     asset_checks=ALL_ASSET_CHECKS,
     jobs=[materialize_everything],
     schedules=[daily_refresh],
-    sensors=[new_gateway_files],
+    sensors=[new_gateway_files, dead_run_cleanup],
     resources={
         "warehouse": WarehouseResource(),
         "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
 import duckdb
@@ -18,6 +22,9 @@ DATA_DIR_ENV = "AI_USAGE_DATA_DIR"
 # Every asset that writes the DuckDB file shares this pool; `.dagster_home/dagster.yaml` sets its limit to 1
 # because DuckDB allows one writing process per file.
 DUCKDB_WRITER_POOL = "duckdb_writer"
+# How long a step waits for another process (a DuckDB client a person left open) to let go of the warehouse file.
+LOCK_WAIT_ENV = "AI_USAGE_LOCK_WAIT_SECONDS"
+DEFAULT_LOCK_WAIT_SECONDS = 120.0
 
 
 def default_data_dir() -> Path:
@@ -43,7 +50,101 @@ class WarehouseResource(dg.ConfigurableResource):
         return self.root / "warehouse.duckdb"
 
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        return connect(self.path, read_only=read_only)
+        """A connection to the warehouse; waits (bounded) while another process holds the file's lock."""
+        return wait_for_lock(lambda: connect(self.path, read_only=read_only), self.path)
+
+
+Connection = TypeVar("Connection")
+# DuckDB names the process holding a conflicting lock: `Conflicting lock is held in /usr/bin/duckdb (PID 1234)`.
+LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
+
+
+def lock_wait_seconds() -> float:
+    """$AI_USAGE_LOCK_WAIT_SECONDS (default 120): how long opening the warehouse waits for a lock held elsewhere."""
+    raw = os.environ.get(LOCK_WAIT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_LOCK_WAIT_SECONDS
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86_400:
+        raise ValueError(f"{LOCK_WAIT_ENV}={raw!r}: set it to a number of seconds between 0 and 86400")
+    return seconds
+
+
+def is_lock_conflict(error: Exception) -> bool:
+    return isinstance(error, duckdb.IOException) and "Could not set lock on file" in str(error)
+
+
+def lock_holder(error: Exception) -> str:
+    """`pid 1234, program duckdb` from DuckDB's lock error: the program is the name the process was started
+    with (never its arguments, which may hold secrets), else the executable DuckDB names."""
+    match = LOCK_HOLDER.search(str(error))
+    if not match:
+        return "another process"
+    pid = match["pid"]
+    program = Path(match["program"]).name
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode(errors="replace")
+        program = Path(argv0).name or program
+    except OSError:
+        pass
+    return f"pid {pid}, program {program[:64]}"
+
+
+def wait_for_lock(
+    open_connection: Callable[[], Connection],
+    path: Path,
+    *,
+    max_wait_seconds: float | None = None,
+    log: Callable[[str], None] | None = None,
+) -> Connection:
+    """`open_connection()`, retried with backoff (0.1 s doubling to 5 s) while another process holds the lock on
+    the DuckDB file `path`, for at most `max_wait_seconds` ($AI_USAGE_LOCK_WAIT_SECONDS, default 120). Then
+    raises an error that names the holder and what to do. Other errors are raised at once."""
+    max_wait = lock_wait_seconds() if max_wait_seconds is None else max_wait_seconds
+    log = log or dg.get_dagster_logger().warning
+    deadline = time.monotonic() + max_wait
+    delay, announced = 0.1, 0.0
+    started = time.monotonic()
+    while True:
+        try:
+            return open_connection()
+        except duckdb.Error as error:
+            if not is_lock_conflict(error):
+                raise
+            now = time.monotonic()
+            if now >= deadline:
+                holder = lock_holder(error)
+                raise WarehouseLockedError(
+                    f"{path} is locked by another process ({holder}) and was still locked after "
+                    f"{max_wait:g} s: close the DuckDB client ({holder}) holding {path}, or read a copy of the "
+                    f"file instead, then run again (${LOCK_WAIT_ENV} sets how long a step waits)"
+                ) from error
+            if not announced:
+                log(f"{path} is locked by another process ({lock_holder(error)}): waiting at most {max_wait:g} s "
+                    "for it to let go")
+                announced = now
+            elif now - announced >= 30:
+                log(f"{path} is still locked ({lock_holder(error)}) after {now - started:.0f} s")
+                announced = now
+            time.sleep(min(delay, max(deadline - now, 0.0)))
+            delay = min(delay * 2, 5.0)
+
+
+def wait_for_write_lock(path: Path, *, max_wait_seconds: float | None = None,
+                        log: Callable[[str], None] | None = None) -> None:
+    """Return once a writer can open the DuckDB file `path` (a write connection opened and closed), waiting as
+    `wait_for_lock` does. For a step whose writer is another process (dbt): the file may be taken again between
+    this check and that process's own open."""
+    if not path.exists():
+        return  # nothing holds a file that is not there; the writer creates it
+    wait_for_lock(lambda: duckdb.connect(str(path)), path, max_wait_seconds=max_wait_seconds, log=log).close()
+
+
+class WarehouseLockedError(RuntimeError):
+    """The warehouse file stayed locked by another process for longer than the step waits."""
 
 
 # Each GatewayApiResource field left empty is read from its environment variable when a run starts.

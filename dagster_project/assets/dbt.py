@@ -12,7 +12,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from dagster_project.assets.gateway_api import GATEWAY_API_PULL
 from dagster_project.partitions import daily_partitions
 from dagster_project.project import dbt_project
-from dagster_project.resources import DATA_DIR_ENV, DUCKDB_WRITER_POOL, WarehouseResource
+from dagster_project.resources import DATA_DIR_ENV, DUCKDB_WRITER_POOL, WarehouseResource, wait_for_write_lock
 
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
@@ -58,6 +58,14 @@ def _prepare_environment(warehouse: WarehouseResource) -> None:
     os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
 
 
+def _wait_until_writable(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
+    """dbt opens the file itself and fails at once if a reader (a DuckDB client someone left open) holds it: wait,
+    bounded, until a write connection can be opened (and closed) here. A race remains: a reader that opens the file
+    between this check and dbt's own open, a few seconds later once dbt has parsed, still fails the step (the
+    profile's dbt-duckdb `retries: {connect_attempts: N}` would cover that moment too)."""
+    wait_for_write_lock(warehouse.path, log=context.log.warning)
+
+
 def _build_args(config: DbtBuildConfig, partition_vars: dict[str, str] | None = None) -> list[str]:
     dbt_vars = yaml.safe_load(config.dbt_vars) if config.dbt_vars.strip() else {}
     if not isinstance(dbt_vars, dict):
@@ -93,6 +101,7 @@ def warehouse_dbt_daily_models(
         "partition_end": window.end.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     _prepare_environment(warehouse)
+    _wait_until_writable(context, warehouse)
     yield from dbt.cli(_build_args(config, partition_vars), context=context).stream()
 
 
@@ -108,4 +117,5 @@ def warehouse_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtBuildConfig
 ):
     _prepare_environment(warehouse)
+    _wait_until_writable(context, warehouse)
     yield from dbt.cli(_build_args(config), context=context).stream()
