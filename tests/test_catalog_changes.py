@@ -60,6 +60,12 @@ def _added(source_rows: list[dict], like: str, **values):
     return edit
 
 
+def _restored(source_rows: list[dict], model: str):
+    """The rows of `model` as in `source_rows` again."""
+    return lambda rows: [*(row for row in rows if row["model"] != model),
+                         *(row for row in source_rows if row["model"] == model)]
+
+
 def _full_refresh(project: Path, data_dir: Path) -> dict:
     if data_dir.exists():
         shutil.rmtree(data_dir)
@@ -98,10 +104,12 @@ def test_catalog_changes_applied_incrementally_equal_a_full_refresh(tmp_path, pr
         ("valid_from moved", _set("anthropic/claude-3.5-sonnet", valid_from="2026-11-21")),
         # a price corrected
         ("price corrected", _set("openai/gpt-4o-mini", input_price_per_1m_usd="0.160000")),
-        # a model added (its held-back request is priced) and the removed row back (its requests priced again)
-        ("model added, row back", lambda rows: _added(original, "azure/crowe-logic-assistant")(
-            _added(original, "openai/gpt-4o-mini", model="acme/mystery-model", provider="acme",
-                   display_name="Mystery", tier="speed")(rows))),
+        # a model added (its held-back request is priced) and the removed and moved rows back as they were (their
+        # held-back requests priced again)
+        ("model added, rows back", lambda rows: _restored(original, "anthropic/claude-3.5-sonnet")(
+            _added(original, "azure/crowe-logic-assistant")(
+                _added(original, "openai/gpt-4o-mini", model="acme/mystery-model", provider="acme",
+                       display_name="Mystery", tier="speed")(rows)))),
     ]
     for name, edit in steps:
         _edit_seed(project, edit)
