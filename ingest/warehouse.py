@@ -6,7 +6,10 @@ Every line read ends in exactly one of three places, and ``raw.load_log`` record
 - a duplicate: the same id with the same billing content, already landed (counted, not stored again);
 - ``raw.quarantine``: anything else, with the reason, the source (file or API pull), the line and the field.
 
-Each source is landed in one transaction: a run killed half-way leaves whole sources or nothing behind.
+Each source is landed in one transaction: a run killed half-way leaves whole sources or nothing behind. A source
+is streamed in batches (a scratch Parquet file beside the warehouse, dedupe in SQL), so memory does not grow with
+its size. Gateway files land in the order of the landing ledger (:mod:`ingest.ledger`), so that a warehouse
+rebuilt from the drop zone keeps the same first versions, and bills the same.
 """
 
 from __future__ import annotations
