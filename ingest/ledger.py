@@ -4,13 +4,15 @@
 fact of the past that the files themselves do not carry, so it is written down here, in
 ``<data dir>/raw/landing_ledger.csv``, one line per file content (SHA-256) the first time it is landed::
 
-    sequence,sha256,file,lines,landed_at
-    1,9f2c...,raw/gateway/2026-11-20.jsonl,48211,2026-11-21T02:15:09Z
+    sequence,sha256,file,bytes,lines,landed_at
+    1,9f2c...,raw/gateway/2026-11-20.jsonl,11873450,48211,2026-11-21T02:15:09.512000Z
 
 A line is appended (and fsync'ed) right after the file's transaction commits. Rebuilding the warehouse from the
 drop zone (delete ``warehouse.duckdb``, keep ``raw/``) lands the files the ledger knows first, in ledger order
 (matched by SHA-256, so a renamed file keeps its place), then new files in name order: every past bill comes out
-the same. A run killed between the commit and the append leaves ``raw.load_log`` ahead of the ledger;
+the same. A file that grew after it was landed (today's log) is replayed in two steps, as it was landed: its first
+``bytes`` when their SHA-256 is the ledger's, then the whole file. A run killed between the commit and the append
+leaves ``raw.load_log`` ahead of the ledger;
 :func:`reconcile` appends what is missing, in load order, before anything else is landed.
 
 Plain Python, no DuckDB: the warehouse passes in what ``raw.load_log`` says.
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LEDGER_NAME = "landing_ledger.csv"
-FIELDS = ("sequence", "sha256", "file", "lines", "landed_at")
+FIELDS = ("sequence", "sha256", "file", "bytes", "lines", "landed_at")
 HEADER = ",".join(FIELDS) + "\n"
 
 
@@ -35,6 +37,7 @@ class LedgerEntry:
     sequence: int
     sha256: str
     file: str
+    bytes: int | None  # the size of the content landed; None when unknown (an entry reconciled from raw.load_log)
     lines: int
     landed_at: str
 
@@ -83,9 +86,11 @@ def read_ledger(path: Path) -> list[LedgerEntry]:
     for row in reader:
         line = reader.line_num
         try:
-            entry = LedgerEntry(int(row["sequence"]), row["sha256"], row["file"], int(row["lines"]), row["landed_at"])
+            entry = LedgerEntry(int(row["sequence"]), row["sha256"], row["file"],
+                                int(row["bytes"]) if row["bytes"] else None, int(row["lines"]), row["landed_at"])
         except (TypeError, ValueError):
-            field = next((name for name in ("sequence", "lines") if not str(row.get(name) or "").isdigit()), "sha256")
+            field = next((name for name in ("sequence", "bytes", "lines")
+                          if not str(row.get(name) or "").isdigit() and (name != "bytes" or row.get(name))), "sha256")
             raise ValueError(
                 f"{path}: line {line}: field {field!r} is {row.get(field)!r}, not a valid ledger value. Restore the "
                 "ledger from a backup; if it is lost, delete it and the next landing writes it again from "
@@ -101,7 +106,7 @@ def read_ledger(path: Path) -> list[LedgerEntry]:
 
 
 def append(path: Path, entries: Iterable[tuple[str, str, int, str]], *, after: list[LedgerEntry]) -> list[LedgerEntry]:
-    """Append ``(sha256, file, lines, landed_at)`` entries after the ``after`` entries (the ledger as read), and
+    """Append ``(sha256, file, bytes, lines, landed_at)`` entries after the ``after`` entries (the ledger as read), and
     fsync; return the new entries. The file and its header are created when missing."""
     entries = list(entries)
     if not entries:
@@ -110,7 +115,11 @@ def append(path: Path, entries: Iterable[tuple[str, str, int, str]], *, after: l
     new = [LedgerEntry(next_sequence + offset, *entry) for offset, entry in enumerate(entries)]
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerows((entry.sequence, entry.sha256, entry.file, entry.lines, entry.landed_at) for entry in new)
+    writer.writerows(
+        (entry.sequence, entry.sha256, entry.file, "" if entry.bytes is None else entry.bytes, entry.lines,
+         entry.landed_at)
+        for entry in new
+    )
     created = not path.exists() or path.stat().st_size == 0
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", encoding="utf-8", newline="") as handle:
@@ -130,15 +139,15 @@ def append(path: Path, entries: Iterable[tuple[str, str, int, str]], *, after: l
 
 def reconcile(path: Path, landed: Iterable[tuple[str, str, int, str]]) -> list[LedgerEntry]:
     """Bring the ledger up to date with what the warehouse says was landed: ``landed`` is
-    ``(sha256, file, lines, landed_at)`` in load order (``raw.load_log``); contents the ledger lacks are appended
+    ``(sha256, file, bytes, lines, landed_at)`` in load order (``raw.load_log``); contents the ledger lacks are appended
     in that order. Returns the whole ledger."""
     entries = read_ledger(path)
     known = {entry.sha256 for entry in entries}
     missing = []
-    for sha256, file, lines, landed_at in landed:
-        if sha256 not in known:
-            known.add(sha256)
-            missing.append((sha256, file, lines, landed_at))
+    for entry in landed:
+        if entry[0] not in known:
+            known.add(entry[0])
+            missing.append(entry)
     return entries + append(path, missing, after=entries)
 
 

@@ -15,6 +15,7 @@ rebuilt from the drop zone keeps the same first versions, and bills the same.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import operator
@@ -477,6 +478,17 @@ def relative_source(path: Path, data_dir: Path) -> str:
         return path.resolve().as_posix()
 
 
+@dataclass(frozen=True)
+class _Landing:
+    """One landing to do: a file, or the first ``prefix`` bytes of a file that grew after they were landed."""
+
+    order: tuple
+    path: Path
+    source: str
+    sha256: str | None  # None: the file was gone before it could be fingerprinted
+    prefix: int | None = None
+
+
 def load_gateway_files(
     con: duckdb.DuckDBPyConnection,
     data_dir: Path,
@@ -489,15 +501,18 @@ def load_gateway_files(
     """Land every gateway log file of ``<data_dir>/raw/gateway`` (or ``files``); unchanged files are skipped.
 
     Which version of an id is billed depends on the order of landing, so that order is kept in the landing
-    ledger (:mod:`ingest.ledger`) and replayed: files whose content the ledger knows (a warehouse rebuilt from
-    the drop zone) land first, in ledger order, then the others in name order (or the order of ``files``). Each
-    file's first landing is appended to the ledger right after its transaction commits; a ledger behind
-    ``raw.load_log`` (a kill in between) is brought up to date first. Results are in landing order.
+    ledger (:mod:`ingest.ledger`) and replayed: contents the ledger knows (a warehouse rebuilt from the drop zone)
+    land first, in ledger order, then the other files in name order (or the order of ``files``). A file that grew
+    after it was landed is replayed as it was landed: its earlier content (a prefix with the ledger's SHA-256) at
+    its place, the whole file at its own. Each content's first landing is appended to the ledger right after its
+    transaction commits; a ledger behind ``raw.load_log`` (a kill in between) is brought up to date first.
+    Results are in landing order.
     """
     now = now or utc_now()
     files = list_log_files(gateway_dir(data_dir)) if files is None else list(files)
     ledger_file = ledger.ledger_path(data_dir)
-    entries = ledger.reconcile(ledger_file, _landed_files(con))
+    known = {entry.sha256 for entry in ledger.read_ledger(ledger_file)}
+    entries = ledger.reconcile(ledger_file, _landed_files(con, data_dir, unless=known))
     first = ledger.first_sequence(entries)
     already = {
         (source, sha)
@@ -505,39 +520,82 @@ def load_gateway_files(
             "select source, sha256 from raw.load_log where source_kind = 'gateway_file'"
         ).fetchall()
     }
-    shas = [_fingerprint_or_none(path) for path in files]
-    order = sorted(range(len(files)), key=lambda i: (0, first[shas[i]], i) if shas[i] in first else (1, 0, i))
-    _report_ledger(ledger_file, entries, {sha for _, sha in already}, set(shas), order, shas, first, progress)
+    landings = _landings(files, data_dir, entries, first, {sha for _, sha in already})
+    _report_ledger(ledger_file, entries, {sha for _, sha in already}, landings, first, progress)
     results = []
-    for index, position in enumerate(order, start=1):
-        path, sha = files[position], shas[position]
-        source = relative_source(path, data_dir)
+    for index, landing in enumerate(landings, start=1):
+        source, sha = landing.source, landing.sha256
+        label = source if landing.prefix is None else f"{source} (its first {landing.prefix:,} bytes, as first landed)"
         try:
             if sha is None:
-                raise FileNotFoundError(path)
+                raise FileNotFoundError(landing.path)
             if (source, sha) in already:
                 results.append(LoadResult(source=source, source_kind="gateway_file", skipped=True, sha256=sha))
                 continue
-            result = land_requests(
-                con, source=source, source_kind="gateway_file", items=_file_items(path, now), load_id=load_id,
-                sha256=sha,
-            )
+            with _prefix_of(con, landing) as path:
+                result = land_requests(
+                    con, source=source, source_kind="gateway_file", items=_file_items(path, now), load_id=load_id,
+                    sha256=sha,
+                )
         except FileNotFoundError:
             # Moved or deleted since the folder was listed (nothing of it was written): the next run sees it or not.
-            progress(f"[{index}/{len(files)}] {source}: gone before it could be read; skipped")
+            progress(f"[{index}/{len(landings)}] {label}: gone before it could be read; skipped")
             results.append(LoadResult(source=source, source_kind="gateway_file", skipped=True))
             continue
+        already.add((source, sha))
         if sha not in first:
-            entries += ledger.append(ledger_file, [(sha, source, result.lines_read, _ledger_time(utc_now()))],
-                                     after=entries)
+            size = landing.prefix if landing.prefix is not None else _size_or_none(landing.path)
+            entries += ledger.append(
+                ledger_file, [(sha, source, size, result.lines_read, _ledger_time(utc_now()))], after=entries
+            )
             first[sha] = entries[-1].sequence
         results.append(result)
         progress(
-            f"[{index}/{len(files)}] {source}: {result.lines_read} lines, {result.accepted} new, "
+            f"[{index}/{len(landings)}] {label}: {result.lines_read} lines, {result.accepted} new, "
             f"{result.duplicates} duplicates, {result.quarantined} quarantined"
             + (f" ({dict(result.reasons)})" if result.reasons else "")
         )
     return results
+
+
+def _landings(
+    files: list[Path], data_dir: Path, entries: list[ledger.LedgerEntry], first: dict[str, int], landed: set[str]
+) -> list[_Landing]:
+    """The landings to do, in order: ledger order for contents the ledger knows, then the given order."""
+    earlier: dict[str, list[ledger.LedgerEntry]] = {}
+    for entry in entries:
+        if entry.sha256 not in landed and entry.bytes and first[entry.sha256] == entry.sequence:
+            earlier.setdefault(entry.file, []).append(entry)
+    landings = []
+    for position, path in enumerate(files):
+        source = relative_source(path, data_dir)
+        sha = _fingerprint_or_none(path)
+        order = (0, first[sha], position) if sha in first else (1, 0, position)
+        landings.append(_Landing(order, path, source, sha))
+        for entry in earlier.get(source, []) if sha is not None else []:
+            # An earlier version of this file, landed before and not in this warehouse: is it a prefix of it?
+            if entry.sha256 != sha and _prefix_fingerprint(path, entry.bytes) == entry.sha256:
+                landings.append(_Landing((0, entry.sequence, position), path, source, entry.sha256, entry.bytes))
+    return sorted(landings, key=lambda landing: landing.order)
+
+
+@contextmanager
+def _prefix_of(con: duckdb.DuckDBPyConnection, landing: _Landing) -> Iterator[Path]:
+    """The file to read for a landing: the file itself, or a scratch copy of its first ``prefix`` bytes."""
+    if landing.prefix is None:
+        yield landing.path
+        return
+    with _scratch(con) as scratch, landing.path.open("rb") as source:
+        copy = scratch / landing.path.name  # the same suffix: a .gz prefix is read as gzip
+        with copy.open("wb") as target:
+            left = landing.prefix
+            while left:
+                chunk = source.read(min(left, 1 << 20))
+                if not chunk:
+                    raise FileNotFoundError(landing.path)  # shrank since it was fingerprinted
+                target.write(chunk)
+                left -= len(chunk)
+        yield copy
 
 
 def _fingerprint_or_none(path: Path) -> str | None:
@@ -547,39 +605,68 @@ def _fingerprint_or_none(path: Path) -> str | None:
         return None
 
 
+def _prefix_fingerprint(path: Path, size: int) -> str | None:
+    """SHA-256 of the first ``size`` bytes of ``path``; None when it is shorter or gone."""
+    digest, left = hashlib.sha256(), size
+    try:
+        with path.open("rb") as handle:
+            while left:
+                chunk = handle.read(min(left, 1 << 20))
+                if not chunk:
+                    return None
+                digest.update(chunk)
+                left -= len(chunk)
+    except FileNotFoundError:
+        return None
+    return digest.hexdigest()
+
+
+def _size_or_none(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
 def _ledger_time(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _landed_files(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, int, str]]:
-    """The gateway files the warehouse landed, in landing order, as ledger entries."""
-    return [
-        (sha, source, lines, _ledger_time(finished_at.replace(tzinfo=timezone.utc)))
-        for sha, source, lines, finished_at in con.execute(
-            """
-            select sha256, source, lines_read, finished_at from raw.load_log
-            where source_kind = 'gateway_file' and sha256 is not null
-            order by rowid
-            """
-        ).fetchall()
-    ]
+def _landed_files(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, *, unless: set[str]
+) -> list[tuple[str, str, int | None, int, str]]:
+    """The gateway files the warehouse landed whose content is not in ``unless``, in landing order, as ledger
+    entries (with the size only where the file is still there with that content)."""
+    landed = []
+    for sha, source, lines, finished_at in con.execute(
+        """
+        select sha256, source, lines_read, finished_at from raw.load_log
+        where source_kind = 'gateway_file' and sha256 is not null
+        order by rowid
+        """
+    ).fetchall():
+        if sha in unless:
+            continue
+        path = data_dir / source
+        size = _size_or_none(path) if path.is_file() and _fingerprint_or_none(path) == sha else None
+        landed.append((sha, source, size, lines, _ledger_time(finished_at.replace(tzinfo=timezone.utc))))
+    return landed
 
 
 def _report_ledger(
     ledger_file: Path,
     entries: list[ledger.LedgerEntry],
     landed: set[str],
-    present: set[str | None],
-    order: list[int],
-    shas: list[str | None],
+    landings: list[_Landing],
     first: dict[str, int],
     progress: Progress,
 ) -> None:
     """Say when files land in ledger order rather than name order, and when the ledger names contents that are
     neither in the warehouse nor in the drop zone (the bills that used them cannot be rebuilt without them)."""
-    replayed = sum(1 for position in order if shas[position] in first and shas[position] not in landed)
+    replayed = sum(1 for landing in landings if landing.sha256 in first and landing.sha256 not in landed)
     if replayed:
         progress(f"{ledger_file}: {replayed} files landed before land again in the order they first landed")
+    present = {landing.sha256 for landing in landings}
     missing = [entry for entry in entries if entry.sha256 not in landed and entry.sha256 not in present]
     if missing:
         progress(

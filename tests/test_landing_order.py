@@ -138,6 +138,43 @@ def test_a_rebuild_lands_known_files_in_ledger_order_then_new_ones_in_name_order
     assert entries[2].sha256 == file_fingerprint(tmp_path / "raw" / "gateway" / "0-new.jsonl")
 
 
+def load_log(con) -> list[tuple]:
+    return con.execute(
+        "select source, sha256, lines_read, accepted, duplicates, quarantined from raw.load_log order by all"
+    ).fetchall()
+
+
+def quarantine(con) -> list[tuple]:
+    return con.execute("select source, line_number, reason, detail from raw.quarantine order by all").fetchall()
+
+
+def test_a_file_that_grew_after_landing_is_replayed_as_it_was_landed(tmp_path):
+    grows = write(tmp_path, "a.jsonl", record("x1", prompt=1))
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        load_gateway_files(con, tmp_path, load_id="run-1", now=NOW)
+    write(tmp_path, "b.jsonl", record("x1", prompt=2) + record("x2", prompt=20))
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        load_gateway_files(con, tmp_path, load_id="run-2", now=NOW)
+    with grows.open("a") as handle:  # today's log, appended to after it was landed
+        handle.write(record("x2", prompt=30))
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        load_gateway_files(con, tmp_path, load_id="run-3", now=NOW)
+        billed = (landed(con), load_log(con), quarantine(con))
+    assert billed[0] == [("x1", 1, "raw/gateway/a.jsonl"), ("x2", 20, "raw/gateway/b.jsonl")]
+
+    (tmp_path / "warehouse.duckdb").unlink()
+    messages: list[str] = []
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        results = load_gateway_files(con, tmp_path, load_id="rebuild", now=NOW, progress=messages.append)
+        assert (landed(con), load_log(con), quarantine(con)) == billed
+    assert [(r.source, r.lines_read, r.accepted) for r in results] == [
+        ("raw/gateway/a.jsonl", 1, 1), ("raw/gateway/b.jsonl", 2, 1), ("raw/gateway/a.jsonl", 2, 0)
+    ]
+    first_version = len(record("x1", prompt=1).encode())
+    assert messages[1].startswith(f"[1/3] raw/gateway/a.jsonl (its first {first_version} bytes, as first landed): ")
+    assert len(ledger.read_ledger(ledger.ledger_path(tmp_path))) == 3
+
+
 def test_a_kill_between_commit_and_ledger_append_is_reconciled_in_load_order(tmp_path):
     write(tmp_path, "b.jsonl", record("x1", prompt=1))
     with connect(tmp_path / "warehouse.duckdb") as con:
@@ -184,8 +221,8 @@ def test_a_torn_last_ledger_line_is_cut_and_written_again(tmp_path):
 def test_a_damaged_ledger_stops_the_landing_with_the_line_and_field(tmp_path):
     write(tmp_path, "a.jsonl", record("x1"))
     path = ledger.ledger_path(tmp_path)
-    path.write_text(ledger.HEADER + f"1,{'a' * 64},raw/gateway/a.jsonl,1,2026-11-20T00:00:00Z\n"
-                    f"two,{'b' * 64},raw/gateway/b.jsonl,1,2026-11-20T00:00:00Z\n")
+    path.write_text(ledger.HEADER + f"1,{'a' * 64},raw/gateway/a.jsonl,180,1,2026-11-20T00:00:00Z\n"
+                    f"two,{'b' * 64},raw/gateway/b.jsonl,180,1,2026-11-20T00:00:00Z\n")
     with connect(tmp_path / "warehouse.duckdb") as con:
         with pytest.raises(ValueError, match=r"landing_ledger.csv: line 3: field 'sequence' is 'two'"):
             load_gateway_files(con, tmp_path, load_id="run-1", now=NOW)
