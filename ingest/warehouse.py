@@ -101,6 +101,7 @@ create table if not exists raw.users (
 );
 """
 
+
 def _arrow_type(column: str) -> pa.DataType:
     """The Arrow type of a record column, from its annotation on GatewayRequest (so a new contract column needs no
     change here)."""

@@ -3,8 +3,8 @@
 The file is landed in a fresh process that reports its own peak RSS (ru_maxrss of RUSAGE_SELF at its end: the
 same figure the parent would read from RUSAGE_CHILDREN, without the other children of the test session). Measured
 on this project's machine: the loader that read a whole file into Python dicts peaked at 1,064 MiB for the
-500,000 lines below (1,842 MiB for 1,000,000; 7.7 GB for 5,000,000); the streaming one stays near 500 MiB at any
-size. The 5,000,000-line case (1.2 GB, minutes) runs only with AI_USAGE_SLOW_TESTS=1.
+500,000 lines below (1,842 MiB for 1,000,000; 7.7 GB for 5,000,000); the streaming one at 505 MiB for 500,000
+and 617 MiB for 5,000,000. The 5,000,000-line case (1.2 GB, six minutes) runs only with AI_USAGE_SLOW_TESTS=1.
 """
 
 from __future__ import annotations
