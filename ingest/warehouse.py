@@ -6,16 +6,26 @@ Every line read ends in exactly one of three places, and ``raw.load_log`` record
 - a duplicate: the same id with the same billing content, already landed (counted, not stored again);
 - ``raw.quarantine``: anything else, with the reason, the source (file or API pull), the line and the field.
 
-Each source is landed in one transaction: a run killed half-way leaves whole sources or nothing behind.
+Each source is landed in one transaction: a run killed half-way leaves whole sources or nothing behind. A source
+is streamed in batches (a scratch Parquet file beside the warehouse, dedupe in SQL), so memory does not grow with
+its size. Gateway files land in the order of the landing ledger (:mod:`ingest.ledger`), so that a warehouse
+rebuilt from the drop zone keeps the same first versions, and bills the same.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import operator
+import os
+import shutil
+import tempfile
+import typing
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -23,7 +33,9 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
+from ingest import ledger
 from ingest.contract import (
     RECORD_COLUMNS,
     BadRecord,
@@ -94,22 +106,31 @@ create table if not exists raw.users (
 );
 """
 
-_DECIMAL = pa.decimal128(38, 12)
-_ARROW_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("created_at", pa.timestamp("us")),
-        ("user_id", pa.string()),
-        ("model", pa.string()),
-        ("status_code", pa.int32()),
-        *[(name, pa.int64()) for name in RECORD_COLUMNS[5:11]],
-        ("service_tier", pa.string()),
-        ("total_cost", _DECIMAL),
-        ("record_hash", pa.string()),
-        ("source_line", pa.int64()),
-    ]
+
+def _arrow_type(column: str) -> pa.DataType:
+    """The Arrow type of a record column, from its annotation on GatewayRequest (so a new contract column needs no
+    change here)."""
+    hint = _HINTS[column]
+    base = next((arg for arg in typing.get_args(hint) if arg is not type(None)), hint)
+    return _ARROW_TYPES[base]
+
+
+_HINTS = typing.get_type_hints(GatewayRequest)
+_ARROW_TYPES = {str: pa.string(), int: pa.int64(), datetime: pa.timestamp("us"), Decimal: pa.decimal128(38, 12)}
+# The staging rows of one source: its position in the source (keep-first order), its line, the record's columns.
+_STAGING_SCHEMA = pa.schema(
+    [("seq", pa.int64()), ("source_line", pa.int64()), *[(column, _arrow_type(column)) for column in RECORD_COLUMNS]]
 )
+_QUARANTINE_SCHEMA = pa.schema(
+    [("line_number", pa.int64()), ("reason", pa.string()), ("field", pa.string()),
+     ("detail", pa.string()), ("raw_line", pa.string()), ("request_id", pa.string())]
+)
+_record_values = operator.attrgetter(*RECORD_COLUMNS)  # GatewayRequest.as_row, faster
 RAW_PREVIEW_CHARS = 1000
+# Lines held in Python at a time while landing: memory is bounded by this, not by the size of the source.
+BATCH_LINES = 50_000
+# DuckDB's share while landing: its hash tables (one entry per distinct id of a file) spill to disk beyond it.
+LANDING_MEMORY_LIMIT = "256MB"
 
 
 @dataclass
@@ -158,9 +179,13 @@ def connect(path: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection
     return con
 
 
+# One decoder for every line (json.loads with options builds a new one per call: a tenth of the landing time).
+_JSON = json.JSONDecoder(parse_float=Decimal)
+
+
 def parse_line(text: str, *, now: datetime) -> GatewayRequest:
     try:
-        value = json.loads(text, parse_float=Decimal)
+        value = _JSON.decode(text)
     except (ValueError, RecursionError) as error:
         raise BadRecord("not_json", None, f"not valid JSON: {error}") from None
     return validate_record(value, now=now)
@@ -187,73 +212,197 @@ def land_requests(
 ) -> LoadResult:
     """Land one source's validated requests and bad lines in a single transaction and log the counts.
 
-    ``items`` yields ``(line_number, request_or_quarantined)``; it is read whole before anything is written, so
-    an error while producing it leaves the warehouse untouched. The version of an id already in the warehouse,
-    else the first version in this source, is the one kept: every other line with that id is a duplicate when
-    its billing content is the same and is quarantined as ``conflicting_duplicate`` when it differs.
+    ``items`` yields ``(line_number, request_or_quarantined)``. It is streamed, ``BATCH_LINES`` at a time:
+    requests go to a scratch Parquet file beside the warehouse and bad lines straight to ``raw.quarantine``
+    (inside the transaction), so memory does not grow with the size of the source, and an error while producing
+    ``items`` leaves the warehouse untouched. Then SQL decides, per id: the version already in the warehouse, else
+    the first version in this source (by position), is the one kept; every other line with that id is a
+    duplicate when its billing content (``record_hash``) is the same and is quarantined as
+    ``conflicting_duplicate`` when it differs.
     """
     result = LoadResult(source=source, source_kind=source_kind, sha256=sha256)
     started_at = utc_now().replace(tzinfo=None)
-    versions: dict[str, list[tuple[int | None, GatewayRequest]]] = {}
-    bad: list[Quarantined] = []
-    for line_number, item in items:
-        result.lines_read += 1
-        if isinstance(item, Quarantined):
-            bad.append(item)
-        else:
-            versions.setdefault(item.id, []).append((line_number, item))
-
-    con.execute("begin transaction")
-    try:
-        con.register("incoming_ids", pa.table({"id": pa.array(list(versions), pa.string())}))
-        landed = {
-            request_id: (record_hash, f"{other_source} line {other_line}")
-            for request_id, record_hash, other_source, other_line in con.execute(
-                """
-                select r.id, r.record_hash, r.source, r.source_line
-                from raw.gateway_requests as r semi join incoming_ids as b on b.id = r.id
-                """
-            ).fetchall()
-        }
-        con.unregister("incoming_ids")
-        new_rows = []
-        for request_id, seen in versions.items():
-            first_line, first = seen[0]
-            kept_hash, kept_at = landed.get(request_id, (first.record_hash, f"line {first_line} of the same source"))
-            for position, (line_number, request) in enumerate(seen):
-                if position == 0 and request_id not in landed:
-                    new_rows.append(dict(zip(RECORD_COLUMNS, request.as_row(), strict=True), source_line=line_number))
-                elif request.record_hash == kept_hash:
-                    result.duplicates += 1
-                else:
-                    bad.append(_conflict(line_number, request, kept_at))
-        con.register("incoming_batch", pa.Table.from_pylist(new_rows, schema=_ARROW_SCHEMA))
-        inserted = con.execute(
-            """
-            insert into raw.gateway_requests
-            select
-                b.id, b.created_at, b.user_id, b.model, b.status_code,
-                b.native_tokens_prompt, b.native_tokens_completion, b.native_tokens_cached,
-                b.native_tokens_cache_creation, b.native_tokens_reasoning,
-                b.total_cost, b.record_hash, ?, b.source_line, ?, ?,
-                b.native_tokens_cache_creation_1h, b.service_tier
-            from incoming_batch as b
-            """,
-            [source, load_id, started_at],
-        ).fetchone()[0]
-        con.unregister("incoming_batch")
-        result.accepted = inserted
-        _write_quarantine(con, source, bad, load_id)
-        result.quarantined = len(bad)
-        result.reasons.update(item.reason for item in bad)
-        if not result.balanced:  # cannot happen by construction; never commit a load that does not add up
-            raise AssertionError(f"{source}: the counts do not add up: {result}")
-        _log(con, result, load_id, started_at)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+    with _scratch(con) as scratch, _bounded_memory(con):
+        con.execute("begin transaction")
+        try:
+            staging = scratch / "staging.parquet"
+            with pq.ParquetWriter(staging, _STAGING_SCHEMA) as writer:
+                requests: list[tuple[int, int | None, GatewayRequest]] = []
+                bad: list[Quarantined] = []
+                for position, (line_number, item) in enumerate(items, start=1):
+                    result.lines_read += 1
+                    if isinstance(item, Quarantined):
+                        bad.append(item)
+                        if len(bad) >= BATCH_LINES:
+                            _quarantine(con, source, bad, load_id, result)
+                    else:
+                        requests.append((position, line_number, item))
+                        if len(requests) >= BATCH_LINES:
+                            _stage(writer, requests)
+                _stage(writer, requests)
+                _quarantine(con, source, bad, load_id, result)
+            outcomes = _classify(con, staging)
+            result.duplicates = outcomes.get("duplicate", 0)
+            conflicts = _quarantine_conflicts(con, staging, scratch / "conflicts.parquet", source, load_id, result)
+            result.accepted = _insert_new(con, staging, source, load_id, started_at)
+            con.execute("drop table landing_landed")
+            if (
+                not result.balanced
+                or result.accepted != outcomes.get("new", 0)
+                or conflicts != outcomes.get("conflict", 0)
+            ):  # cannot happen by construction; never commit a load that does not add up
+                raise AssertionError(f"{source}: the counts do not add up: {result}, outcomes {outcomes}")
+            _log(con, result, load_id, started_at)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
     return result
+
+
+# A landing's scratch directory is `<warehouse file>.landing-<pid>-<random>`, removed when the landing ends; one
+# left behind by a killed process is removed by the next landing.
+_SCRATCH = ".landing-"
+
+
+@contextmanager
+def _scratch(con: duckdb.DuckDBPyConnection) -> Iterator[Path]:
+    database = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()
+    if database and database[0]:
+        folder, prefix = Path(database[0]).parent, Path(database[0]).name + _SCRATCH
+    else:  # an in-memory database
+        folder, prefix = Path(tempfile.gettempdir()), "ai-usage" + _SCRATCH
+    for stale in folder.glob(prefix + "*"):
+        pid = stale.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}-", dir=folder) as path:
+        yield Path(path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def _bounded_memory(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Hold DuckDB to ``LANDING_MEMORY_LIMIT`` while landing (its hash tables spill to disk beyond it), then put
+    the connection's own limit back."""
+    previous = con.execute("select current_setting('memory_limit')").fetchone()[0]
+    con.execute(f"set memory_limit = '{LANDING_MEMORY_LIMIT}'")
+    try:
+        yield
+    finally:
+        con.execute(f"set memory_limit = '{previous}'")
+
+
+def _stage(writer: pq.ParquetWriter, requests: list[tuple[int, int | None, GatewayRequest]]) -> None:
+    """Append a batch of requests to the staging file and empty the batch."""
+    if not requests:
+        return
+    rows = [(position, line_number, *_record_values(request)) for position, line_number, request in requests]
+    columns = zip(*rows, strict=True)  # one tuple per column
+    columns = [pa.array(values, type=kind) for values, kind in zip(columns, _STAGING_SCHEMA.types, strict=True)]
+    writer.write_table(pa.Table.from_arrays(columns, schema=_STAGING_SCHEMA))
+    requests.clear()
+
+
+def _quarantine(
+    con: duckdb.DuckDBPyConnection, source: str, bad: list[Quarantined], load_id: str, result: LoadResult
+) -> None:
+    """Write a batch of bad lines to ``raw.quarantine``, count them and empty the batch."""
+    _write_quarantine(con, source, bad, load_id)
+    result.quarantined += len(bad)
+    result.reasons.update(item.reason for item in bad)
+    bad.clear()
+
+
+def _outcomes_sql(staging: Path) -> str:
+    """Every staged line with its outcome (new, duplicate, conflict) and where the kept version is. The kept
+    version of an id: the one already landed (table ``landing_landed``), else the first in this source."""
+    return f"""
+        with staged as (select * from read_parquet({_sql_string(staging)})),
+        firsts as (
+            select id, min(seq) as first_seq, arg_min(record_hash, seq) as first_hash,
+                   arg_min(source_line, seq) as first_line
+            from staged
+            group by id
+        )
+        select
+            s.*,
+            case
+                when r.id is null and s.seq = f.first_seq then 'new'
+                when s.record_hash = coalesce(r.record_hash, f.first_hash) then 'duplicate'
+                else 'conflict'
+            end as outcome,
+            r.id is not null as landed_before,
+            r.source as kept_source,
+            coalesce(r.source_line, f.first_line) as kept_line
+        from staged as s
+        join firsts as f on f.id = s.id
+        left join landing_landed as r on r.id = s.id
+    """
+
+
+def _sql_string(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _classify(con: duckdb.DuckDBPyConnection, staging: Path) -> dict[str, int]:
+    """Count the outcomes of the staged lines, against the versions landed before (kept in ``landing_landed``:
+    the few rows of ``raw.gateway_requests`` whose id is staged, so the big table is scanned once)."""
+    con.execute(
+        f"""
+        create or replace temp table landing_landed as
+        select r.id, r.record_hash, r.source, r.source_line
+        from raw.gateway_requests as r semi join read_parquet({_sql_string(staging)}) as s on s.id = r.id
+        """
+    )
+    return dict(con.execute(f"select outcome, count(*) from ({_outcomes_sql(staging)}) group by outcome").fetchall())
+
+
+def _quarantine_conflicts(
+    con: duckdb.DuckDBPyConnection, staging: Path, conflicts: Path, source: str, load_id: str, result: LoadResult
+) -> int:
+    """Quarantine the conflicting lines in the order of the source, a batch at a time; return how many."""
+    columns = ", ".join(RECORD_COLUMNS)
+    con.execute(
+        f"""
+        copy (
+            select seq, source_line, landed_before, kept_source, kept_line, {columns}
+            from ({_outcomes_sql(staging)}) where outcome = 'conflict' order by seq
+        ) to {_sql_string(conflicts)} (format parquet)
+        """
+    )
+    count = 0
+    for batch in pq.ParquetFile(conflicts).iter_batches(batch_size=BATCH_LINES):
+        bad = []
+        for row in batch.to_pylist():
+            kept_at = (f"{row['kept_source']} line {row['kept_line']}" if row["landed_before"]
+                       else f"line {row['kept_line']} of the same source")
+            request = GatewayRequest(**{column: row[column] for column in RECORD_COLUMNS})
+            bad.append(_conflict(row["source_line"], request, kept_at))
+        count += len(bad)
+        _quarantine(con, source, bad, load_id, result)
+    return count
+
+
+def _insert_new(con: duckdb.DuckDBPyConnection, staging: Path, source: str, load_id: str, loaded_at: datetime) -> int:
+    columns = ", ".join(RECORD_COLUMNS)
+    return con.execute(
+        f"""
+        insert into raw.gateway_requests by name
+        select {columns}, ? as source, source_line, ? as load_id, ? as loaded_at
+        from ({_outcomes_sql(staging)}) where outcome = 'new'
+        """,
+        [source, load_id, loaded_at],
+    ).fetchone()[0]
 
 
 def _conflict(line_number: int | None, request: GatewayRequest, first: str) -> Quarantined:
@@ -285,10 +434,7 @@ def _write_quarantine(con: duckdb.DuckDBPyConnection, source: str, bad: list[Qua
             }
             for item in bad
         ],
-        schema=pa.schema(
-            [("line_number", pa.int64()), ("reason", pa.string()), ("field", pa.string()),
-             ("detail", pa.string()), ("raw_line", pa.string()), ("request_id", pa.string())]
-        ),
+        schema=_QUARANTINE_SCHEMA,
     )
     con.register("incoming_quarantine", rows)
     # Loading the same bad line again (a re-run) must not grow the quarantine.
@@ -338,6 +484,17 @@ def relative_source(path: Path, data_dir: Path) -> str:
         return path.resolve().as_posix()
 
 
+@dataclass(frozen=True)
+class _Landing:
+    """One landing to do: a file, or the first ``prefix`` bytes of a file that grew after they were landed."""
+
+    order: tuple
+    path: Path
+    source: str
+    sha256: str | None  # None: the file was gone before it could be fingerprinted
+    prefix: int | None = None
+
+
 def load_gateway_files(
     con: duckdb.DuckDBPyConnection,
     data_dir: Path,
@@ -347,39 +504,182 @@ def load_gateway_files(
     now: datetime | None = None,
     progress: Progress = lambda message: None,
 ) -> list[LoadResult]:
-    """Land every gateway log file of ``<data_dir>/raw/gateway`` (or ``files``); unchanged files are skipped."""
+    """Land every gateway log file of ``<data_dir>/raw/gateway`` (or ``files``); unchanged files are skipped.
+
+    Which version of an id is billed depends on the order of landing, so that order is kept in the landing
+    ledger (:mod:`ingest.ledger`) and replayed: contents the ledger knows (a warehouse rebuilt from the drop zone)
+    land first, in ledger order, then the other files in name order (or the order of ``files``). A file that grew
+    after it was landed is replayed as it was landed: its earlier content (a prefix with the ledger's SHA-256) at
+    its place, the whole file at its own. Each content's first landing is appended to the ledger right after its
+    transaction commits; a ledger behind ``raw.load_log`` (a kill in between) is brought up to date first.
+    Results are in landing order.
+    """
     now = now or utc_now()
-    files = list_log_files(gateway_dir(data_dir)) if files is None else files
+    files = list_log_files(gateway_dir(data_dir)) if files is None else list(files)
+    ledger_file = ledger.ledger_path(data_dir)
+    known = {entry.sha256 for entry in ledger.read_ledger(ledger_file)}
+    entries = ledger.reconcile(ledger_file, _landed_files(con, data_dir, unless=known))
+    first = ledger.first_sequence(entries)
     already = {
         (source, sha)
         for source, sha in con.execute(
             "select source, sha256 from raw.load_log where source_kind = 'gateway_file'"
         ).fetchall()
     }
+    landings = _landings(files, data_dir, entries, first, {sha for _, sha in already})
+    _report_ledger(ledger_file, entries, {sha for _, sha in already}, landings, first, progress)
     results = []
-    for index, path in enumerate(files, start=1):
-        source = relative_source(path, data_dir)
+    for index, landing in enumerate(landings, start=1):
+        source, sha = landing.source, landing.sha256
+        label = source if landing.prefix is None else f"{source} (its first {landing.prefix:,} bytes, as first landed)"
         try:
-            sha = file_fingerprint(path)
+            if sha is None:
+                raise FileNotFoundError(landing.path)
             if (source, sha) in already:
                 results.append(LoadResult(source=source, source_kind="gateway_file", skipped=True, sha256=sha))
                 continue
-            result = land_requests(
-                con, source=source, source_kind="gateway_file", items=_file_items(path, now), load_id=load_id,
-                sha256=sha,
-            )
+            with _prefix_of(con, landing) as path:
+                result = land_requests(
+                    con, source=source, source_kind="gateway_file", items=_file_items(path, now), load_id=load_id,
+                    sha256=sha,
+                )
         except FileNotFoundError:
             # Moved or deleted since the folder was listed (nothing of it was written): the next run sees it or not.
-            progress(f"[{index}/{len(files)}] {source}: gone before it could be read; skipped")
+            progress(f"[{index}/{len(landings)}] {label}: gone before it could be read; skipped")
             results.append(LoadResult(source=source, source_kind="gateway_file", skipped=True))
             continue
+        already.add((source, sha))
+        if sha not in first:
+            size = landing.prefix if landing.prefix is not None else _size_or_none(landing.path)
+            entries += ledger.append(
+                ledger_file, [(sha, source, size, result.lines_read, _ledger_time(utc_now()))], after=entries
+            )
+            first[sha] = entries[-1].sequence
         results.append(result)
         progress(
-            f"[{index}/{len(files)}] {source}: {result.lines_read} lines, {result.accepted} new, "
+            f"[{index}/{len(landings)}] {label}: {result.lines_read} lines, {result.accepted} new, "
             f"{result.duplicates} duplicates, {result.quarantined} quarantined"
             + (f" ({dict(result.reasons)})" if result.reasons else "")
         )
     return results
+
+
+def _landings(
+    files: list[Path], data_dir: Path, entries: list[ledger.LedgerEntry], first: dict[str, int], landed: set[str]
+) -> list[_Landing]:
+    """The landings to do, in order: ledger order for contents the ledger knows, then the given order."""
+    earlier: dict[str, list[ledger.LedgerEntry]] = {}
+    for entry in entries:
+        if entry.sha256 not in landed and entry.bytes and first[entry.sha256] == entry.sequence:
+            earlier.setdefault(entry.file, []).append(entry)
+    landings = []
+    for position, path in enumerate(files):
+        source = relative_source(path, data_dir)
+        sha = _fingerprint_or_none(path)
+        order = (0, first[sha], position) if sha in first else (1, 0, position)
+        landings.append(_Landing(order, path, source, sha))
+        for entry in earlier.get(source, []) if sha is not None else []:
+            # An earlier version of this file, landed before and not in this warehouse: is it a prefix of it?
+            if entry.sha256 != sha and _prefix_fingerprint(path, entry.bytes) == entry.sha256:
+                landings.append(_Landing((0, entry.sequence, position), path, source, entry.sha256, entry.bytes))
+    return sorted(landings, key=lambda landing: landing.order)
+
+
+@contextmanager
+def _prefix_of(con: duckdb.DuckDBPyConnection, landing: _Landing) -> Iterator[Path]:
+    """The file to read for a landing: the file itself, or a scratch copy of its first ``prefix`` bytes."""
+    if landing.prefix is None:
+        yield landing.path
+        return
+    with _scratch(con) as scratch, landing.path.open("rb") as source:
+        copy = scratch / landing.path.name  # the same suffix: a .gz prefix is read as gzip
+        with copy.open("wb") as target:
+            left = landing.prefix
+            while left:
+                chunk = source.read(min(left, 1 << 20))
+                if not chunk:
+                    raise FileNotFoundError(landing.path)  # shrank since it was fingerprinted
+                target.write(chunk)
+                left -= len(chunk)
+        yield copy
+
+
+def _fingerprint_or_none(path: Path) -> str | None:
+    try:
+        return file_fingerprint(path)
+    except FileNotFoundError:
+        return None
+
+
+def _prefix_fingerprint(path: Path, size: int) -> str | None:
+    """SHA-256 of the first ``size`` bytes of ``path``; None when it is shorter or gone."""
+    digest, left = hashlib.sha256(), size
+    try:
+        with path.open("rb") as handle:
+            while left:
+                chunk = handle.read(min(left, 1 << 20))
+                if not chunk:
+                    return None
+                digest.update(chunk)
+                left -= len(chunk)
+    except FileNotFoundError:
+        return None
+    return digest.hexdigest()
+
+
+def _size_or_none(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return None
+
+
+def _ledger_time(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _landed_files(
+    con: duckdb.DuckDBPyConnection, data_dir: Path, *, unless: set[str]
+) -> list[tuple[str, str, int | None, int, str]]:
+    """The gateway files the warehouse landed whose content is not in ``unless``, in landing order, as ledger
+    entries (with the size only where the file is still there with that content)."""
+    landed = []
+    for sha, source, lines, finished_at in con.execute(
+        """
+        select sha256, source, lines_read, finished_at from raw.load_log
+        where source_kind = 'gateway_file' and sha256 is not null
+        order by rowid
+        """
+    ).fetchall():
+        if sha in unless:
+            continue
+        path = data_dir / source
+        size = _size_or_none(path) if path.is_file() and _fingerprint_or_none(path) == sha else None
+        landed.append((sha, source, size, lines, _ledger_time(finished_at.replace(tzinfo=timezone.utc))))
+    return landed
+
+
+def _report_ledger(
+    ledger_file: Path,
+    entries: list[ledger.LedgerEntry],
+    landed: set[str],
+    landings: list[_Landing],
+    first: dict[str, int],
+    progress: Progress,
+) -> None:
+    """Say when files land in ledger order rather than name order, and when the ledger names contents that are
+    neither in the warehouse nor in the drop zone (the bills that used them cannot be rebuilt without them)."""
+    replayed = sum(1 for landing in landings if landing.sha256 in first and landing.sha256 not in landed)
+    if replayed:
+        progress(f"{ledger_file}: {replayed} files landed before land again in the order they first landed")
+    present = {landing.sha256 for landing in landings}
+    missing = [entry for entry in entries if entry.sha256 not in landed and entry.sha256 not in present]
+    if missing:
+        progress(
+            f"{ledger_file}: {len(missing)} files landed before are neither in the warehouse nor in the drop zone "
+            f"(first: #{missing[0].sequence} {missing[0].file}, sha256 {missing[0].sha256[:12]}...): bills that "
+            "used them cannot be rebuilt exactly; put them back in the drop zone"
+        )
 
 
 USER_COLUMNS = ("id", "email", "created_at", "plan")

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from ingest.warehouse import connect, land_requests, load_gateway_files, parse_line
+from ingest import ledger
+from ingest.warehouse import Quarantined, connect, land_requests, load_gateway_files, parse_line
 
 PROJECT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
@@ -127,6 +128,43 @@ def test_a_failure_inside_the_transaction_rolls_the_whole_source_back(tmp_path, 
         assert (result.accepted, result.quarantined) == (2, 1) and balanced(con)
 
 
+def test_a_source_larger_than_a_batch_is_deduplicated_across_batches_and_rolled_back_whole(tmp_path, monkeypatch):
+    import ingest.warehouse as warehouse
+
+    monkeypatch.setattr(warehouse, "BATCH_LINES", 10)  # 95 lines: ten batches of requests and of bad lines
+
+    def items(fail: bool):
+        for number in range(1, 96):
+            if number % 2:
+                yield number, Quarantined(number, "not_json", None, "not valid JSON", f"bad {number}")
+            elif number <= 60:
+                yield number, parse_line(line(f"b{number:03d}"), now=NOW)
+            else:  # a later batch repeats the first ids: the same content (duplicate) or other content (conflict)
+                yield number, parse_line(line(f"b{number - 58:03d}", prompt=100 + number % 4), now=NOW)
+        if fail:
+            raise OSError("disk went away")
+
+    with connect(tmp_path / "w.duckdb") as con:
+        with pytest.raises(OSError):
+            land_requests(con, source="s", source_kind="gateway_file", items=items(True), load_id="run-1")
+        for table in ("gateway_requests", "quarantine", "load_log"):
+            assert con.execute(f"select count(*) from raw.{table}").fetchone() == (0,), table
+        result = land_requests(con, source="s", source_kind="gateway_file", items=items(False), load_id="run-2")
+        assert (result.lines_read, result.accepted, result.duplicates, result.quarantined) == (95, 30, 8, 57)
+        assert result.reasons == {"not_json": 48, "conflicting_duplicate": 9}
+        assert counts(con) == (30, 30) and balanced(con)
+        assert con.execute(
+            "select line_number, request_id, detail from raw.quarantine where reason = 'conflicting_duplicate' "
+            "order by line_number limit 2"
+        ).fetchall() == [
+            (62, "b004", "id 'b004' was first seen at line 4 of the same source with different content; "
+                         "the first version is kept"),
+            (66, "b008", "id 'b008' was first seen at line 8 of the same source with different content; "
+                         "the first version is kept"),
+        ]
+    assert not list(tmp_path.glob("w.duckdb.landing-*")), "the scratch directory was left behind"
+
+
 # --- killed with SIGKILL half-way ------------------------------------------------------------------------------
 
 LINES = 15_000
@@ -143,6 +181,14 @@ if sys.argv[2] == "pause-in-transaction":
         print("INSIDE", flush=True)
         time.sleep(60)
     warehouse._write_quarantine = pause
+if sys.argv[2] == "pause-after-commit":
+    original_append = warehouse.ledger.append
+    def pause_before_append(path, entries, *, after):  # a file is committed, the ledger not yet written: wait
+        if entries:
+            print("COMMITTED", flush=True)
+            time.sleep(60)
+        return original_append(path, entries, after=after)
+    warehouse.ledger.append = pause_before_append
 print("LOADING", flush=True)
 with warehouse.connect(data_dir / "warehouse.duckdb") as con:
     warehouse.load_gateway_files(con, data_dir, load_id=sys.argv[3])
@@ -245,3 +291,17 @@ def test_a_load_killed_at_an_arbitrary_moment_leaves_the_whole_file_or_nothing(t
     process.wait(timeout=10)
     whole_or_nothing(tmp_path)
     rerun_completes(tmp_path)
+
+
+def test_a_load_killed_between_its_commit_and_the_ledger_append_is_reconciled_by_the_next_run(tmp_path):
+    big_file(tmp_path)
+    process = start_loader(tmp_path, "pause-after-commit", "run-1")
+    wait_for(process, "COMMITTED")
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    assert whole_or_nothing(tmp_path) == "whole"
+    path = ledger.ledger_path(tmp_path)
+    assert ledger.read_ledger(path) == []
+    rerun_completes(tmp_path)
+    (entry,) = ledger.read_ledger(path)
+    assert (entry.sequence, entry.file, entry.lines) == (1, "raw/gateway/big.jsonl", LINES + LINES // 1000)
