@@ -41,7 +41,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
@@ -169,6 +169,7 @@ def _zone(name: str) -> ZoneInfo:
 class Catalog:
     rows: dict[str, tuple[PriceRow, ...]]  # catalog model -> its rows, in file order
     aliases: dict[str, tuple[str, date | None]]  # logged name -> (catalog model, valid_from)
+    _by_day: dict = field(default_factory=dict, compare=False, repr=False)  # memo of day_rows
 
     def catalog_model(self, model: str, at: datetime) -> str:
         alias = self.aliases.get(model)
@@ -176,12 +177,22 @@ class Catalog:
             return alias[0]
         return model
 
+    def day_rows(self, model: str, day: date) -> tuple[PriceRow, ...]:
+        """The rows of the logged model's catalog model valid on the UTC ``day`` (any window)."""
+        key = (model, day)
+        if key not in self._by_day:
+            at = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            self._by_day[key] = tuple(
+                r for r in self.rows.get(self.catalog_model(model, at), ())
+                if r.valid_from <= day and (r.valid_to is None or day < r.valid_to))
+        return self._by_day[key]
+
     def price_row(self, model: str, at: datetime, service_tier: str = "default",
                   input_tokens: int = 0) -> PriceRow | None:
         """The row that prices a request (int_requests_priced): of the model's catalog model, in effect at
         ``at``, of the request's service tier else ``any``, the highest long-context tier below its input tokens."""
         best, best_key = None, None
-        for row in self.rows.get(self.catalog_model(model, at), ()):
+        for row in self.day_rows(model, at.date()):
             if row.service_tier not in (service_tier, "any") or not row.in_effect(at):
                 continue
             if row.input_tokens_above is not None and input_tokens <= row.input_tokens_above:
@@ -191,16 +202,14 @@ class Catalog:
                 best, best_key = row, key
         return best
 
-    def service_tiers(self, model: str, at: datetime) -> set[str]:
-        """The tiers (other than `any`) the model has a price of its own for at ``at``."""
-        return {r.service_tier for r in self.rows.get(self.catalog_model(model, at), ())
-                if r.service_tier != "any" and r.in_effect(at)}
+    def service_tiers(self, model: str, day: date) -> set[str]:
+        """The tiers (other than `any`) the model has a price of its own for on ``day``."""
+        return {r.service_tier for r in self.day_rows(model, day) if r.service_tier != "any"}
 
-    def long_context_threshold(self, model: str, at: datetime, service_tier: str) -> int | None:
-        """The lowest long-context threshold of the rows that could price the request, or None."""
-        limits = [r.input_tokens_above for r in self.rows.get(self.catalog_model(model, at), ())
-                  if r.input_tokens_above is not None and r.service_tier in (service_tier, "any")
-                  and r.in_effect(at)]
+    def long_context_threshold(self, model: str, day: date, service_tier: str) -> int | None:
+        """The lowest long-context threshold of the rows that could price the request on ``day``, or None."""
+        limits = [r.input_tokens_above for r in self.day_rows(model, day)
+                  if r.input_tokens_above is not None and r.service_tier in (service_tier, "any")]
         return min(limits) if limits else None
 
 
@@ -432,7 +441,7 @@ def _request(rng: Random, ts: int, uid: str, model: str, catalog: Catalog, trace
 
     # service tier: flex / priority / batch where the model has its own price for it; absent means `default`
     service_tier = "default"
-    tiers = catalog.service_tiers(model, at)
+    tiers = catalog.service_tiers(model, at.date())
     if tiers:
         draw = rng.random()
         for name, below in SERVICE_TIERS:
@@ -445,7 +454,7 @@ def _request(rng: Random, ts: int, uid: str, model: str, catalog: Catalog, trace
     streamed = service_tier != "batch" and rng.random() < 0.7
 
     prompt, visible = trace[int(rng.random() * len(trace))]
-    threshold = catalog.long_context_threshold(model, at, service_tier)
+    threshold = catalog.long_context_threshold(model, at.date(), service_tier)
     if threshold is not None and rng.random() < LONG_CONTEXT_RATE:
         # a document-sized prompt past the long-context tier: a long trace prompt scaled onto the threshold
         tail_prompt, visible = long_trace[int(rng.random() * len(long_trace))]
