@@ -379,6 +379,9 @@ def write_sample_data(data_dir: Path, *, end: datetime | None = None, days: int 
         # the roster models priced on this day (windows cover the day, so its first instant tells)
         day_start = EPOCH + timedelta(milliseconds=lo_day)
         day_models = [(m, share) for m, share in models if catalog.price_row(m, day_start) is not None]
+        if not day_models:
+            raise ValueError(f"no model of the sample's ROSTER has a price in {CATALOG_CSV} on {day_start.date()}: "
+                             "update ROSTER in ingest/sample.py to models the catalog prices on that day")
         day_cum = _cumulative([share for _, share in day_models])
         day_names = [m for m, _ in day_models]
         records = []
