@@ -4,8 +4,22 @@ Writes gateway request logs in the gateway-log-v1 format, one gzip JSON Lines fi
 (``<data_dir>/raw/gateway/sample-YYYY-MM-DD.jsonl.gz``), and the users export
 (``<data_dir>/raw/users.csv``).
 
-* Models and their prices come from the dbt seed ``dbt_project/seeds/model_prices.csv`` so the two
-  never drift apart.
+* Models: ``ROSTER``, the platform guide's tiers (most users / power users / speed, the seed's ``tier``) mapped to
+  today's text models of the ten providers, plus some ``azure/*`` (half of it the platform's own
+  ``azure/crowe-logic-assistant``). Every roster model must be in the catalog seed
+  ``dbt_project/seeds/model_prices.csv``; on a day a model has no price (before its first ``valid_from``, after its
+  last ``valid_to``) its share goes to the others, so no sampled request is ever held back as unpriced.
+* Every pricing dimension of the catalog shows up: requests on models with a long-context tier sometimes send a
+  document-sized prompt past the tier's threshold (``LONG_CONTEXT_RATE``: the threshold plus a draw from the trace's
+  longest 5% of prompts times 1-8, its completion from the same trace row); DeepSeek's time-of-day windows are hit
+  by the traffic's own diurnal pattern (peak and off-peak); requests on models with a flex / priority / batch
+  price send ``service_tier`` (``SERVICE_TIERS``; absent otherwise, which means ``default``); cache writes on models
+  with a cache-write price, part of them for one hour (``native_tokens_cache_creation_1h``) where the model has a
+  1-hour price.
+* The gateway's ``total_cost`` is what the provider bills, priced from the seed with the warehouse's own rules
+  (``price_row``: alias, validity day, time-of-day window in its time zone, service tier else ``any``, highest
+  long-context tier below the prompt; ``provider_cost``: every token type at its own price), exact in Decimal, then
+  rounded to 8 decimals as the gateway reports it.
 * Prompt / completion token counts are sampled from real traffic: the Azure LLM inference trace 2023
   (conversation service), copied to ``ingest/traces/azure-llm-2023/`` (CC-BY-4.0, see its README).
 * Same ``seed`` + same ``end`` -> byte-identical files. No timestamp is later than ``end``.
@@ -27,15 +41,19 @@ import math
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from random import Random
+from zoneinfo import ZoneInfo
 
 from ingest.files import gateway_dir, scan_drop_zone
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CATALOG_CSV = REPO_ROOT / "dbt_project" / "seeds" / "model_prices.csv"
+ALIASES_CSV = REPO_ROOT / "dbt_project" / "seeds" / "model_aliases.csv"
 TRACE_CSV = Path(__file__).resolve().parent / "traces" / "azure-llm-2023" / "AzureLLMInferenceTrace_conv.csv"
 
 DEFAULT_SEED = 20261124
@@ -43,18 +61,57 @@ MS_PER_DAY = 86_400_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
 
-# Share of requests per model group (the rest of the catalog shares its group's weight equally).
-GROUP_SHARES = {
-    "gpt-4o-mini": 0.30,  # openai/gpt-4o-mini alone
-    "most_users": 0.35,
-    "power_users": 0.22,
-    "speed": 0.08,
-    "azure": 0.05,  # every azure/* model, half of it azure/crowe-logic-assistant
+# The platform guide's tiers mapped to today's text models (catalog ids; each model's seed `tier` is its group's),
+# with each model's share of requests. Chosen from the rows genai-prices prices today (open-ended validity, not
+# marked deprecated): per provider the current flagship / workhorse / cheap models, no dated snapshots.
+DEFAULT_MODEL = "openai/gpt-6-luna"  # the guide's "most users" default (GPT-4o Mini's successor as the cheap model)
+ROSTER: dict[str, tuple[tuple[str, float], ...]] = {
+    "most_users": (  # 0.65 of requests, 0.30 of them the default model alone
+        (DEFAULT_MODEL, 0.30),
+        ("openai/gpt-6.1-terra", 0.06),
+        ("anthropic/claude-haiku-5-5", 0.06),
+        ("google/gemini-3.8-flash", 0.06),
+        ("deepseek/deepseek-flash", 0.05),
+        ("deepseek/deepseek-v4-pro", 0.02),
+        ("x-ai/grok-4.3", 0.03),
+        ("mistral/mistral-medium-3-5", 0.03),
+        ("mistral/mistral-small-2603", 0.02),
+        ("meta/muse-spark-1.3", 0.02),
+    ),
+    "power_users": (  # 0.22
+        ("openai/gpt-6-sol", 0.06),
+        ("openai/gpt-6-astra", 0.02),
+        ("anthropic/claude-sonnet-5-5", 0.05),
+        ("anthropic/claude-opus-5-5", 0.02),
+        ("google/gemini-3.1-pro-preview", 0.03),
+        ("x-ai/grok-4.7", 0.02),
+        ("cohere/command-a", 0.01),
+        ("meta/muse-wonder-1.0", 0.01),
+    ),
+    "speed": (  # 0.08
+        ("groq/openai/gpt-oss-120b", 0.03),
+        ("groq/meta-llama/llama-4-scout-17b-16e-instruct", 0.03),
+        ("groq/qwen/qwen3-32b", 0.02),
+    ),
+    "azure": (  # 0.05, half of it the platform's own assistant (priced as Azure GPT-4o)
+        ("azure/crowe-logic-assistant", 0.025),
+        ("azure/gpt-4o", 0.01),
+        ("azure/o4-mini", 0.01),
+        ("azure/phi-4", 0.005),
+    ),
 }
 ASSISTANT_MODEL = "azure/crowe-logic-assistant"
-REASONING_MODELS = {"openai/o1", "openai/o3-mini", "deepseek/deepseek-r1"}
-# Providers whose requests may read from the prompt cache, with the cache's token granularity.
-CACHE_UNITS = {"openai": 128, "anthropic": 1024, "deepseek": 64, "google": 1024}
+REASONING_MODELS = {"openai/gpt-6-sol", "openai/gpt-6-astra", "openai/gpt-6.1-terra", "azure/o4-mini",
+                    "x-ai/grok-4.7", "deepseek/deepseek-v4-pro"}
+# Prompt-cache token granularity by provider (models with a cache-read price only); others: 128.
+CACHE_UNITS = {"anthropic": 1024, "google": 1024, "deepseek": 64}
+CACHE_READ_RATE = 0.35
+CACHE_WRITE_RATE = {"anthropic": 0.12}  # of requests on a model with a cache-write price; others: 0.05
+CACHE_WRITE_1H_RATE = 0.35  # of cache writes on a model with a 1-hour cache-write price
+LONG_CONTEXT_RATE = 0.005  # of requests on a model with a long-context tier
+LONG_CONTEXT_TAIL = 0.95  # long prompts start from the trace's longest 5% of prompts
+# (tier, cumulative probability) tried in order: a request takes the first tier its model has a price for.
+SERVICE_TIERS = (("flex", 0.08), ("priority", 0.12), ("batch", 0.18))
 FAILURES = [(500, 0.35), (502, 0.15), (429, 0.35), (400, 0.15)]
 FAILURE_RATE = 0.015
 PLANS = [("free", 0.60), ("pro", 0.30), ("team", 0.10)]
@@ -63,61 +120,156 @@ PLAN_ACTIVITY = {"free": 1.0, "pro": 1.6, "team": 2.2}
 HOURLY = [0.25, 0.2, 0.18, 0.18, 0.2, 0.28, 0.4, 0.55, 0.75, 0.9, 1.0, 1.0,
           1.0, 1.0, 1.0, 0.98, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3]
 WEEKDAY = [1.0, 1.05, 1.05, 1.0, 0.9, 0.55, 0.5]  # Monday .. Sunday
+MILLION = Decimal(1_000_000)
+
+
+# --- the catalog, priced as the warehouse prices it (pricing-rules.md) ---------------------------
+
+@dataclass(frozen=True)
+class PriceRow:
+    """One cell of the catalog seed: a model's prices (USD per 1M tokens) for a validity range, service tier,
+    time-of-day window and long-context tier."""
+    model: str
+    provider: str
+    tier: str
+    service_tier: str
+    window_start: time | None
+    window_end: time | None
+    window_timezone: str | None
+    input_tokens_above: int | None
+    input_price: Decimal
+    output_price: Decimal
+    cache_read_price: Decimal | None
+    cache_write_price: Decimal | None
+    cache_write_1h_price: Decimal | None
+    reasoning_price: Decimal | None
+    valid_from: date
+    valid_to: date | None
+
+    def in_effect(self, at: datetime) -> bool:
+        """Valid on the UTC day of ``at`` and, for a windowed row, ``at`` inside its window (start inclusive, end
+        exclusive, in the window's time zone; an end before the start wraps past midnight)."""
+        day = at.date()
+        if day < self.valid_from or (self.valid_to is not None and day >= self.valid_to):
+            return False
+        if self.window_start is None:
+            return True
+        local = at.astimezone(_zone(self.window_timezone or "UTC")).time().replace(tzinfo=None)
+        if self.window_start <= self.window_end:
+            return self.window_start <= local < self.window_end
+        return local >= self.window_start or local < self.window_end
+
+
+@lru_cache(maxsize=None)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
 
 
 @dataclass(frozen=True)
-class Model:
-    id: str
-    provider: str
-    tier: str
-    input_price: float
-    output_price: float
-    cache_read_price: float | None
-    cache_write_price: float | None = None
-    reasoning_price: float | None = None
+class Catalog:
+    rows: dict[str, tuple[PriceRow, ...]]  # catalog model -> its rows, in file order
+    aliases: dict[str, tuple[str, date | None]]  # logged name -> (catalog model, valid_from)
+    _by_day: dict = field(default_factory=dict, compare=False, repr=False)  # memo of day_rows
 
-    def cost(self, prompt: int, completion: int, cached: int = 0, creation: int = 0,
-             reasoning: int = 0) -> float:
-        """What the provider bills, as pricing-rules.md step 3 prices it (a missing cache or reasoning price
-        means the input or output price), rounded to 8 decimals like the gateway's total_cost."""
-        cache_read = self.input_price if self.cache_read_price is None else self.cache_read_price
-        cache_write = self.input_price if self.cache_write_price is None else self.cache_write_price
-        reasoning_price = self.output_price if self.reasoning_price is None else self.reasoning_price
-        return round(((prompt - cached - creation) * self.input_price + cached * cache_read
-                      + creation * cache_write + (completion - reasoning) * self.output_price
-                      + reasoning * reasoning_price) / 1e6, 8)
+    def catalog_model(self, model: str, at: datetime) -> str:
+        alias = self.aliases.get(model)
+        if alias and (alias[1] is None or at.date() >= alias[1]):
+            return alias[0]
+        return model
+
+    def day_rows(self, model: str, day: date) -> tuple[PriceRow, ...]:
+        """The rows of the logged model's catalog model valid on the UTC ``day`` (any window)."""
+        key = (model, day)
+        if key not in self._by_day:
+            at = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            self._by_day[key] = tuple(
+                r for r in self.rows.get(self.catalog_model(model, at), ())
+                if r.valid_from <= day and (r.valid_to is None or day < r.valid_to))
+        return self._by_day[key]
+
+    def price_row(self, model: str, at: datetime, service_tier: str = "default",
+                  input_tokens: int = 0) -> PriceRow | None:
+        """The row that prices a request (int_requests_priced): of the model's catalog model, in effect at
+        ``at``, of the request's service tier else ``any``, the highest long-context tier below its input tokens."""
+        best, best_key = None, None
+        for row in self.day_rows(model, at.date()):
+            if row.service_tier not in (service_tier, "any") or not row.in_effect(at):
+                continue
+            if row.input_tokens_above is not None and input_tokens <= row.input_tokens_above:
+                continue
+            key = (row.service_tier == service_tier, -1 if row.input_tokens_above is None else row.input_tokens_above)
+            if best_key is None or key > best_key:
+                best, best_key = row, key
+        return best
+
+    def service_tiers(self, model: str, day: date) -> set[str]:
+        """The tiers (other than `any`) the model has a price of its own for on ``day``."""
+        return {r.service_tier for r in self.day_rows(model, day) if r.service_tier != "any"}
+
+    def long_context_threshold(self, model: str, day: date, service_tier: str) -> int | None:
+        """The lowest long-context threshold of the rows that could price the request on ``day``, or None."""
+        limits = [r.input_tokens_above for r in self.day_rows(model, day)
+                  if r.input_tokens_above is not None and r.service_tier in (service_tier, "any")]
+        return min(limits) if limits else None
 
 
-def load_catalog(path: Path = CATALOG_CSV) -> list[Model]:
-    """The model catalog (dbt seed) as priced now (rows with no valid_to), in file order."""
-    models = []
-    today = datetime.now(UTC).date().isoformat()
-    seen: set[str] = set()
+def _dec(cell: str) -> Decimal | None:
+    return Decimal(cell) if cell.strip() else None
+
+
+def load_catalog(path: Path = CATALOG_CSV, aliases_path: Path = ALIASES_CSV) -> Catalog:
+    """The catalog seed (every row) and the alias seed."""
+    rows: dict[str, list[PriceRow]] = {}
     with open(path, newline="", encoding="utf-8") as f:
         for row in csv.DictReader(f):
-            # the catalog (make catalog) is dated and priced in cells: keep each model's standard price in effect
-            # today (tier `any`, no long-context tier, its first time-of-day window)
-            if row["valid_from"] > today or (row["valid_to"].strip() and row["valid_to"] <= today):
-                continue
-            if row.get("service_tier", "any") != "any" or row.get("input_tokens_above") or row["model"] in seen:
-                continue
-            seen.add(row["model"])
-            cache_read = row["cache_read_price_per_1m_usd"].strip()
-            cache_write = row["cache_write_price_per_1m_usd"].strip()
-            reasoning = row["reasoning_price_per_1m_usd"].strip()
-            models.append(Model(
-                id=row["model"].strip(),
-                provider=row["provider"].strip(),
-                tier=row["tier"].strip(),
-                input_price=float(row["input_price_per_1m_usd"]),
-                output_price=float(row["output_price_per_1m_usd"]),
-                cache_read_price=float(cache_read) if cache_read else None,
-                cache_write_price=float(cache_write) if cache_write else None,
-                reasoning_price=float(reasoning) if reasoning else None,
+            rows.setdefault(row["model"], []).append(PriceRow(
+                model=row["model"],
+                provider=row["provider"],
+                tier=row["tier"],
+                service_tier=row["service_tier"],
+                window_start=time.fromisoformat(row["window_start"]) if row["window_start"] else None,
+                window_end=time.fromisoformat(row["window_end"]) if row["window_end"] else None,
+                window_timezone=row["window_timezone"] or None,
+                input_tokens_above=int(row["input_tokens_above"]) if row["input_tokens_above"] else None,
+                input_price=Decimal(row["input_price_per_1m_usd"]),
+                output_price=Decimal(row["output_price_per_1m_usd"]),
+                cache_read_price=_dec(row["cache_read_price_per_1m_usd"]),
+                cache_write_price=_dec(row["cache_write_price_per_1m_usd"]),
+                cache_write_1h_price=_dec(row["cache_write_1h_price_per_1m_usd"]),
+                reasoning_price=_dec(row["reasoning_price_per_1m_usd"]),
+                valid_from=date.fromisoformat(row["valid_from"]),
+                valid_to=date.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
             ))
-    if not models:
+    if not rows:
         raise ValueError(f"empty model catalog: {path}")
-    return models
+    aliases = {}
+    with open(aliases_path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            aliases[row["alias"]] = (row["model"], date.fromisoformat(row["valid_from"]) if row["valid_from"] else None)
+    return Catalog({model: tuple(rs) for model, rs in rows.items()}, aliases)
+
+
+def provider_cost(row: PriceRow, prompt: int, completion: int, cached: int = 0, creation: int = 0,
+                  creation_1h: int = 0, reasoning: int = 0) -> Decimal:
+    """Step 3 of pricing-rules.md, exact: every token type at its own price (a missing cache-read, cache-write or
+    reasoning price falls back to the input / cache-write / output price)."""
+    cache_read = row.input_price if row.cache_read_price is None else row.cache_read_price
+    cache_write = row.input_price if row.cache_write_price is None else row.cache_write_price
+    cache_write_1h = cache_write if row.cache_write_1h_price is None else row.cache_write_1h_price
+    reasoning_price = row.output_price if row.reasoning_price is None else row.reasoning_price
+    return ((prompt - cached - creation) * row.input_price + cached * cache_read
+            + (creation - creation_1h) * cache_write + creation_1h * cache_write_1h
+            + (completion - reasoning) * row.output_price + reasoning * reasoning_price) / MILLION
+
+
+def roster(catalog: Catalog) -> list[tuple[str, float]]:
+    """(model, share) of every roster model; each must be in the catalog."""
+    missing = [m for group in ROSTER.values() for m, _ in group
+               if m not in catalog.rows and m not in catalog.aliases]
+    if missing:
+        raise ValueError(f"sample roster models missing from {CATALOG_CSV}: {', '.join(missing)}; "
+                         "update ROSTER in ingest/sample.py to models the catalog prices")
+    return [entry for group in ROSTER.values() for entry in group]
 
 
 def load_trace(path: Path = TRACE_CSV) -> list[tuple[int, int]]:
@@ -127,32 +279,6 @@ def load_trace(path: Path = TRACE_CSV) -> list[tuple[int, int]]:
         for row in csv.DictReader(f):
             rows.append((int(row["ContextTokens"]), int(row["GeneratedTokens"])))
     return rows
-
-
-def _model_weights(models: list[Model]) -> list[float]:
-    groups: dict[str, list[int]] = {}
-    for i, m in enumerate(models):
-        if m.id == "openai/gpt-4o-mini":
-            key = "gpt-4o-mini"
-        elif m.provider == "azure":
-            key = "azure"
-        else:
-            key = m.tier
-        groups.setdefault(key, []).append(i)
-    weights = [0.0] * len(models)
-    for key, idx in groups.items():
-        share = GROUP_SHARES.get(key, 0.02)
-        if key == "azure" and any(models[i].id == ASSISTANT_MODEL for i in idx):
-            others = [i for i in idx if models[i].id != ASSISTANT_MODEL]
-            for i in idx:
-                if models[i].id == ASSISTANT_MODEL:
-                    weights[i] = share / 2 if others else share
-                else:
-                    weights[i] = share / 2 / len(others)
-        else:
-            for i in idx:
-                weights[i] = share / len(idx)
-    return weights
 
 
 def _iso_ms(ms: int) -> str:
@@ -213,9 +339,11 @@ def write_sample_data(data_dir: Path, *, end: datetime | None = None, days: int 
     start_ms = end_ms - days * MS_PER_DAY  # window: [start_ms, end_ms); nothing later than end
 
     rng = Random(seed)
-    models = load_catalog()
-    model_cum = _cumulative(_model_weights(models))
+    catalog = load_catalog()
+    models = roster(catalog)
     trace = load_trace()
+    tail_from = sorted(p for p, _ in trace)[int(len(trace) * LONG_CONTEXT_TAIL)]
+    long_trace = [row for row in trace if row[0] >= tail_from]
     fail_codes, fail_cum = [c for c, _ in FAILURES], _cumulative([w for _, w in FAILURES])
     plan_names, plan_cum = [p for p, _ in PLANS], _cumulative([w for _, w in PLANS])
     hour_max = max(HOURLY)
@@ -248,6 +376,14 @@ def write_sample_data(data_dir: Path, *, end: datetime | None = None, days: int 
         lo_day, hi_day = max(day_ms, start_ms), min(day_ms + MS_PER_DAY, end_ms)
         weekday = (EPOCH + timedelta(milliseconds=day_ms)).weekday()
         frac = (hi_day - lo_day) / MS_PER_DAY
+        # the roster models priced on this day (windows cover the day, so its first instant tells)
+        day_start = EPOCH + timedelta(milliseconds=lo_day)
+        day_models = [(m, share) for m, share in models if catalog.price_row(m, day_start) is not None]
+        if not day_models:
+            raise ValueError(f"no model of the sample's ROSTER has a price in {CATALOG_CSV} on {day_start.date()}: "
+                             "update ROSTER in ingest/sample.py to models the catalog prices on that day")
+        day_cum = _cumulative([share for _, share in day_models])
+        day_names = [m for m, _ in day_models]
         records = []
         for uid, created_ms, rate in user_state:
             lo = max(lo_day, created_ms)
@@ -259,7 +395,8 @@ def write_sample_data(data_dir: Path, *, end: datetime | None = None, days: int 
                     ts = lo + int(rng.random() * (hi_day - lo))
                     if rng.random() * hour_max <= HOURLY[(ts % MS_PER_DAY) // 3_600_000]:
                         break
-                records.append(_request(rng, ts, uid, models, model_cum, trace, fail_codes, fail_cum))
+                model = _weighted(rng, day_names, day_cum)
+                records.append(_request(rng, ts, uid, model, catalog, trace, long_trace, fail_codes, fail_cum))
         if records:
             records.sort(key=lambda r: (r["created_at"], r["id"]))
             body = "".join(json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records)
@@ -295,13 +432,36 @@ def write_sample_data(data_dir: Path, *, end: datetime | None = None, days: int 
     }
 
 
-def _request(rng: Random, ts: int, uid: str, models: list[Model], model_cum: list[float],
-             trace: list[tuple[int, int]], fail_codes: list[int], fail_cum: list[float]) -> dict:
-    m = _weighted(rng, models, model_cum)
-    prompt, visible = trace[int(rng.random() * len(trace))]
+def _request(rng: Random, ts: int, uid: str, model: str, catalog: Catalog, trace: list[tuple[int, int]],
+             long_trace: list[tuple[int, int]], fail_codes: list[int], fail_cum: list[float]) -> dict:
+    at = EPOCH + timedelta(milliseconds=ts)
+    base = catalog.price_row(model, at)
+    if base is None:  # the caller samples only models priced on the day
+        raise ValueError(f"sample model {model} has no catalog price at {_iso_ms(ts)}")
+    provider = model.partition("/")[0]
     rid = "gen_" + "".join(ID_ALPHABET[int(rng.random() * 32)] for _ in range(20))
-    rec: dict = {"id": rid, "created_at": _iso_ms(ts), "user_id": uid, "model": m.id}
-    streamed = rng.random() < 0.7
+    rec: dict = {"id": rid, "created_at": _iso_ms(ts), "user_id": uid, "model": model}
+
+    # service tier: flex / priority / batch where the model has its own price for it; absent means `default`
+    service_tier = "default"
+    tiers = catalog.service_tiers(model, at.date())
+    if tiers:
+        draw = rng.random()
+        for name, below in SERVICE_TIERS:
+            if draw < below:
+                if name in tiers:
+                    service_tier = name
+                break
+    if service_tier != "default":
+        rec["service_tier"] = service_tier
+    streamed = service_tier != "batch" and rng.random() < 0.7
+
+    prompt, visible = trace[int(rng.random() * len(trace))]
+    threshold = catalog.long_context_threshold(model, at.date(), service_tier)
+    if threshold is not None and rng.random() < LONG_CONTEXT_RATE:
+        # a document-sized prompt past the long-context tier: a long trace prompt scaled onto the threshold
+        tail_prompt, visible = long_trace[int(rng.random() * len(long_trace))]
+        prompt = threshold + tail_prompt * (1 + int(rng.random() * 8))
 
     if rng.random() < FAILURE_RATE:
         rec.update(status_code=_weighted(rng, fail_codes, fail_cum), native_tokens_prompt=prompt,
@@ -309,31 +469,38 @@ def _request(rng: Random, ts: int, uid: str, models: list[Model], model_cum: lis
                    latency=int(50 + rng.random() * 1500), total_cost=0)
         return rec
 
-    cached = creation = reasoning = 0
-    unit = CACHE_UNITS.get(m.provider)
-    if unit and m.cache_read_price is not None and prompt >= 1024 and rng.random() < 0.35:
+    cached = creation = creation_1h = reasoning = 0
+    if base.cache_read_price is not None and prompt >= 1024 and rng.random() < CACHE_READ_RATE:
+        unit = CACHE_UNITS.get(provider, 128)
         cached = max(1024, int(prompt * (0.3 + 0.65 * rng.random())) // unit * unit)
         cached = min(cached, prompt - prompt % unit)
-    if m.provider == "anthropic" and prompt - cached >= 1024 and rng.random() < 0.12:
+    if (base.cache_write_price is not None and prompt - cached >= 1024
+            and rng.random() < CACHE_WRITE_RATE.get(provider, 0.05)):
         creation = 1024 + int(rng.random() * (prompt - cached - 1024 + 1))
-    if m.id in REASONING_MODELS:
+        if base.cache_write_1h_price is not None and rng.random() < CACHE_WRITE_1H_RATE:
+            creation_1h = creation if rng.random() < 0.5 else 1 + int(rng.random() * creation)
+    if model in REASONING_MODELS:
         reasoning = 64 * (1 + int(rng.random() * 60))
     completion = visible + reasoning
 
     finish = rng.random()
     finish_reason = "stop" if finish < 0.92 else ("tool_calls" if finish < 0.97 else "length")
-    per_token_ms = 2.0 if m.tier == "speed" else 18.0
+    per_token_ms = 2.0 if base.tier == "speed" else 18.0
     latency = int((150 + completion * per_token_ms + prompt * 0.05) * (0.7 + 0.6 * rng.random()))
-    cost = m.cost(prompt, completion, cached, creation, reasoning)
+    row = catalog.price_row(model, at, service_tier, prompt)
+    cost = provider_cost(row, prompt, completion, cached, creation, creation_1h, reasoning)
 
     rec.update(status_code=200, native_tokens_prompt=prompt, native_tokens_completion=completion)
     if cached:
         rec["native_tokens_cached"] = cached
     if creation:
         rec["native_tokens_cache_creation"] = creation
+    if creation_1h:
+        rec["native_tokens_cache_creation_1h"] = creation_1h
     if reasoning:
         rec["native_tokens_reasoning"] = reasoning
-    rec.update(streamed=streamed, finish_reason=finish_reason, latency=latency, total_cost=cost)
+    # the gateway reports its cost as a JSON number rounded to 8 decimals
+    rec.update(streamed=streamed, finish_reason=finish_reason, latency=latency, total_cost=float(round(cost, 8)))
     return rec
 
 

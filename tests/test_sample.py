@@ -8,14 +8,27 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import duckdb
 import pytest
 
 from ingest.catalog import HEADER as CATALOG_HEADER
-from ingest.sample import CATALOG_CSV, ensure_sample_data, write_sample_data
+from ingest.sample import (
+    ALIASES_CSV,
+    ASSISTANT_MODEL,
+    CATALOG_CSV,
+    DEFAULT_MODEL,
+    REASONING_MODELS,
+    ROSTER,
+    ensure_sample_data,
+    write_sample_data,
+)
+from tests.conftest import materialize_all
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 END = datetime(2026, 11, 24, tzinfo=UTC)
@@ -24,7 +37,10 @@ PROVIDERS = {"azure", "openai", "anthropic", "xai", "x-ai", "google", "meta", "m
 HEADER = ",".join(CATALOG_HEADER)
 REQUIRED = {"id": str, "created_at": str, "user_id": str, "model": str,
             "native_tokens_prompt": int, "native_tokens_completion": int}
-OPTIONAL_INT = ("native_tokens_cached", "native_tokens_cache_creation", "native_tokens_reasoning")
+OPTIONAL_INT = ("native_tokens_cached", "native_tokens_cache_creation", "native_tokens_cache_creation_1h",
+                "native_tokens_reasoning")
+# genai-prices' provider ids of the ten providers the sample's roster covers
+ROSTER_PROVIDERS = {"openai", "anthropic", "google", "x-ai", "meta", "mistral", "cohere", "deepseek", "groq", "azure"}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +60,72 @@ def catalog() -> list[dict]:
 def sample(tmp_path_factory) -> tuple[Path, dict]:
     d = tmp_path_factory.mktemp("sample")
     return d, write_sample_data(d, end=END)
+
+
+@pytest.fixture(scope="module")
+def all_rows() -> dict[str, list[dict]]:
+    """Every catalog row (every cell of every range), by model."""
+    rows: dict[str, list[dict]] = {}
+    with open(CATALOG_CSV, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            rows.setdefault(row["model"], []).append(row)
+    return rows
+
+
+@pytest.fixture(scope="module")
+def aliases() -> dict[str, dict]:
+    with open(ALIASES_CSV, newline="", encoding="utf-8") as f:
+        return {row["alias"]: row for row in csv.DictReader(f)}
+
+
+def price_row(all_rows: dict, aliases: dict, rec: dict) -> dict:
+    """The catalog row that prices a logged request, by pricing-rules.md ("The catalog is dated, and priced in
+    cells"), written here independently of ingest/sample.py: exactly one row must win."""
+    at = parse_ts(rec["created_at"])
+    day = at.date().isoformat()
+    model = rec["model"]
+    alias = aliases.get(model)
+    if alias and (not alias["valid_from"] or day >= alias["valid_from"]):
+        model = alias["model"]
+    tier, prompt = rec.get("service_tier", "default"), rec["native_tokens_prompt"]
+
+    def in_window(r: dict) -> bool:
+        if not r["window_start"]:
+            return True
+        local = at.astimezone(ZoneInfo(r["window_timezone"])).strftime("%H:%M:%S")
+        if r["window_start"] <= r["window_end"]:
+            return r["window_start"] <= local < r["window_end"]
+        return local >= r["window_start"] or local < r["window_end"]
+
+    candidates = [r for r in all_rows.get(model, [])
+                  if r["valid_from"] <= day and (not r["valid_to"] or day < r["valid_to"])
+                  and r["service_tier"] in (tier, "any") and in_window(r)
+                  and (not r["input_tokens_above"] or prompt > int(r["input_tokens_above"]))]
+    assert candidates, f"no catalog price for {rec['model']} at {rec['created_at']} (would be held back)"
+
+    def rank(r: dict) -> tuple:
+        return (r["service_tier"] == tier, int(r["input_tokens_above"] or -1))
+
+    best = max(candidates, key=rank)
+    assert sum(rank(r) == rank(best) for r in candidates) == 1, rec
+    return best
+
+
+def expected_cost(row: dict, rec: dict) -> Decimal:
+    """Step 3 of pricing-rules.md with the row's prices (each missing price falls back as the rules say)."""
+    def price(*columns: str) -> Decimal:
+        return next(Decimal(row[c]) for c in columns if row[c])
+
+    prompt, completion = rec["native_tokens_prompt"], rec["native_tokens_completion"]
+    cached, creation = rec.get("native_tokens_cached", 0), rec.get("native_tokens_cache_creation", 0)
+    creation_1h, reasoning = rec.get("native_tokens_cache_creation_1h", 0), rec.get("native_tokens_reasoning", 0)
+    return ((prompt - cached - creation) * price("input_price_per_1m_usd")
+            + cached * price("cache_read_price_per_1m_usd", "input_price_per_1m_usd")
+            + (creation - creation_1h) * price("cache_write_price_per_1m_usd", "input_price_per_1m_usd")
+            + creation_1h * price("cache_write_1h_price_per_1m_usd", "cache_write_price_per_1m_usd",
+                                  "input_price_per_1m_usd")
+            + (completion - reasoning) * price("output_price_per_1m_usd")
+            + reasoning * price("reasoning_price_per_1m_usd", "output_price_per_1m_usd")) / Decimal(1_000_000)
 
 
 def read_records(data_dir: Path) -> list[dict]:
@@ -149,9 +231,8 @@ def test_file_layout_and_summary(sample):
             assert all(json.loads(line)["created_at"].startswith(day) for line in f)
 
 
-def test_records_follow_contract(sample, catalog):
+def test_records_follow_contract(sample, all_rows, aliases):
     d, _ = sample
-    prices = {r["model"]: r for r in catalog}
     start = END - timedelta(days=30)
     for r in read_records(d):
         for k, t in REQUIRED.items():
@@ -159,7 +240,6 @@ def test_records_follow_contract(sample, catalog):
         assert 1 <= len(r["id"]) <= 128 and r["id"].startswith("gen_") and len(r["id"]) == 24
         assert len(r["created_at"]) == 24 and r["created_at"].endswith("Z")
         assert start <= parse_ts(r["created_at"]) <= END
-        assert r["model"] in prices
         assert type(r["status_code"]) is int and r["status_code"] in (200, 400, 429, 500, 502)
         prompt, completion = r["native_tokens_prompt"], r["native_tokens_completion"]
         assert prompt >= 0 and completion >= 0
@@ -168,41 +248,100 @@ def test_records_follow_contract(sample, catalog):
         cached = r.get("native_tokens_cached", 0)
         assert cached <= prompt
         assert r.get("native_tokens_cache_creation", 0) <= prompt - cached
+        assert r.get("native_tokens_cache_creation_1h", 0) <= r.get("native_tokens_cache_creation", 0)
         assert r.get("native_tokens_reasoning", 0) <= completion
+        assert r.get("service_tier", "flex") in ("flex", "priority", "batch")  # absent means `default`
+        # every request, failed or not, finds exactly one catalog price on its day: nothing is held back
+        row = price_row(all_rows, aliases, r)
         if r["status_code"] != 200:
-            assert completion == 0 and cached == 0
+            assert completion == 0 and cached == 0 and r["total_cost"] == 0
         else:
-            # The gateway bills like the providers: cached input at the cache-read price, cache writes at the
-            # cache-write price, reasoning at the reasoning price (each the input/output price where missing).
-            p = {k: float(v) if v else None for k, v in prices[r["model"]].items() if k.endswith("_usd")}
-            creation = r.get("native_tokens_cache_creation", 0)
-            reasoning = r.get("native_tokens_reasoning", 0)
-            expected = ((prompt - cached - creation) * p["input_price_per_1m_usd"]
-                        + cached * (p["cache_read_price_per_1m_usd"] or p["input_price_per_1m_usd"])
-                        + creation * (p["cache_write_price_per_1m_usd"] or p["input_price_per_1m_usd"])
-                        + (completion - reasoning) * p["output_price_per_1m_usd"]
-                        + reasoning * (p["reasoning_price_per_1m_usd"] or p["output_price_per_1m_usd"])) / 1e6
-            assert r["total_cost"] == round(expected, 8)
+            # The gateway bills like the providers: the row of the request's day, window, service tier and
+            # long-context tier, each token type at its own price, reported rounded to 8 decimals.
+            assert Decimal(str(r["total_cost"])) == round(expected_cost(row, r), 8), r
         assert isinstance(r["streamed"], bool) and isinstance(r["latency"], int)
 
 
-def test_data_mix(sample, catalog):
+def test_roster_is_todays_models(catalog, all_rows, aliases):
+    """The guide's tiers map to current text models: each roster model is in the catalog with its group's tier,
+    priced by genai-prices with no end of validity and not deprecated (the platform's own assistant aside, priced
+    by its override and then as Azure GPT-4o); the ten providers are all there."""
+    today = {r["model"]: r for r in catalog}
+    shares = [share for group in ROSTER.values() for _, share in group]
+    assert sum(shares) == pytest.approx(1.0)
+    assert {m.partition("/")[0] for group in ROSTER.values() for m, _ in group} == ROSTER_PROVIDERS
+    assert dict(ROSTER["most_users"])[DEFAULT_MODEL] == 0.30
+    for group, entries in ROSTER.items():
+        for model, _ in entries:
+            if model == ASSISTANT_MODEL:
+                assert aliases[model]["model"] == "azure/gpt-4o" and today[model]["price_source"] == "override"
+                continue
+            assert group == ("azure" if model.startswith("azure/") else today[model]["tier"]), model
+            open_ended = [r for r in all_rows[model] if not r["valid_to"]]
+            assert open_ended and all(r["price_source"].startswith("genai-prices ") for r in open_ended), model
+            assert "deprecated" not in " ".join(r["note"] for r in all_rows[model]), model
+    assert REASONING_MODELS <= {m for group in ROSTER.values() for m, _ in group}
+
+
+def test_data_mix(sample, all_rows, aliases):
     d, s = sample
     recs = read_records(d)
     n = len(recs)
-    mini = sum(r["model"] == "openai/gpt-4o-mini" for r in recs) / n
-    assert 0.25 < mini < 0.35
+    default = sum(r["model"] == DEFAULT_MODEL for r in recs) / n
+    assert 0.25 < default < 0.35
     azure = sum(r["model"].startswith("azure/") for r in recs) / n
     assert 0.03 < azure < 0.08
-    assert any(r["model"] == "azure/crowe-logic-assistant" for r in recs)
+    assert any(r["model"] == ASSISTANT_MODEL for r in recs)
+    assert {r["model"].partition("/")[0] for r in recs} == ROSTER_PROVIDERS
+    assert {r["model"] for r in recs} == {m for group in ROSTER.values() for m, _ in group}
     failed = sum(r["status_code"] != 200 for r in recs) / n
     assert 0.008 < failed < 0.025
     assert any(r.get("native_tokens_cached", 0) > 0 for r in recs)
     assert any(r.get("native_tokens_cache_creation", 0) > 0 for r in recs)
     reasoning = [r for r in recs if r.get("native_tokens_reasoning", 0) > 0]
-    assert reasoning and {r["model"] for r in reasoning} >= {"openai/o1", "openai/o3-mini"}
-    cache_ok = {r["model"] for r in catalog if r["cache_read_price_per_1m_usd"]}
-    assert all(r["model"] in cache_ok for r in recs if r.get("native_tokens_cached", 0) > 0)
+    assert {r["model"] for r in reasoning} == REASONING_MODELS
+    for r in recs:  # cache reads and writes only where the model's price row has a price for them
+        row = price_row(all_rows, aliases, r)
+        if r.get("native_tokens_cached", 0):
+            assert row["cache_read_price_per_1m_usd"], r
+        if r.get("native_tokens_cache_creation", 0):
+            assert row["cache_write_price_per_1m_usd"], r
+        if r.get("native_tokens_cache_creation_1h", 0):
+            assert row["cache_write_1h_price_per_1m_usd"], r
+
+
+def test_every_pricing_dimension_is_sampled(sample, all_rows, aliases):
+    """Long prompts past a long-context tier, requests in DeepSeek's off-peak and peak windows, each of flex /
+    priority / batch (only on models with a price for it that day), 1-hour cache writes and azure/*."""
+    d, _ = sample
+    recs = [r for r in read_records(d) if r["status_code"] == 200]
+    priced = [(r, price_row(all_rows, aliases, r)) for r in recs]
+
+    long_context = Counter(r["model"] for r, row in priced if row["input_tokens_above"])
+    assert set(long_context) >= {DEFAULT_MODEL, "anthropic/claude-haiku-5-5", "google/gemini-3.1-pro-preview",
+                                 "x-ai/grok-4.7"}
+    for r, row in priced:
+        if row["input_tokens_above"]:
+            assert r["native_tokens_prompt"] > int(row["input_tokens_above"])
+    assert sum(long_context.values()) < 0.01 * len(recs)  # documents, not the usual chat turn
+
+    # DeepSeek V4.1 Flash: peak 01:00-04:00 and 06:00-10:00 UTC at 0.30 / 1.20, off-peak at half price
+    windows = Counter((row["window_start"], row["window_end"], row["input_price_per_1m_usd"])
+                      for r, row in priced if r["model"] == "deepseek/deepseek-flash")
+    assert set(windows) == {("01:00:00", "04:00:00", "0.3"), ("04:00:00", "06:00:00", "0.15"),
+                            ("06:00:00", "10:00:00", "0.3"), ("10:00:00", "01:00:00", "0.15")}
+    assert all(row["window_start"] for r, row in priced if r["model"].startswith("deepseek/"))
+
+    tiers = Counter(r.get("service_tier") for r in recs)
+    assert min(tiers["flex"], tiers["priority"], tiers["batch"]) > 100
+    for r, row in priced:
+        if "service_tier" in r:  # only sent where the model has its own price for the tier
+            assert row["service_tier"] == r["service_tier"], r
+    assert not any(r["streamed"] for r in recs if r.get("service_tier") == "batch")
+
+    one_hour = [r for r in recs if r.get("native_tokens_cache_creation_1h", 0)]
+    assert one_hour and {r["model"].partition("/")[0] for r in one_hour} == {"anthropic"}
+    assert sum(r["model"].startswith("azure/") for r in recs) > 1000
 
 
 def test_users_csv(sample):
@@ -228,6 +367,57 @@ def test_no_timestamp_after_end_mid_day(tmp_path):
     recs = read_records(tmp_path)
     assert len(recs) == s["requests"] > 0
     assert all(end - timedelta(days=2) <= parse_ts(r["created_at"]) <= end for r in recs)
+
+
+# --- the sample through the warehouse -----------------------------------------------------------------
+
+BUILD_DAYS = 3
+
+
+def test_sample_builds_with_every_dimension_in_the_marts(sample, tmp_path):
+    """The last days of the default sample, materialized end to end as `make run` does: nothing held back, the
+    gateway's cost equals ours for every request (to its 8 decimals; the asset check passes), and the request mart
+    names every pricing dimension."""
+    d, _ = sample
+    gateway = tmp_path / "raw" / "gateway"
+    gateway.mkdir(parents=True)
+    days = [(END - timedelta(days=i)).date() for i in range(BUILD_DAYS, 0, -1)]
+    for day in days:
+        name = f"sample-{day}.jsonl.gz"
+        (gateway / name).write_bytes((d / "raw" / "gateway" / name).read_bytes())
+    (tmp_path / "raw" / "users.csv").write_bytes((d / "raw" / "users.csv").read_bytes())
+    records = {r["id"]: r for day in days for r in read_records_of(gateway / f"sample-{day}.jsonl.gz")}
+
+    result = materialize_all(tmp_path, days=(days[0], days[-1]))  # as `make run` does, in one run
+    assert result.success
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert checks["gateway_cost_matches_provider_cost"].passed
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from unpriced_requests").fetchone() == (0,)
+        assert con.execute("select count(*) from raw.quarantine").fetchone() == (0,)
+        rows = con.execute(
+            """
+            select request_id, provider_cost_usd, service_tier, price_service_tier, price_window_start,
+                   price_input_tokens_above, cache_creation_1h_tokens, model, catalog_model
+            from ai_usage_analytics
+            """
+        ).fetchall()
+    assert len(rows) == len(records)
+    for request_id, cost, *_ in rows:
+        gateway_cost = Decimal(str(records[request_id]["total_cost"]))
+        assert abs(gateway_cost - cost) <= Decimal("0.000000005"), (request_id, gateway_cost, cost)
+    assert {r[3] for r in rows} == {"any", "flex", "priority", "batch"}
+    assert {r[2] for r in rows} == {"default", "flex", "priority", "batch"}
+    assert any(r[4] is not None for r in rows)  # DeepSeek's windows
+    assert any(r[5] is not None for r in rows)  # long-context tiers
+    assert sum(r[6] for r in rows) > 0  # 1-hour cache writes
+    assert any(r[7] == ASSISTANT_MODEL for r in rows) and any(r[8].startswith("azure/") for r in rows)
+
+
+def read_records_of(path: Path) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
 
 
 # --- --if-empty ---------------------------------------------------------------------------------
