@@ -96,3 +96,21 @@ def test_a_link_opens_the_page_on_one_user(report, tmp_path):
     finder.feed(dump_dom(report.as_uri() + "#user=usr_t95", tmp_path / "profile"))
     assert "chart-user-spend" in finder.rendered
     assert "t95@example.com (free): spent 0.086931818182 USD over 2 requests" in finder.summary
+
+
+def test_the_report_shows_how_requests_were_priced(report, con):
+    """The fixture's 13 priced requests are all standard-tier, all-day, base-tier; each dimension adds up to them."""
+    rows = con.execute(
+        "select dimension, value, requests, user_charge_usd::varchar from pricing_dimension_usage "
+        "order by dimension_order, requests desc, value").fetchall()
+    total, revenue = con.execute("select count(*), sum(user_charge_usd)::varchar from ai_usage_analytics").fetchone()
+    assert [row[:2] for row in rows if row[0] != "cache_write_lifetime"] == [
+        ("service_tier", "default"), ("time_window", "all day"), ("long_context_tier", "base")]
+    for dimension in ("service_tier", "time_window", "long_context_tier", "cache_write_lifetime"):
+        assert sum(row[2] for row in rows if row[0] == dimension) == total, dimension
+    assert rows[0][2:] == (total, revenue)
+    section = report.read_text(encoding="utf-8").split('<section id="pricing">')[1].split("</section>")[0]
+    assert "How requests were priced" in section
+    for dimension, value, requests, _ in rows:
+        assert f"<td class=\"\">{dimension.replace('_', ' ')}</td><td class=\"\">{value}</td>" \
+               f"<td class=\"num\">{requests:,}</td>" in section

@@ -403,7 +403,18 @@ def test_sample_builds_with_every_dimension_in_the_marts(sample, tmp_path):
             from ai_usage_analytics
             """
         ).fetchall()
+        dimensions = con.execute("select dimension, value, requests from pricing_dimension_usage").fetchall()
+        report = (tmp_path / "reports" / "index.html").read_text(encoding="utf-8")
     assert len(rows) == len(records)
+    # the report's "How requests were priced" shows every dimension the sample exercises
+    values = {(dimension, value) for dimension, value, _ in dimensions}
+    assert {("service_tier", tier) for tier in ("default", "flex", "priority", "batch")} <= values
+    assert any(d == "time_window" and v != "all day" for d, v in values)
+    assert any(d == "long_context_tier" and v.startswith("input above ") for d, v in values)
+    assert ("cache_write_lifetime", "writes with a 1-hour lifetime") in values
+    section = report.split('<section id="pricing">')[1].split("</section>")[0]
+    for dimension, value, requests in dimensions:
+        assert f"<td class=\"\">{value}</td><td class=\"num\">{requests:,}</td>" in section, (dimension, value)
     for request_id, cost, *_ in rows:
         gateway_cost = Decimal(str(records[request_id]["total_cost"]))
         assert abs(gateway_cost - cost) <= Decimal("0.000000005"), (request_id, gateway_cost, cost)

@@ -79,7 +79,8 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 
 @dg.asset(
     deps=[dg.AssetKey(name) for name in
-          ("ai_revenue_analytics", "model_popularity", "user_ai_usage_summary", "ai_usage_analytics", "users")],
+          ("ai_revenue_analytics", "model_popularity", "user_ai_usage_summary", "ai_usage_analytics", "users",
+           "pricing_dimension_usage")],
     description=(
         "The spending report, <data dir>/reports/index.html: revenue, cost and profit per day, top models, top users "
         "by spend, free-trial usage and a per-user spending section; plotly charts, self-contained (works offline)."

@@ -37,6 +37,7 @@ class DashboardData:
     trial_status: dict
     per_user: dict[str, dict]
     totals: dict
+    dimensions: list[dict]
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
@@ -98,7 +99,11 @@ def load_dashboard_data(con: duckdb.DuckDBPyConnection) -> DashboardData:
                min(created_at)::date as first_date, max(created_at)::date as last_date
         from ai_usage_analytics
     """)[0]
-    return DashboardData(daily, models, users, trial, trial_status, per_user, totals)
+    dimensions = _rows(con, """
+        select dimension, value, requests, models, total_tokens, provider_cost_usd, user_charge_usd
+        from pricing_dimension_usage order by dimension_order, requests desc, value
+    """)
+    return DashboardData(daily, models, users, trial, trial_status, per_user, totals, dimensions)
 
 
 def usd(value: Decimal | None, places: int = 2) -> str:
@@ -278,6 +283,14 @@ def render_report(data: DashboardData, *, generated_at: datetime | None = None) 
         <p class="note">Users still inside their free trial: {ts["still_in_trial"]:,}; users whose trial is used up:
         {ts["trial_used_up"]:,}; users without trial tokens: {ts["no_trial_used"]:,}.</p>
         {_chart(trial_figure(data), "chart-trial", with_plotlyjs=False)}</section>""",
+        f"""<section id="pricing"><h2>How requests were priced</h2>
+        <p class="note">The service tier each provider reported (flex and batch cost less, priority more), the
+        time-of-day window of the price (e.g. off-peak hours), the long-context tier (a prompt above the threshold
+        prices the whole request higher) and cache writes kept for an hour. Each group adds up to every request.</p>
+        {_table(["dimension", "value", "requests", "models", "tokens", "provider cost USD", "revenue USD"],
+                [[r["dimension"].replace("_", " "), r["value"], f"{r['requests']:,}", r["models"],
+                  f"{int(r['total_tokens']):,}", usd_exact(r["provider_cost_usd"]), usd_exact(r["user_charge_usd"])]
+                 for r in data.dimensions], numeric_from=2)}</section>""",
         f"""<section id="per-user"><h2>Spending per user</h2>
         <label for="user-select">User </label><select id="user-select">{options}</select>
         <p id="user-summary" class="note"></p>
