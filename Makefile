@@ -15,7 +15,7 @@ export PYTHONPATH := $(CURDIR)
 # dagster dev starts processes of its own: they find dbt in the venv through PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test dev benchmark lint clean catalog
+.PHONY: setup run test test-slow dev benchmark lint clean catalog
 
 setup: $(INSTALLED) $(MANIFEST)
 
@@ -38,10 +38,14 @@ run: setup
 	$(BIN)/python -m dagster_project.run
 	$(BIN)/python -m dagster_project.summary
 
-## make test: lint, then the whole test suite (pytest runs the dbt unit and data tests too).
+## make test: lint, then the test suite (pytest runs the dbt unit and data tests too), all but the slow scenarios.
 test: setup
 	$(BIN)/ruff check ingest dagster_project tests
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+## make test-slow: the end-to-end scenarios of a minute or more each (CI runs them after make test).
+test-slow: setup
+	$(BIN)/python -m pytest -m slow
 
 ## make dev: the Dagster UI on http://127.0.0.1:3000
 dev: setup

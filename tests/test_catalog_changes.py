@@ -86,6 +86,7 @@ def project(tmp_path) -> Path:
     return copy
 
 
+@pytest.mark.slow
 def test_catalog_changes_applied_incrementally_equal_a_full_refresh(tmp_path, project):
     incremental, full = tmp_path / "incremental", tmp_path / "full"
     place_files(incremental, extra={DAY3: [DAY3_LINE]})

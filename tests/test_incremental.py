@@ -94,6 +94,7 @@ def _snapshot(data_dir: Path, tables: dict[str, str] = MARTS) -> dict[str, list[
         return snapshot
 
 
+@pytest.mark.slow
 def test_incremental_runs_equal_a_full_refresh(tmp_path, dbt_copy):
     incremental, full = tmp_path / "incremental", tmp_path / "full"
     for data_dir in (incremental, full):

@@ -49,6 +49,7 @@ def bills(data_dir: Path) -> dict[str, list[tuple]]:
                 for name in ("raw.gateway_requests", "ai_usage_analytics", "ai_revenue_analytics")}
 
 
+@pytest.mark.slow
 def test_deleting_the_warehouse_and_running_again_rebuilds_every_bill(tmp_path):
     data_dir = write_fixture_data(tmp_path / "data")
     gateway = data_dir / "raw" / "gateway"

@@ -374,6 +374,7 @@ def test_no_timestamp_after_end_mid_day(tmp_path):
 BUILD_DAYS = 3
 
 
+@pytest.mark.slow
 def test_sample_builds_with_every_dimension_in_the_marts(sample, tmp_path):
     """The last days of the default sample, materialized end to end as `make run` does: nothing held back, the
     gateway's cost equals ours for every request (to its 8 decimals; the asset check passes), and the request mart

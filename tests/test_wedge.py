@@ -132,6 +132,7 @@ def project(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, "DAGSTER_HOME": str(home), "AI_USAGE_DATA_DIR": str(data_dir), "PYTHONPATH": str(PROJECT)}
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_landing_does_not_wedge_the_next(project: dict[str, str], built_warehouse: Path):
     data_dir = Path(project["AI_USAGE_DATA_DIR"])
     os.environ["DAGSTER_HOME"], saved_home = project["DAGSTER_HOME"], os.environ.get("DAGSTER_HOME")
