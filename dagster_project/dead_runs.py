@@ -37,6 +37,7 @@ from dagster._core.events import DagsterEventType, JobFailureData, RunFailureRea
 from dagster._core.storage.dagster_run import FINISHED_STATUSES, DagsterRunStatus, RunsFilter
 
 from dagster_project.resources import DUCKDB_WRITER_POOL
+from ingest.warehouse import process_exists
 
 PID_TAG = "ai_usage/pid"
 HOST_TAG = "ai_usage/host"
@@ -75,17 +76,6 @@ def process_started_at(pid: int) -> float | None:
     boot_time = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
                      if line.startswith("btime "))
     return boot_time + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-
-
-def process_exists(pid: int) -> bool:
-    """Without /proc: whether a process `pid` exists (it may be a reused pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def process_tags(pid: int | None = None) -> dict[str, str]:

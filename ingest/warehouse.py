@@ -274,13 +274,14 @@ def _scratch(con: duckdb.DuckDBPyConnection) -> Iterator[Path]:
         folder, prefix = Path(tempfile.gettempdir()), "ai-usage" + _SCRATCH
     for stale in folder.glob(prefix + "*"):
         pid = stale.name[len(prefix):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_exists(int(pid)):
             shutil.rmtree(stale, ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}-", dir=folder) as path:
         yield Path(path)
 
 
-def _alive(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether a process `pid` exists (it may be a reused pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

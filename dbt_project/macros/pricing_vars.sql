@@ -112,10 +112,7 @@
     {%- set ns = namespace(ok=false) -%}
     {%- if match -%}
         {%- set year, month, day = match.group(1) | int, match.group(2) | int, match.group(3) | int -%}
-        {%- if year >= 1970 and year <= 2200 and month >= 1 and month <= 12 and day >= 1 -%}
-            {%- set first_of_next = modules.datetime.date(year + (1 if month == 12 else 0), month % 12 + 1, 1) -%}
-            {%- set ns.ok = day <= (first_of_next - modules.datetime.timedelta(days=1)).day -%}
-        {%- endif -%}
+        {%- set ns.ok = _is_calendar_day(year, month, day) -%}
     {%- endif -%}
     {%- if not ns.ok -%}
         {{ exceptions.raise_compiler_error(
@@ -147,11 +144,8 @@
     {%- if match -%}
         {%- set year, month, day = match.group(1) | int, match.group(2) | int, match.group(3) | int -%}
         {%- set clock = [match.group(4) or '00', match.group(5) or '00', match.group(6) or '00'] -%}
-        {%- if year >= 1970 and year <= 2200 and month >= 1 and month <= 12 and day >= 1
-              and clock[0] | int <= 23 and clock[1] | int <= 59 and clock[2] | int <= 59 -%}
-            {%- set first_of_next = modules.datetime.date(year + (1 if month == 12 else 0), month % 12 + 1, 1) -%}
-            {%- set ns.ok = day <= (first_of_next - modules.datetime.timedelta(days=1)).day -%}
-        {%- endif -%}
+        {%- set ns.ok = clock[0] | int <= 23 and clock[1] | int <= 59 and clock[2] | int <= 59
+                        and _is_calendar_day(year, month, day) -%}
     {%- endif -%}
     {%- if not ns.ok -%}
         {{ exceptions.raise_compiler_error(
@@ -268,4 +262,13 @@
     {%- do scenario_pricing_policies() -%}
     {%- do partition_window() -%}
     select 1 as pricing_vars_are_valid
+{%- endmacro %}
+
+{#- Whether year-month-day is a real calendar day between 1970 and 2200. -#}
+{% macro _is_calendar_day(year, month, day) -%}
+    {%- if year >= 1970 and year <= 2200 and month >= 1 and month <= 12 and day >= 1 -%}
+        {%- set first_of_next = modules.datetime.date(year + (1 if month == 12 else 0), month % 12 + 1, 1) -%}
+        {%- do return(day <= (first_of_next - modules.datetime.timedelta(days=1)).day) -%}
+    {%- endif -%}
+    {%- do return(false) -%}
 {%- endmacro %}
