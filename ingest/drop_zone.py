@@ -59,16 +59,6 @@ def drop_zone_changes(data_dir: Path, previous: dict[str, list[int]]) -> Changes
     return Changes(listing, state, changed)
 
 
-def file_states(data_dir: Path) -> dict[str, list[int]]:
-    """{file name relative to the drop zone: [size, mtime_ns]} for every accepted log file."""
-    return drop_zone_changes(data_dir, {}).state
-
-
-def changed_files(data_dir: Path, previous: dict[str, list[int]]) -> list[Path]:
-    """Accepted files that are new or changed since `previous` (a file_states() result)."""
-    return [log_file.path for log_file in drop_zone_changes(data_dir, previous).changed]
-
-
 def mtime_day(log_file: LogFile) -> date:
     """The UTC day of a file's last write: no line in it was written later."""
     return datetime.fromtimestamp(log_file.mtime_ns / 1e9, timezone.utc).date()

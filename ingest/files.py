@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 MAX_LINE_BYTES = 1_048_576  # 1 MiB: a longer line is quarantined, never held whole in memory
-PATTERNS = ("*.jsonl", "*.jsonl.gz")
 BOM = b"\xef\xbb\xbf"
 
 
