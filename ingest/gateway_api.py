@@ -473,7 +473,7 @@ def pull_items(pull: Pull, *, now: datetime, secret: str = "") -> list[tuple[int
             items.append((position, validate_api_record(api_record, now=now)))
         except BadRecord as error:
             request_id = api_record.get("id") if isinstance(api_record, dict) else None
-            raw = redact(json.dumps(api_record, default=str, sort_keys=True), secret)[:RAW_PREVIEW_CHARS]
+            raw = clip(json.dumps(api_record, default=str, sort_keys=True), RAW_PREVIEW_CHARS, secret)
             items.append(
                 (
                     position,

@@ -49,11 +49,10 @@ from pathlib import Path
 from random import Random
 from zoneinfo import ZoneInfo
 
+from ingest.catalog import ALIAS_HEADER, ALIASES_CSV, HEADER, PRICES_CSV, read_csv
 from ingest.files import gateway_dir, scan_drop_zone
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-CATALOG_CSV = REPO_ROOT / "dbt_project" / "seeds" / "model_prices.csv"
-ALIASES_CSV = REPO_ROOT / "dbt_project" / "seeds" / "model_aliases.csv"
+CATALOG_CSV = PRICES_CSV
 TRACE_CSV = Path(__file__).resolve().parent / "traces" / "azure-llm-2023" / "AzureLLMInferenceTrace_conv.csv"
 
 DEFAULT_SEED = 20261124
@@ -220,32 +219,29 @@ def _dec(cell: str) -> Decimal | None:
 def load_catalog(path: Path = CATALOG_CSV, aliases_path: Path = ALIASES_CSV) -> Catalog:
     """The catalog seed (every row) and the alias seed."""
     rows: dict[str, list[PriceRow]] = {}
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            rows.setdefault(row["model"], []).append(PriceRow(
-                model=row["model"],
-                provider=row["provider"],
-                tier=row["tier"],
-                service_tier=row["service_tier"],
-                window_start=time.fromisoformat(row["window_start"]) if row["window_start"] else None,
-                window_end=time.fromisoformat(row["window_end"]) if row["window_end"] else None,
-                window_timezone=row["window_timezone"] or None,
-                input_tokens_above=int(row["input_tokens_above"]) if row["input_tokens_above"] else None,
-                input_price=Decimal(row["input_price_per_1m_usd"]),
-                output_price=Decimal(row["output_price_per_1m_usd"]),
-                cache_read_price=_dec(row["cache_read_price_per_1m_usd"]),
-                cache_write_price=_dec(row["cache_write_price_per_1m_usd"]),
-                cache_write_1h_price=_dec(row["cache_write_1h_price_per_1m_usd"]),
-                reasoning_price=_dec(row["reasoning_price_per_1m_usd"]),
-                valid_from=date.fromisoformat(row["valid_from"]),
-                valid_to=date.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
-            ))
+    for row in read_csv(path, HEADER):
+        rows.setdefault(row["model"], []).append(PriceRow(
+            model=row["model"],
+            provider=row["provider"],
+            tier=row["tier"],
+            service_tier=row["service_tier"],
+            window_start=time.fromisoformat(row["window_start"]) if row["window_start"] else None,
+            window_end=time.fromisoformat(row["window_end"]) if row["window_end"] else None,
+            window_timezone=row["window_timezone"] or None,
+            input_tokens_above=int(row["input_tokens_above"]) if row["input_tokens_above"] else None,
+            input_price=Decimal(row["input_price_per_1m_usd"]),
+            output_price=Decimal(row["output_price_per_1m_usd"]),
+            cache_read_price=_dec(row["cache_read_price_per_1m_usd"]),
+            cache_write_price=_dec(row["cache_write_price_per_1m_usd"]),
+            cache_write_1h_price=_dec(row["cache_write_1h_price_per_1m_usd"]),
+            reasoning_price=_dec(row["reasoning_price_per_1m_usd"]),
+            valid_from=date.fromisoformat(row["valid_from"]),
+            valid_to=date.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
+        ))
     if not rows:
         raise ValueError(f"empty model catalog: {path}")
-    aliases = {}
-    with open(aliases_path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            aliases[row["alias"]] = (row["model"], date.fromisoformat(row["valid_from"]) if row["valid_from"] else None)
+    aliases = {row["alias"]: (row["model"], date.fromisoformat(row["valid_from"]) if row["valid_from"] else None)
+               for row in read_csv(aliases_path, ALIAS_HEADER)}
     return Catalog({model: tuple(rs) for model, rs in rows.items()}, aliases)
 
 

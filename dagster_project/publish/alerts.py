@@ -27,7 +27,6 @@ The URL may carry a token: it is never logged or returned; messages name its hos
 
 from __future__ import annotations
 
-import email.utils
 import json
 import socket
 import threading
@@ -41,6 +40,7 @@ from pathlib import Path
 import duckdb
 import httpx
 
+from ingest.gateway_api import parse_retry_after
 from ingest.warehouse import connect
 
 DELIVERIES_TABLE = "main.billing_alert_deliveries"
@@ -235,22 +235,6 @@ def post_once(client: httpx.Client, url: str, content: bytes, headers: dict, sec
         watchdog.cancel()
 
 
-def retry_after_seconds(value: str | None) -> float | None:
-    """A Retry-After header in seconds (delta-seconds or an HTTP date); None when absent or unreadable."""
-    value = (value or "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 def post_with_retries(
     client: httpx.Client,
     url: str,
@@ -281,7 +265,7 @@ def post_with_retries(
         if attempt == policy.max_attempts:
             break
         wait = policy.backoff_seconds * 2 ** (attempt - 1)
-        asked = retry_after_seconds(retry_after) if status is not None else None
+        asked = parse_retry_after(retry_after) if status is not None else None
         if asked is not None:
             if asked > policy.max_retry_after_seconds:
                 return Attempt(status, attempt, f"{error}, Retry-After {asked:g} s is above max_retry_after_seconds")
