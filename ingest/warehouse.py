@@ -44,7 +44,7 @@ from ingest.contract import (
     parse_timestamp,
     validate_record,
 )
-from ingest.files import BadLine, Line, file_fingerprint, gateway_dir, list_log_files, read_lines
+from ingest.files import BadLine, Line, file_fingerprint, gateway_dir, list_log_files, open_regular, read_lines
 
 Progress = Callable[[str], None]
 
@@ -592,7 +592,7 @@ def _prefix_of(con: duckdb.DuckDBPyConnection, landing: _Landing) -> Iterator[Pa
     if landing.prefix is None:
         yield landing.path
         return
-    with _scratch(con) as scratch, landing.path.open("rb") as source:
+    with _scratch(con) as scratch, open_regular(landing.path) as source:
         copy = scratch / landing.path.name  # the same suffix: a .gz prefix is read as gzip
         with copy.open("wb") as target:
             left = landing.prefix
@@ -616,14 +616,14 @@ def _prefix_fingerprint(path: Path, size: int) -> str | None:
     """SHA-256 of the first ``size`` bytes of ``path``; None when it is shorter or gone."""
     digest, left = hashlib.sha256(), size
     try:
-        with path.open("rb") as handle:
+        with open_regular(path) as handle:
             while left:
                 chunk = handle.read(min(left, 1 << 20))
                 if not chunk:
                     return None
                 digest.update(chunk)
                 left -= len(chunk)
-    except FileNotFoundError:
+    except FileNotFoundError:  # gone, or no longer a regular file (NotARegularFile)
         return None
     return digest.hexdigest()
 

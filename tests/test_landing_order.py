@@ -7,6 +7,7 @@ ledger's rules on the raw layer (renames, a kill between commit and ledger appen
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ import pytest
 
 from ingest import ledger
 from ingest.files import file_fingerprint
-from ingest.warehouse import connect, load_gateway_files
+from ingest.warehouse import _prefix_fingerprint, connect, load_gateway_files
 from tests.conftest import materialize_all, write_fixture_data
 
 NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
@@ -244,3 +245,16 @@ def test_the_ledger_warns_about_landed_files_that_are_gone(tmp_path):
         "1 files landed before are neither in the warehouse nor in the drop zone (first: #2 raw/gateway/b.jsonl"
         in message for message in messages
     ), messages
+
+
+def test_an_earlier_version_is_looked_for_only_in_a_regular_file(tmp_path):
+    """The prefix replay opens files as the drop zone does: a link (here to the very content the ledger knows) is
+    neither fingerprinted nor copied, so nothing outside the drop zone is read through it."""
+    outside = tmp_path / "outside.jsonl"
+    outside.write_bytes(b'{"id": "x"}\n{"id": "y"}\n')
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(outside)
+    size = len(b'{"id": "x"}\n')
+    assert _prefix_fingerprint(outside, size) == hashlib.sha256(b'{"id": "x"}\n').hexdigest()
+    assert _prefix_fingerprint(link, size) is None
+
