@@ -14,11 +14,10 @@ import duckdb
 import httpx
 import pydantic
 
+from dagster_project.settings import DATA_DIR_ENV, PROJECT_ROOT, default_data_dir  # noqa: F401 - re-exported
 from ingest.gateway_api import GatewayLogsClient, GatewaySettings, RetryPolicy
 from ingest.warehouse import connect
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR_ENV = "AI_USAGE_DATA_DIR"
 # Every asset that writes the DuckDB file shares this pool; `.dagster_home/dagster.yaml` sets its limit to 1
 # because DuckDB allows one writing process per file.
 DUCKDB_WRITER_POOL = "duckdb_writer"
@@ -32,12 +31,6 @@ DEFAULT_MEMORY_LIMIT = "1GiB"
 MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 # Where DuckDB spills, under the data directory (dbt_project/profiles.yml names the same folder).
 SPILL_DIR = ".duckdb_tmp"
-
-
-def default_data_dir() -> Path:
-    """$AI_USAGE_DATA_DIR, or `data/` at the project root."""
-    configured = os.environ.get(DATA_DIR_ENV, "").strip()
-    return Path(configured).expanduser().resolve() if configured else PROJECT_ROOT / "data"
 
 
 class WarehouseResource(dg.ConfigurableResource):

@@ -2,7 +2,9 @@
 
 import json
 import os
+import shutil
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -97,4 +99,28 @@ def warehouse_dbt_models(
     `dbt build --vars '{partition_start: ..., partition_end: ...}'` (macros/incremental.sql)."""
     _prepare_environment(warehouse)
     _wait_until_writable(context, warehouse)
-    yield from dbt.cli(_build_args(config), context=context).stream()
+    invocation = dbt.cli(_build_args(config), context=context)
+    yield from invocation.stream()
+    _keep_partial_parse(invocation.target_path, context)
+
+
+KEEP_TARGETS = 5  # the last dbt invocations' target folders (dbt.log, run_results.json) kept in dbt_project/target
+
+
+def _keep_partial_parse(target_path: Path, context: dg.AssetExecutionContext) -> None:
+    """dagster-dbt runs dbt in a target folder of its own per invocation, seeded with the project's
+    `target/partial_parse.msgpack`; when dbt had to parse again (another data directory or memory limit in the
+    profile, a changed model), the new parse stays in that folder. Put it back, so that the next run starts from
+    it, and drop the target folders of older invocations."""
+    parsed = target_path / "partial_parse.msgpack"
+    kept = Path(dbt_project.project_dir) / "target" / "partial_parse.msgpack"
+    try:
+        if parsed.exists() and (not kept.exists() or parsed.read_bytes() != kept.read_bytes()):
+            tmp = kept.with_name(f".{kept.name}.{os.getpid()}.tmp")
+            shutil.copyfile(parsed, tmp)
+            os.replace(tmp, kept)
+        folders = sorted(target_path.parent.glob("warehouse_dbt_models-*"), key=lambda path: path.stat().st_mtime)
+        for old in folders[:-KEEP_TARGETS]:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as error:  # a cache: the next run parses again, nothing else
+        context.log.warning(f"could not keep dbt's partial parse for the next run: {error}")
