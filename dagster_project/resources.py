@@ -56,7 +56,10 @@ class WarehouseResource(dg.ConfigurableResource):
         con = wait_for_lock(lambda: connect(self.path, read_only=read_only), self.path)
         try:
             for name, value in settings.items():
-                con.execute(f"set {name} = '{value}'")
+                # DuckDB refuses to set temp_directory again once it spilled there (a connection of this process
+                # may share the database with an earlier one): set only what differs
+                if con.execute("select current_setting(?)", [name]).fetchone()[0] != value:
+                    con.execute(f"set {name} = '{value}'")
         except BaseException:
             con.close()
             raise
