@@ -53,8 +53,11 @@ PRODUCTION_EXCLUDES = ["--exclude-resource-type", "unit_test"]
 
 
 def _prepare_environment(warehouse: WarehouseResource) -> None:
-    """The dbt subprocess inherits the environment: point its profile at the same warehouse file as the ingest."""
+    """The dbt subprocess inherits the environment: point its profile at the same warehouse file as the ingest,
+    and run a test only when every model it reads is built by the run (a subset materialized in the UI would
+    otherwise run a test between a rebuilt model and a stale one)."""
     os.environ[DATA_DIR_ENV] = str(warehouse.root)
+    os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
 
 
 def _wait_until_writable(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
