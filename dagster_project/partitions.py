@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-# The first day the warehouse may hold. end_offset=1 makes today's (still filling) day a partition too.
-FIRST_DAY = "2025-01-01"
+from dagster_project.settings import FIRST_DAY
 
+# end_offset=1 makes today's (still filling) day a partition too.
 daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC", end_offset=1)

@@ -14,23 +14,23 @@ import duckdb
 import httpx
 import pydantic
 
+from dagster_project.settings import DATA_DIR_ENV, PROJECT_ROOT, default_data_dir  # noqa: F401 - re-exported
 from ingest.gateway_api import GatewayLogsClient, GatewaySettings, RetryPolicy
 from ingest.warehouse import connect
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR_ENV = "AI_USAGE_DATA_DIR"
 # Every asset that writes the DuckDB file shares this pool; `.dagster_home/dagster.yaml` sets its limit to 1
 # because DuckDB allows one writing process per file.
 DUCKDB_WRITER_POOL = "duckdb_writer"
 # How long a step waits for another process (a DuckDB client a person left open) to let go of the warehouse file.
 LOCK_WAIT_ENV = "AI_USAGE_LOCK_WAIT_SECONDS"
 DEFAULT_LOCK_WAIT_SECONDS = 120.0
-
-
-def default_data_dir() -> Path:
-    """$AI_USAGE_DATA_DIR, or `data/` at the project root."""
-    configured = os.environ.get(DATA_DIR_ENV, "").strip()
-    return Path(configured).expanduser().resolve() if configured else PROJECT_ROOT / "data"
+# DuckDB's memory: at most this much (then it spills to the temp directory instead of failing or growing). The same
+# variable sets it for dbt (dbt_project/profiles.yml). DuckDB's own default is 80% of the machine's memory.
+MEMORY_LIMIT_ENV = "AI_USAGE_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "1GiB"
+MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+# Where DuckDB spills, under the data directory (dbt_project/profiles.yml names the same folder).
+SPILL_DIR = ".duckdb_tmp"
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -50,8 +50,34 @@ class WarehouseResource(dg.ConfigurableResource):
         return self.root / "warehouse.duckdb"
 
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-        """A connection to the warehouse; waits (bounded) while another process holds the file's lock."""
-        return wait_for_lock(lambda: connect(self.path, read_only=read_only), self.path)
+        """A connection to the warehouse, its memory bounded (`duckdb_settings`); waits (bounded) while another
+        process holds the file's lock."""
+        settings = duckdb_settings(self.root)
+        con = wait_for_lock(lambda: connect(self.path, read_only=read_only), self.path)
+        try:
+            for name, value in settings.items():
+                # DuckDB refuses to set temp_directory again once it spilled there (a connection of this process
+                # may share the database with an earlier one): set only what differs
+                if con.execute("select current_setting(?)", [name]).fetchone()[0] != value:
+                    con.execute(f"set {name} = '{value}'")
+        except BaseException:
+            con.close()
+            raise
+        return con
+
+
+def memory_limit() -> str:
+    """$AI_USAGE_DUCKDB_MEMORY_LIMIT (default 1GiB): the most memory DuckDB may use before it spills to disk."""
+    raw = os.environ.get(MEMORY_LIMIT_ENV, "").strip() or DEFAULT_MEMORY_LIMIT
+    if not MEMORY_LIMIT.fullmatch(raw):
+        raise ValueError(f"{MEMORY_LIMIT_ENV}={raw[:40]!r}: set it to an amount of memory such as 1GiB or 512MB")
+    return raw
+
+
+def duckdb_settings(data_dir: Path) -> dict[str, str]:
+    """The settings of every warehouse connection of the assets (dbt's are in dbt_project/profiles.yml): a memory
+    limit, and a temp directory under the data directory, so that a large build spills instead of failing."""
+    return {"memory_limit": memory_limit(), "temp_directory": str(data_dir / SPILL_DIR)}
 
 
 Connection = TypeVar("Connection")

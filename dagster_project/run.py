@@ -1,8 +1,16 @@
-"""`python -m dagster_project.run` (what `make run` calls): materialize every asset over the days in the drop zone.
+"""`python -m dagster_project.run` (what `make run` calls): materialize every asset for what is new in the drop zone.
 
-One run covers the daily partitions from the first day found in the log files (the first dated line of each file:
-bounded, and earlier lines further down land and are priced all the same) to today, recorded in the Dagster
-instance of $DAGSTER_HOME so that `make dev` shows it. `--from DAY --to DAY` backfills a range of days instead.
+The run covers the daily partitions that the new or changed log files touch (from the first dated line of each such
+file, bounded, to the day of its last write; on the first run, every file), recorded in the Dagster instance of
+$DAGSTER_HOME so that `make dev` shows it. `--from DAY --to DAY` backfills a range of days instead. Whatever the
+days, the dbt models price every new request, and the outputs (exports, report, alerts) are written from the marts.
+
+With nothing new since the last successful run (same log files by name, size and mtime, same users export, same
+dbt project and code, the warehouse and outputs as that run left them, no gateway API or price list configured, no
+alert left undelivered) it says so and stops before starting Dagster or dbt; `--force` runs anyway.
+
+The terminal shows a few lines per step; Dagster's whole event stream goes to `<data dir>/logs/run-<id>.log`, whose
+path is printed (dagster_project/progress.py).
 
 Before it launches, and every 30 seconds while its run waits for the writer slot, runs of the instance whose process
 died without finishing (killed, out of memory, a reboot) are marked failed and their slot freed
@@ -12,56 +20,202 @@ died without finishing (killed, out of memory, a reboot) are marked failed and t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import json
+import os
 import sys
-from datetime import date, datetime, timezone
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
-import dagster as dg
+from dagster_project.settings import PROJECT_ROOT, default_data_dir, lookback_days, partition_range_tags
+from ingest.drop_zone import Changes, drop_zone_changes, first_day, mtime_day
+from ingest.files import gateway_dir
 
-from dagster_project.dead_runs import process_tags, recover_dead_runs, watching_for_dead_runs
-from dagster_project.definitions import defs
-from dagster_project.resources import default_data_dir
-from dagster_project.schedules import materialize_everything, partition_range_tags
-from ingest.drop_zone import first_day
-from ingest.files import gateway_dir, scan_drop_zone
+STATE_FILE = "last_run.json"  # under <data dir>/logs/: what the last successful run saw
+# Settings that make every run do work: data outside the drop zone may be new (API pull, price list).
+ALWAYS_RUN_ENV = ("AI_GATEWAY_BASE_URL", "AI_GATEWAY_ACCOUNT_ID", "AI_GATEWAY_ID", "AI_GATEWAY_API_TOKEN",
+                  "AI_USAGE_PRICE_LIST_URL")
+# What the run's result depends on besides the data: the dbt project and the code.
+SOURCE_FOLDERS = ("dbt_project/models", "dbt_project/macros", "dbt_project/seeds", "dbt_project/tests",
+                  "dagster_project", "ingest")
+SOURCE_FILES = ("dbt_project/dbt_project.yml", "dbt_project/profiles.yml")
+OUTPUTS = ("exports", "reports/index.html")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--from", dest="first", type=date.fromisoformat, help="first UTC day (YYYY-MM-DD)")
     parser.add_argument("--to", dest="last", type=date.fromisoformat, help="last UTC day (default: today)")
+    parser.add_argument("--force", action="store_true", help="run even when nothing is new")
     args = parser.parse_args(argv)
     data_dir = default_data_dir()
     today = datetime.now(timezone.utc).date()
-    listing = scan_drop_zone(gateway_dir(data_dir))
-    files = listing.files
-    first = args.first or min({first_day(path) for path in files} - {None} | {today})
-    tags = partition_range_tags(first, args.last or today)
-    print(f"materializing every asset for {tags['dagster/asset_partition_range_start']}.."
+    previous = read_state(data_dir)
+    changes = drop_zone_changes(data_dir, previous.get("drop_zone", {}))
+    files = changes.listing.files
+    if changes.listing.refused or changes.listing.near_misses:
+        print(f"not loaded: {len(changes.listing.refused)} refused and {len(changes.listing.near_misses)} near-miss "
+              "entries in the drop zone (the ingest step names them; table raw.drop_zone_refusals)", flush=True)
+    state = current_state(data_dir, changes)
+    reasons = reasons_to_run(previous, state, data_dir)
+    if not (reasons or args.first or args.last or args.force):
+        print(f"nothing new since the last run ({previous.get('finished_at', '?')}): {len(files)} log files, the "
+              f"users export, the dbt project and the warehouse are as that run left them. Nothing to do "
+              f"(`python -m dagster_project.run --force` runs anyway).", flush=True)
+        return 0
+    first, last = days_to_run(changes, today, args.first, args.last)
+    tags = partition_range_tags(first, last)
+    print(f"run: {'; '.join(reasons) or 'asked for'}; days {tags['dagster/asset_partition_range_start']}.."
           f"{tags['dagster/asset_partition_range_end']} ({len(files)} log files in {gateway_dir(data_dir)})",
           flush=True)
-    if listing.refused or listing.near_misses:
-        print(f"not loaded: {len(listing.refused)} refused and {len(listing.near_misses)} near-miss entries in the "
-              "drop zone (the ingest step's log names them; table raw.drop_zone_refusals)", flush=True)
-    result = execute(tags)
+    started = time.monotonic()
+    result, log_path = execute(tags, data_dir)
+    seconds = time.monotonic() - started
     if not result.success:
-        failed = [event.step_key for event in result.all_events if event.is_step_failure]
-        print(f"the run failed in {failed}: see the log above, or `make dev` -> Runs", file=sys.stderr)
+        failed = sorted({event.step_key for event in result.all_events if event.is_step_failure})
+        print(f"the run failed in {', '.join(failed) or 'its set-up'} after {seconds:.0f} s: the error is above, the "
+              f"whole log in {log_path}. What landed stays landed; fix the cause and run again.", file=sys.stderr)
         return 1
+    write_state(data_dir, {**state, "undelivered_alerts": undelivered_alerts(result), "run_id": result.run_id})
+    print(f"run {result.run_id} succeeded in {seconds:.0f} s; full log: {log_path}", flush=True)
     return 0
 
 
-def execute(tags: dict[str, str]) -> dg.ExecuteInProcessResult:
+def days_to_run(changes: Changes, today: date, first: date | None, last: date | None) -> tuple[date, date]:
+    """The days the new or changed files touch: from the earliest first dated line among them (each file's first
+    lines; an earlier line further down lands and is priced all the same) to the latest day one of them was
+    written. No such file: today. With the gateway API configured, the schedule's lookback window as well."""
+    touched = [first_day(log_file.path) or mtime_day(log_file) for log_file in changes.changed]
+    written = [mtime_day(log_file) for log_file in changes.changed]
+    days = [*touched, *written] or [today]
+    if any(os.environ.get(name, "").strip() for name in ALWAYS_RUN_ENV[:4]):
+        days.append(today - timedelta(days=1 + lookback_days()))
+    return first or min(days), last or min(max(days), today)
+
+
+def state_path(data_dir: Path) -> Path:
+    return data_dir / "logs" / STATE_FILE
+
+
+def read_state(data_dir: Path) -> dict:
+    try:
+        state = json.loads(state_path(data_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def write_state(data_dir: Path, state: dict) -> None:
+    path = state_path(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({**state, "warehouse": _stat(data_dir / "warehouse.duckdb"),
+                               "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")},
+                              sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _stat(path: Path) -> list[int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
+
+
+def sources_fingerprint(root: Path = PROJECT_ROOT) -> str:
+    """SHA-256 over the dbt project and the code (paths and bytes): a change re-runs everything it affects."""
+    digest = hashlib.sha256()
+    paths = [root / name for name in SOURCE_FILES]
+    for folder in SOURCE_FOLDERS:
+        paths += [path for path in (root / folder).rglob("*")
+                  if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"]
+    for path in sorted(paths):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() if path.exists() else b"")
+    return digest.hexdigest()
+
+
+def current_state(data_dir: Path, changes: Changes) -> dict:
+    return {"drop_zone": changes.state, "users": _stat(data_dir / "raw" / "users.csv"),
+            "sources": sources_fingerprint()}
+
+
+def reasons_to_run(previous: dict, state: dict, data_dir: Path) -> list[str]:
+    """Why this run has work to do (empty: nothing is new since the last successful run)."""
+    if not previous:
+        return ["first run" if not (data_dir / "warehouse.duckdb").exists() else "no record of a previous run"]
+    reasons = []
+    changed = [name for name, stat in state["drop_zone"].items() if previous.get("drop_zone", {}).get(name) != stat]
+    if changed:
+        reasons.append(f"{len(changed)} new or changed log files")
+    if set(previous.get("drop_zone", {})) - set(state["drop_zone"]):
+        reasons.append("log files removed")
+    if previous.get("users") != state["users"]:
+        reasons.append("users export changed")
+    if previous.get("sources") != state["sources"]:
+        reasons.append("dbt project or code changed")
+    if previous.get("warehouse") != _stat(data_dir / "warehouse.duckdb") or (
+            data_dir / "warehouse.duckdb.wal").exists():
+        reasons.append("warehouse changed since the last run")
+    if not all((data_dir / output).exists() for output in OUTPUTS):
+        reasons.append("outputs missing")
+    if previous.get("undelivered_alerts"):
+        reasons.append(f"{previous['undelivered_alerts']} billing alerts still to deliver")
+    configured = [name for name in ALWAYS_RUN_ENV if os.environ.get(name, "").strip()]
+    if configured:
+        reasons.append(f"{configured[0].removeprefix('AI_').lower()} set: data outside the drop zone")
+    return reasons
+
+
+def undelivered_alerts(result) -> int:
+    for event in result.all_events:
+        if event.is_step_materialization and event.asset_key.to_user_string() == "billing_alert_notifications":
+            metadata = event.event_specific_data.materialization.metadata
+            return sum(int(metadata[name].value) for name in ("failed", "not_tried") if name in metadata)
+    return 0
+
+
+def execute(tags: dict[str, str], data_dir: Path):
     """The job in this process, in the instance of $DAGSTER_HOME, after clearing runs that died without finishing;
-    the run is tagged with this process so that a later run can tell whether it is still alive."""
-    job = defs.resolve_job_def(materialize_everything.name)
-    with dg.DagsterInstance.get() as instance:
+    the run is tagged with this process so that a later run can tell whether it is still alive. Dagster's events go
+    to the run's log file, a few lines of them to the terminal. Returns the result and the log file."""
+    import dagster as dg  # here, not at the top: a run with nothing to do never pays for importing Dagster
+    from dagster._core.utils import make_new_run_id
+
+    from dagster_project import progress
+    from dagster_project.dead_runs import process_tags, recover_dead_runs, watching_for_dead_runs
+    from dagster_project.definitions import defs
+    from dagster_project.progress import DBT_STEP, progress_logger
+    from dagster_project.schedules import materialize_everything
+
+    job = defs.resolve_job_def(materialize_everything.name).with_logger_defs({"progress": progress_logger})
+    run_id = make_new_run_id()
+    log_path = data_dir / "logs" / f"run-{run_id}.log"
+    dbt_nodes = sum(len(a.keys) for a in defs.resolve_asset_graph().assets_defs
+                    if a.is_executable and a.node_def.name == DBT_STEP)
+    print(f"run {run_id}: the full log is {log_path}", flush=True)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    progress.terminal = sys.stdout
+    # dbt's own lines (dagster-dbt echoes them to stdout) go to the log file; the terminal gets progress.py's lines
+    with dg.DagsterInstance.get() as instance, open(log_path, "a", encoding="utf-8", buffering=1) as log_file:
         recover_dead_runs(instance, log=_say)
-        with watching_for_dead_runs(log=_say):
-            return job.execute_in_process(instance=instance, tags={**tags, **process_tags()}, raise_on_error=False)
+        with watching_for_dead_runs(log=_say), contextlib.redirect_stdout(log_file):
+            result = job.execute_in_process(
+                instance=instance, run_id=run_id, tags={**tags, **process_tags()}, raise_on_error=False,
+                run_config={"loggers": {"progress": {"config": {"log_path": str(log_path), "dbt_nodes": dbt_nodes}}}},
+            )
+    progress.terminal = None
+    return result, log_path
 
 
 def _say(message: str) -> None:
-    print(message, flush=True)
+    """A line for the terminal, also while the run's stdout goes to its log file."""
+    from dagster_project import progress
+
+    print(message, file=progress.terminal or sys.stdout, flush=True)
 
 
 if __name__ == "__main__":

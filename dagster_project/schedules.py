@@ -2,18 +2,19 @@
 
 import hashlib
 import json
-import os
 from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
-from dagster_project.partitions import FIRST_DAY
 from dagster_project.resources import WarehouseResource
+from dagster_project.settings import (  # noqa: F401 - re-exported
+    DEFAULT_LOOKBACK_DAYS,
+    LOOKBACK_ENV,
+    lookback_days,
+    partition_range_tags,
+)
 from ingest.drop_zone import drop_zone_changes, mtime_day
 from ingest.files import LogFile, safe_name
-
-LOOKBACK_ENV = "AI_USAGE_LOOKBACK_DAYS"
-DEFAULT_LOOKBACK_DAYS = 2
 
 materialize_everything = dg.define_asset_job(
     "materialize_everything",
@@ -23,26 +24,6 @@ materialize_everything = dg.define_asset_job(
     # would load the definitions again for each.
     executor_def=dg.in_process_executor,
 )
-
-
-def partition_range_tags(first: date, last: date) -> dict[str, str]:
-    """Run tags that make one run cover the daily partitions first..last (inclusive), clamped to the calendar."""
-    today = datetime.now(timezone.utc).date()
-    first = max(first, date.fromisoformat(FIRST_DAY))
-    last = min(max(last, first), today)
-    first = min(first, last)
-    return {
-        "dagster/asset_partition_range_start": first.isoformat(),
-        "dagster/asset_partition_range_end": last.isoformat(),
-    }
-
-
-def lookback_days() -> int:
-    """$AI_USAGE_LOOKBACK_DAYS (default 2): how many days before yesterday the daily run re-pulls and rebuilds."""
-    raw = os.environ.get(LOOKBACK_ENV, "").strip() or str(DEFAULT_LOOKBACK_DAYS)
-    if not raw.isdigit() or int(raw) > 60:
-        raise ValueError(f"{LOOKBACK_ENV}={raw!r}: set it to a whole number of days between 0 and 60")
-    return int(raw)
 
 
 @dg.schedule(

@@ -2,7 +2,9 @@
 
 import json
 import os
+import shutil
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -10,7 +12,6 @@ import yaml
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from dagster_project.assets.gateway_api import GATEWAY_API_PULL
-from dagster_project.partitions import daily_partitions
 from dagster_project.project import dbt_project
 from dagster_project.resources import DATA_DIR_ENV, DUCKDB_WRITER_POOL, WarehouseResource, wait_for_write_lock
 
@@ -47,13 +48,14 @@ class DbtBuildConfig(dg.Config):
     full_refresh: bool = False
 
 
-DAILY_MODELS = "tag:daily"  # request-level models and daily marts: incremental, partitioned by UTC day
+# dbt's unit tests check the SQL, not the data: CI runs them (tests/test_dbt_unit_tests.py), a production run does not.
+PRODUCTION_EXCLUDES = ["--exclude-resource-type", "unit_test"]
 
 
 def _prepare_environment(warehouse: WarehouseResource) -> None:
     """The dbt subprocess inherits the environment: point its profile at the same warehouse file as the ingest,
-    and run a test only with the step that builds the last of its parents (the daily and the other models are
-    separate steps; dbt's default would run a test between them before both exist)."""
+    and run a test only when every model it reads is built by the run (a subset materialized in the UI would
+    otherwise run a test between a rebuilt model and a stale one)."""
     os.environ[DATA_DIR_ENV] = str(warehouse.root)
     os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
 
@@ -66,14 +68,15 @@ def _wait_until_writable(context: dg.AssetExecutionContext, warehouse: Warehouse
     wait_for_write_lock(warehouse.path, log=context.log.warning)
 
 
-def _build_args(config: DbtBuildConfig, partition_vars: dict[str, str] | None = None) -> list[str]:
+def _build_args(config: DbtBuildConfig) -> list[str]:
+    """`dbt build` without unit tests. No per-run vars (only what run config asks for): vars that change from run
+    to run would invalidate dbt's partial parse, and the models price what is new by their own watermark."""
     dbt_vars = yaml.safe_load(config.dbt_vars) if config.dbt_vars.strip() else {}
     if not isinstance(dbt_vars, dict):
         raise dg.Failure(
             f"run config dbt_vars must be a YAML mapping like '{{markup_percentage: 30}}', got {config.dbt_vars!r}"
         )
-    dbt_vars.update(partition_vars or {})
-    args = ["build"]
+    args = ["build", *PRODUCTION_EXCLUDES]
     if dbt_vars:
         args += ["--vars", json.dumps(dbt_vars)]
     if config.full_refresh:
@@ -85,37 +88,42 @@ def _build_args(config: DbtBuildConfig, partition_vars: dict[str, str] | None = 
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     dagster_dbt_translator=translator,
-    select=DAILY_MODELS,
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=DUCKDB_WRITER_POOL,
-    name="warehouse_dbt_daily_models",
-)
-def warehouse_dbt_daily_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtBuildConfig
-):
-    """The days being materialized are re-priced whole (with what changed since the last run)."""
-    window = context.partition_time_window
-    partition_vars = {
-        "partition_start": window.start.strftime("%Y-%m-%dT%H:%M:%S"),
-        "partition_end": window.end.strftime("%Y-%m-%dT%H:%M:%S"),
-    }
-    _prepare_environment(warehouse)
-    _wait_until_writable(context, warehouse)
-    yield from dbt.cli(_build_args(config, partition_vars), context=context).stream()
-
-
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=translator,
-    exclude=DAILY_MODELS,
     pool=DUCKDB_WRITER_POOL,
     name="warehouse_dbt_models",
 )
 def warehouse_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtBuildConfig
 ):
+    """Every dbt model, seed and data test in one `dbt build` (one dbt start per run).
+
+    Not partitioned: the incremental models price what is new or changed since their last run (new requests, late
+    ones, held-back ones that now have a price, everything after a knob or catalog change), whatever days the run
+    covers; the days of a run are the ingest's partitions. To re-price given days by hand:
+    `dbt build --vars '{partition_start: ..., partition_end: ...}'` (macros/incremental.sql)."""
     _prepare_environment(warehouse)
     _wait_until_writable(context, warehouse)
-    yield from dbt.cli(_build_args(config), context=context).stream()
+    invocation = dbt.cli(_build_args(config), context=context)
+    yield from invocation.stream()
+    _keep_partial_parse(invocation.target_path, context)
+
+
+KEEP_TARGETS = 5  # the last dbt invocations' target folders (dbt.log, run_results.json) kept in dbt_project/target
+
+
+def _keep_partial_parse(target_path: Path, context: dg.AssetExecutionContext) -> None:
+    """dagster-dbt runs dbt in a target folder of its own per invocation, seeded with the project's
+    `target/partial_parse.msgpack`; when dbt had to parse again (another data directory or memory limit in the
+    profile, a changed model), the new parse stays in that folder. Put it back, so that the next run starts from
+    it, and drop the target folders of older invocations."""
+    parsed = target_path / "partial_parse.msgpack"
+    kept = Path(dbt_project.project_dir) / "target" / "partial_parse.msgpack"
+    try:
+        if parsed.exists() and (not kept.exists() or parsed.read_bytes() != kept.read_bytes()):
+            tmp = kept.with_name(f".{kept.name}.{os.getpid()}.tmp")
+            shutil.copyfile(parsed, tmp)
+            os.replace(tmp, kept)
+        folders = sorted(target_path.parent.glob("warehouse_dbt_models-*"), key=lambda path: path.stat().st_mtime)
+        for old in folders[:-KEEP_TARGETS]:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as error:  # a cache: the next run parses again, nothing else
+        context.log.warning(f"could not keep dbt's partial parse for the next run: {error}")

@@ -12,6 +12,7 @@ are not UTF-8) and near misses are recorded in ``raw.drop_zone_refusals`` and wa
 """
 
 from collections import Counter
+from datetime import timedelta
 
 import dagster as dg
 
@@ -104,7 +105,13 @@ def gateway_log_files(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     totals = _totals(results)
     not_loaded = _not_loaded(listing, context)
     reasons = sum((result.reasons for result in results), Counter())
-    context.log.info(f"gateway files: {totals}; {in_window} requests from {start} to {end}")
+    context.log.info(
+        f"gateway files: {totals['files_loaded']} landed, {totals['files_unchanged']} unchanged"
+        + (f", {totals['files_gone']} gone" if totals["files_gone"] else "")
+        + f"; {totals.get('lines_read', 0):,} lines: {totals.get('accepted', 0):,} new requests, "
+        f"{totals.get('duplicates', 0):,} duplicates, {totals.get('quarantined', 0):,} quarantined; "
+        f"{in_window:,} requests in the run's days {start:%Y-%m-%d}..{end - timedelta(seconds=1):%Y-%m-%d}"
+    )
     if not results:
         context.log.warning(f"no *.jsonl or *.jsonl.gz files in {gateway_dir(data_dir)}: nothing to load")
     yield dg.MaterializeResult(

@@ -19,17 +19,12 @@ keeps every value as it is (it holds types, not formulas).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from dagster_project.publish.files import write_atomic, write_text_atomic
+from dagster_project.publish.files import write_atomic
 
-MONEY = pa.decimal128(38, 12)
 # A text cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -93,54 +88,70 @@ def neutralise_formula(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 
 
-def _csv_value(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):  # text columns only: a Decimal such as -1.25 is a number and is written as one
-        return neutralise_formula(value)
-    if isinstance(value, Decimal):
-        return format(value, "f")  # every digit, no exponent
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return str(value)
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
-def _csv_cell(text: str) -> str:
-    """RFC 4180 quoting. Not the csv module's: with the line terminator "\n" it leaves a lone "\r" unquoted, and a
-    reader then cuts the row there."""
-    return '"' + text.replace('"', '""') + '"' if any(char in text for char in ',"\r\n') else text
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
-def to_csv_text(table: pa.Table) -> str:
-    """CSV with a header; decimals written out exactly, timestamps and dates ISO 8601, empty for null, text that a
-    spreadsheet would run as a formula prefixed with ``'`` (see the module docstring)."""
-    lines = [",".join(_csv_cell(name) for name in table.column_names)]
-    for row in table.to_pylist():
-        lines.append(",".join(_csv_cell(_csv_value(value)) for value in row.values()))
-    return "\n".join(lines) + "\n"
+# The triggers as SQL (chr() spells the tab and the carriage return).
+TRIGGERS_SQL = ", ".join(f"chr({ord(char)})" for char in FORMULA_TRIGGERS)
 
 
-def _with_exact_money(table: pa.Table) -> pa.Table:
-    """Money columns (`*_usd`) as decimal128(38, 12), whatever the query returned."""
-    fields = [
-        pa.field(f.name, MONEY) if f.name.endswith("_usd") else f
-        for f in table.schema
-    ]
-    return table.cast(pa.schema(fields))
+def _parquet_column(name: str) -> str:
+    """Money columns (`*_usd`) as DECIMAL(38, 12) (decimal128(38, 12) in Parquet), whatever the query returned."""
+    column = _quoted(name)
+    return f"cast({column} as decimal(38, 12)) as {column}" if name.endswith("_usd") else column
+
+
+def _csv_column(name: str, kind: str) -> str:
+    """The column as the text of its CSV cell (see the module docstring): decimals with every digit (12 places for
+    money), timestamps ISO 8601 (`T`, microseconds only when there are some), null and the empty string both an
+    empty cell, text that a spreadsheet would run as a formula prefixed with ``'``. DuckDB's CSV writer then quotes
+    a cell holding a comma, a quote, CR or LF (RFC 4180), and writes booleans as true/false."""
+    column = _quoted(name)
+    if name.endswith("_usd"):
+        return f"cast(cast({column} as decimal(38, 12)) as varchar) as {column}"
+    if kind == "VARCHAR":
+        return (f"case when {column} = '' then null when left({column}, 1) in ({TRIGGERS_SQL}) "
+                f"then chr(39) || {column} else {column} end as {column}")
+    if kind == "TIMESTAMP":
+        return (f"strftime({column}, '%Y-%m-%dT%H:%M:%S') || case when microsecond({column}) % 1000000 <> 0 "
+                f"then strftime({column}, '.%f') else '' end as {column}")
+    if kind.startswith(("TIMESTAMP", "TIME")):
+        raise TypeError(f"export column {name} is {kind}: spell out its CSV text in exports.py before exporting it")
+    return column
+
+
+def _copy(con: duckdb.DuckDBPyConnection, select: str, path: Path, options: str) -> Path:
+    return write_atomic(path, lambda tmp: con.execute(f"copy ({select}) to {_literal(str(tmp))} ({options})"))
 
 
 def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[ExportFile]:
-    """Write every export table, one Parquet and one CSV file per month; return what was written."""
+    """Write every export table, one Parquet and one CSV file per month; return what was written.
+
+    Each query runs once, into a temporary table; DuckDB's COPY then writes each month's rows in the query's order
+    (DuckDB keeps insertion order) as Parquet and as CSV: no row passes through Python."""
     written: list[ExportFile] = []
     for name, query in EXPORT_QUERIES.items():
-        table = _with_exact_money(con.sql(query).to_arrow_table())
-        months = sorted(set(table.column("month").to_pylist()))
-        for month in months:
-            part = table.filter(pc.equal(table.column("month"), month)).drop_columns(["month"])
-            folder = exports_dir / name
-            parquet_path = write_atomic(folder / f"{month}.parquet", lambda tmp, t=part: pq.write_table(t, tmp))
-            csv_path = write_text_atomic(folder / f"{month}.csv", to_csv_text(part))
-            written.append(ExportFile(name, month, part.num_rows, parquet_path, csv_path))
+        scratch = f"export_{name}"
+        con.execute(f"create or replace temp table {scratch} as {query}")
+        try:
+            columns = [(column, kind) for column, kind in con.execute(
+                f"select column_name, column_type from (describe {scratch})").fetchall() if column != "month"]
+            parquet_select = ", ".join(_parquet_column(column) for column, _ in columns)
+            csv_select = ", ".join(_csv_column(column, kind) for column, kind in columns)
+            months = con.execute(f"select month, count(*) from {scratch} group by month order by month").fetchall()
+            for month, rows in months:
+                rows_of_month = f"from {scratch} where month = {_literal(month)}"
+                path = exports_dir / name / month
+                parquet = _copy(con, f"select {parquet_select} {rows_of_month}", path.with_suffix(".parquet"),
+                                "format parquet")
+                csv = _copy(con, f"select {csv_select} {rows_of_month}", path.with_suffix(".csv"),
+                            "format csv, header true, delimiter ','")
+                written.append(ExportFile(name, month, rows, parquet, csv))
+        finally:
+            con.execute(f"drop table if exists {scratch}")
     return written

@@ -1,7 +1,7 @@
 {#-
-    Incremental building by UTC day. The request-level models and the daily marts (tag `daily`) are Dagster assets
-    partitioned by UTC day: Dagster passes the partitions being materialized as the vars `partition_start` and
-    `partition_end` (ISO timestamps, end exclusive). Without them (a plain `dbt build`), a run prices what is new.
+    Incremental building by UTC day. A run prices what is new (the watermarks below); Dagster passes no per-run
+    vars (they would invalidate dbt's partial parse on every run). To re-price given days as well, pass the vars
+    `partition_start` and `partition_end` (ISO timestamps, end exclusive) by hand on the dbt command line.
     Either way, a run also re-prices what changed since the last one (see int_requests_trial_applied), and
     `--full-refresh` rebuilds everything: all of these give identical marts (tests/test_incremental.py).
 -#}

@@ -1,0 +1,42 @@
+"""Paths and days, without importing Dagster: `python -m dagster_project.run` decides from these whether there is
+anything to do before it pays for starting Dagster and dbt (dagster_project/resources.py, schedules.py and
+partitions.py re-export them)."""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR_ENV = "AI_USAGE_DATA_DIR"
+# The first day the warehouse may hold (the daily partitions start here).
+FIRST_DAY = "2025-01-01"
+LOOKBACK_ENV = "AI_USAGE_LOOKBACK_DAYS"
+DEFAULT_LOOKBACK_DAYS = 2
+
+
+def default_data_dir() -> Path:
+    """$AI_USAGE_DATA_DIR, or `data/` at the project root."""
+    configured = os.environ.get(DATA_DIR_ENV, "").strip()
+    return Path(configured).expanduser().resolve() if configured else PROJECT_ROOT / "data"
+
+
+def partition_range_tags(first: date, last: date) -> dict[str, str]:
+    """Run tags that make one run cover the daily partitions first..last (inclusive), clamped to the calendar."""
+    today = datetime.now(timezone.utc).date()
+    first = max(first, date.fromisoformat(FIRST_DAY))
+    last = min(max(last, first), today)
+    first = min(first, last)
+    return {
+        "dagster/asset_partition_range_start": first.isoformat(),
+        "dagster/asset_partition_range_end": last.isoformat(),
+    }
+
+
+def lookback_days() -> int:
+    """$AI_USAGE_LOOKBACK_DAYS (default 2): how many days before yesterday the daily run re-pulls and rebuilds."""
+    raw = os.environ.get(LOOKBACK_ENV, "").strip() or str(DEFAULT_LOOKBACK_DAYS)
+    if not raw.isdigit() or int(raw) > 60:
+        raise ValueError(f"{LOOKBACK_ENV}={raw!r}: set it to a whole number of days between 0 and 60")
+    return int(raw)
