@@ -147,7 +147,7 @@ def generate(requests: int, seed: int, out: Path) -> dict:
         model = rng.choice(len(names), n, p=shares)
         draw = rng.random(n)
         tier = np.zeros(n, np.int64)  # default
-        for t, (name, below) in enumerate(SERVICE_TIERS, start=1):
+        for t, (_name, below) in enumerate(SERVICE_TIERS, start=1):
             lower = SERVICE_TIERS[t - 2][1] if t > 1 else 0.0
             tier = np.where((draw >= lower) & (draw < below) & facts.tier_ok[model, d, t], t, tier)
         tier = np.where(rng.random(n) < 0.002, 4, tier)  # `scale`: no price of its own, priced as standard
