@@ -265,7 +265,7 @@ def _add_noise(rng: np.random.Generator, lines: list[str], previous: list[str], 
     for k in range(max(1, round(n * HOSTILE_RATE))):
         extra.append(_hostile(k + day.toordinal(), k, day))
     pool = lines + [line for line in previous if line.startswith('{"id":"gen_')]
-    for k, pick in enumerate(rng.integers(0, len(pool), max(1, round(n * DUPLICATE_RATE))).tolist()):
+    for k, pick in enumerate(rng.integers(0, len(pool), max(2, round(n * DUPLICATE_RATE))).tolist()):
         line = pool[pick]
         if not line.startswith('{"id":"gen_'):
             continue
