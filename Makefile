@@ -51,8 +51,9 @@ test-slow: setup
 dev: setup
 	$(BIN)/dagster dev -m dagster_project.definitions
 
+## make benchmark: the project against one DuckDB script, polars and pandas (1M requests; ARGS="--requests 5000000")
 benchmark: setup
-	$(BIN)/python -m tests.benchmarks.run
+	$(BIN)/python -m tests.benchmarks.run $(ARGS)
 
 ## make catalog: regenerate the catalog seeds from the pinned genai-prices and the overrides; prints what changed.
 catalog: $(INSTALLED)
