@@ -86,46 +86,34 @@ tokens_before_restart as (
 ),
 {% endif %}
 
-running_totals as (
-    select
-        to_price.request_id,
-        cast(
-            coalesce(tokens_before_restart.tokens, 0)
-            + coalesce(
-                sum(to_price.total_tokens) over (
-                    partition by to_price.user_id
-                    order by to_price.created_at, to_price.request_id
-                    rows between unbounded preceding and 1 preceding
-                ),
-                0
-            )
-            as bigint
-        ) as trial_tokens_before
-    from to_price
-    left join tokens_before_restart using (user_id)
-    where to_price.is_billed and to_price.has_price
-),
-
-eligibility as (
-    select
-        to_price.request_id,
-        {%- if start_date is none %}
-        true as is_trial_eligible
-        {%- else %}
-        coalesce(users.created_at >= cast('{{ start_date }}' as date), false) as is_trial_eligible
-        {%- endif %}
-    from to_price
-    left join users using (user_id)
-),
-
 trial as (
+    -- the running sum in one window over the rows being priced (failed and held-back rows add nothing to it)
     select
         to_price.*,
-        eligibility.is_trial_eligible,
-        coalesce(running_totals.trial_tokens_before, 0) as trial_tokens_before
+        {%- if start_date is none %}
+        true as is_trial_eligible,
+        {%- else %}
+        coalesce(users.created_at >= cast('{{ start_date }}' as date), false) as is_trial_eligible,
+        {%- endif %}
+        case
+            when to_price.is_billed and to_price.has_price then cast(
+                coalesce(tokens_before_restart.tokens, 0)
+                + coalesce(
+                    sum(case when to_price.is_billed and to_price.has_price then to_price.total_tokens end) over (
+                        partition by to_price.user_id
+                        order by to_price.created_at, to_price.request_id
+                        rows between unbounded preceding and 1 preceding
+                    ),
+                    0
+                )
+                as bigint)
+            else 0
+        end as trial_tokens_before
     from to_price
-    inner join eligibility using (request_id)
-    left join running_totals using (request_id)
+    left join tokens_before_restart using (user_id)
+    {%- if start_date is not none %}
+    left join (select user_id, created_at from users) as users using (user_id)
+    {%- endif %}
 ),
 
 trial_tokens as (
