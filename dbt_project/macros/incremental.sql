@@ -152,7 +152,13 @@ to_sum as (
         {%- endfor %}
     )
     and not exists (
-        select 1 from {{ ref(source_model) }} as remaining
+        -- the rows left in those groups are no older than two days before the earliest re-priced request
+        select 1 from (
+            select * from {{ ref(source_model) }}
+            where created_at >= (
+                select min(created_at) - interval 2 day from ({{ repriced_requests_since_watermark() }})
+            )
+        ) as remaining
         where true
         {%- for name, expr in keys.items() %}
             and {{ expr }} = kept.{{ name }}

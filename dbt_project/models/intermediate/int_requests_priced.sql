@@ -24,13 +24,26 @@
     )
 }}
 
+{%- if is_incremental() %}
+with to_price as (
+    -- new requests, and the held-back ones again: one anti-join on the request ids alone
+    select request_id, loaded_at
+    from {{ ref('stg_raw__gateway_requests') }}
+    anti join (select request_id from {{ this }} where has_price or not is_billed) as kept using (request_id)
+),
+
+requests as (
+    -- joined on loaded_at too: the scan of the landed requests then skips the row groups landed before the
+    -- earliest of them (DuckDB pushes the join keys' range into the scan)
+    select landed.*
+    from {{ ref('stg_raw__gateway_requests') }} as landed
+    semi join to_price using (request_id, loaded_at)
+),
+{%- else %}
 with requests as (
     select * from {{ ref('stg_raw__gateway_requests') }}
-    {%- if is_incremental() %}
-    -- new requests, and the held-back ones again (one narrow anti-join on request ids)
-    anti join (select request_id from {{ this }} where has_price or not is_billed) as kept using (request_id)
-    {%- endif %}
 ),
+{%- endif %}
 
 prices as (
     select

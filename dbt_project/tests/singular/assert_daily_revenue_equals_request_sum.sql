@@ -14,16 +14,15 @@ per_request as (
     from {{ ref('ai_usage_analytics') }}
     where created_at >= (select min_created_at from bounds)
     group by all
-    having date in (select date from touched)
 ),
 
 daily as (
     select * from {{ ref('ai_revenue_analytics') }}
-    where date in (select date from touched)
+    semi join touched using (date)
 )
 
 select *
-from per_request
+from (select * from per_request semi join touched using (date)) as per_request
 full outer join daily using (date)
 where per_request.requests is distinct from daily.requests
     or per_request.provider_cost_usd is distinct from daily.provider_cost_usd

@@ -17,16 +17,15 @@ per_request as (
     from {{ ref('ai_usage_analytics') }}
     where created_at >= (select min_created_at from bounds)
     group by all
-    having (user_id, date) in (select (user_id, date) from touched)
 ),
 
 summary as (
     select * from {{ ref('user_ai_usage_summary') }}
-    where (user_id, date) in (select (user_id, date) from touched)
+    semi join touched using (user_id, date)
 )
 
 select *
-from per_request
+from (select * from per_request semi join touched using (user_id, date)) as per_request
 full outer join summary using (user_id, date)
 where per_request.requests is distinct from summary.requests
     or per_request.user_charge_usd is distinct from summary.user_charge_usd
