@@ -30,12 +30,27 @@
 
 {#- A pre-hook: drop the stored rows computed with another fingerprint, so that this run computes them again
     (they are then "new"). Nothing happens on the first run or on a full refresh. -#}
-{% macro drop_rows_of_other_knobs(fingerprint_sql) -%}
+{% macro drop_rows_of_other_knobs(fingerprint_sql, column='knobs_fingerprint') -%}
     {%- if is_incremental() -%}
-        delete from {{ this }} where knobs_fingerprint is distinct from ({{ fingerprint_sql }})
+        delete from {{ this }} where {{ column }} is distinct from ({{ fingerprint_sql }})
     {%- else -%}
         select 1
     {%- endif -%}
+{%- endmacro %}
+
+{#- What a request's price depends on besides the request: every column of every catalog row and alias (any
+    catalog change changes the fingerprint). The catalog is small: a few thousand rows. -#}
+{% macro catalog_fingerprint_sql() -%}
+    select md5(
+        coalesce((
+            select string_agg(cast(prices as varchar), ',' order by cast(prices as varchar))
+            from {{ ref('stg_catalog__model_prices') }} as prices
+        ), '')
+        || coalesce((
+            select string_agg(cast(aliases as varchar), ',' order by cast(aliases as varchar))
+            from {{ ref('stg_catalog__model_aliases') }} as aliases
+        ), '')
+    )
 {%- endmacro %}
 
 {#- What the trial depends on besides the requests: its knobs, the catalog (prices decide what is billed) and, when
@@ -77,18 +92,14 @@
 {%- set names = keys.keys() | list -%}
 {%- set group_columns -%}{% for name in names %}_group_{{ name }}{{ ", " if not loop.last }}{% endfor %}{%- endset -%}
 {% if is_incremental() %}
-keyed as (
-    select
-        *,
-        {%- for name, expr in keys.items() %}
-        {{ expr }} as _group_{{ name }}{{ "," if not loop.last }}
-        {%- endfor %}
-    from {{ relation }}
-),
-
 changed as (
-    select {{ group_columns }}, created_at
-    from keyed
+    -- the rows written since this model's last run (a zonemap-pruned scan), and the re-priced requests
+    select
+        {%- for name, expr in keys.items() %}
+        {{ expr }} as _group_{{ name }},
+        {%- endfor %}
+        created_at
+    from {{ relation }}
     where updated_at > {{ watermark('updated_at') }}
     union all
     select
@@ -106,11 +117,18 @@ touched as (
 
 to_sum as (
     select keyed.* exclude ({{ group_columns }})
-    from keyed
+    from (
+        select
+            *,
+            {%- for name, expr in keys.items() %}
+            {{ expr }} as _group_{{ name }}{{ "," if not loop.last }}
+            {%- endfor %}
+        from {{ relation }}
+        -- a group's day starts at most two days before its earliest changed row (any time zone): only the rows of
+        -- those days are read and keyed
+        where created_at >= (select min(created_at) - interval 2 day from changed)
+    ) as keyed
     semi join touched using ({{ group_columns }})
-    -- a group's day starts at most two days before its earliest changed row (any time zone): lets DuckDB skip
-    -- the row groups of older days
-    where keyed.created_at >= (select min(created_at) - interval 2 day from changed)
 ),
 {% else %}
 to_sum as (
@@ -134,7 +152,13 @@ to_sum as (
         {%- endfor %}
     )
     and not exists (
-        select 1 from {{ ref(source_model) }} as remaining
+        -- the rows left in those groups are no older than two days before the earliest re-priced request
+        select 1 from (
+            select * from {{ ref(source_model) }}
+            where created_at >= (
+                select min(created_at) - interval 2 day from ({{ repriced_requests_since_watermark() }})
+            )
+        ) as remaining
         where true
         {%- for name, expr in keys.items() %}
             and {{ expr }} = kept.{{ name }}

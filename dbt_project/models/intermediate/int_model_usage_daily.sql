@@ -13,7 +13,7 @@
 }}
 
 -- depends_on: {{ ref('int_requests_trial_applied') }} (the requests re-priced since the last run: macros/incremental.sql)
-with requests as (
+with requests as not materialized (
     select * from {{ ref('ai_usage_analytics') }}
 ),
 

@@ -9,12 +9,19 @@ with requests as (
     select * from {{ ref('int_requests_trial_applied') }}
 ),
 
+factors as (
+    select
+        *,
+        {{ usd_to_units('provider_cost_usd') }} as provider_cost_units,
+        {{ markup_factor_expr(policy) }} as markup_factor_units
+    from requests
+),
+
 units as (
     select
         *,
-        {{ markup_factor_expr(policy) }} as markup_factor_units,
-        {{ marked_up_units_x1e6_expr(markup_factor_expr(policy)) }} as marked_up_units_x1e6
-    from requests
+        {{ marked_up_units_x1e6_expr('markup_factor_units') }} as marked_up_units_x1e6
+    from factors
 ),
 
 rounded as (
@@ -36,7 +43,7 @@ charged as (
 
 final as (
     select
-        * exclude (markup_factor_units, marked_up_units_x1e6, list_units, charge_units),
+        * exclude (provider_cost_units, markup_factor_units, marked_up_units_x1e6, list_units, charge_units),
         cast((markup_factor_units - 1000000) * 0.0001 as decimal(9, 4)) as markup_percentage,
         cast(user_charge_usd - provider_cost_usd as decimal(38, 12)) as markup_usd,
         cast(list_charge_usd - user_charge_usd as decimal(38, 12)) as trial_credit_usd

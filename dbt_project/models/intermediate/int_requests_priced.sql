@@ -4,18 +4,60 @@
 -- UTC day (valid_from inclusive, valid_to exclusive), whose time-of-day window holds its time in the window's time
 -- zone, whose service tier is the request's (else `any`), and whose long-context tier is the highest one below the
 -- request's input tokens (the whole request at that tier's prices). Each token type is priced at its own price
--- (see provider_cost_usd_expr in macros/pricing.sql).
+-- (see provider_cost_x1e18_expr in macros/pricing.sql).
 -- A billed request whose model has no price is kept with has_price = false and no cost: it is held back from
 -- billing (see unpriced_requests), never billed at $0.
--- A view: per-row arithmetic, read by the incremental int_requests_trial_applied for the requests it re-prices.
-{{ config(materialized='view') }}
+-- Incremental: a request is priced once, when it is new; held-back requests are priced again on every run (they
+-- may have a price now); a change of the catalog (its fingerprint) prices everything again. `costed_at` says when
+-- a row was priced: int_requests_trial_applied takes the rows priced since its own last run.
+-- Speed: each catalog row's prices are turned into integer units once (not once per request), the best row of a
+-- request is one arg_max per request (no window over all requests), and the cost's numerator is computed once per
+-- request before it is rounded.
+{{
+    config(
+        materialized='incremental',
+        unique_key='request_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='sync_all_columns',
+        tags=['daily'],
+        pre_hook="{{ drop_rows_of_other_knobs(catalog_fingerprint_sql(), 'catalog_fingerprint') }}",
+    )
+}}
 
+{%- if is_incremental() %}
+with to_price as (
+    -- new requests, and the held-back ones again: one anti-join on the request ids alone
+    select request_id, loaded_at
+    from {{ ref('stg_raw__gateway_requests') }}
+    anti join (select request_id from {{ this }} where has_price or not is_billed) as kept using (request_id)
+),
+
+requests as (
+    -- joined on loaded_at too: the scan of the landed requests then skips the row groups landed before the
+    -- earliest of them (DuckDB pushes the join keys' range into the scan)
+    select landed.*
+    from {{ ref('stg_raw__gateway_requests') }} as landed
+    semi join to_price using (request_id, loaded_at)
+),
+{%- else %}
 with requests as (
     select * from {{ ref('stg_raw__gateway_requests') }}
 ),
+{%- endif %}
 
 prices as (
-    select * from {{ ref('stg_catalog__model_prices') }}
+    select
+        *,
+        -- a row's rank for a request: its own service tier before `any`, then the highest long-context tier
+        row_number() over (order by model, valid_from, service_tier, window_start, input_tokens_above) as price_cell,
+        {{ price_units('input_price_per_1m_usd') }} as input_units,
+        {{ price_units('output_price_per_1m_usd') }} as output_units,
+        {{ price_units('coalesce(cache_read_price_per_1m_usd, input_price_per_1m_usd)') }} as cache_read_units,
+        {{ price_units('coalesce(cache_write_price_per_1m_usd, input_price_per_1m_usd)') }} as cache_write_units,
+        {{ price_units('coalesce(cache_write_1h_price_per_1m_usd, cache_write_price_per_1m_usd, input_price_per_1m_usd)') }}
+            as cache_write_1h_units,
+        {{ price_units('coalesce(reasoning_price_per_1m_usd, output_price_per_1m_usd)') }} as reasoning_units
+    from {{ ref('stg_catalog__model_prices') }}
 ),
 
 aliases as (
@@ -35,27 +77,10 @@ resolved as (
 candidates as (
     select
         resolved.request_id,
-        prices.model,
-        prices.valid_from,
-        prices.service_tier,
-        prices.window_start,
-        prices.window_end,
-        prices.window_timezone,
-        prices.input_tokens_above,
-        prices.input_price_per_1m_usd,
-        prices.output_price_per_1m_usd,
-        prices.cache_read_price_per_1m_usd,
-        prices.cache_write_price_per_1m_usd,
-        prices.cache_write_1h_price_per_1m_usd,
-        prices.reasoning_price_per_1m_usd,
-        row_number() over (
-            partition by resolved.request_id
-            order by prices.service_tier = resolved.service_tier desc, prices.input_tokens_above desc nulls last
-        ) as price_rank,
-        -- two rows at the same rank would be an ambiguous catalog: the gate assert_no_request_has_two_prices
-        count(*) over (
-            partition by resolved.request_id, prices.service_tier = resolved.service_tier, prices.input_tokens_above
-        ) as rows_at_rank
+        prices.price_cell,
+        -- the rank: the request's own service tier first, then the highest long-context tier (none lowest)
+        cast(coalesce(prices.service_tier = resolved.service_tier, false) as bigint) * 4611686018427387904
+            + coalesce(prices.input_tokens_above, -1) + 1 as price_rank
     from resolved
     inner join prices
         on resolved.catalog_model = prices.model
@@ -69,33 +94,49 @@ candidates as (
         )
 ),
 
+best as (
+    select
+        request_id,
+        arg_max(price_cell, price_rank) as price_cell,
+        -- the two highest ranks: equal, two rows would price the request (gate assert_no_billed_model_day_has_two_prices)
+        max(price_rank, 2) as top_ranks
+    from candidates
+    group by request_id
+),
+
 joined as (
     select
         resolved.*,
-        candidates.model is not null as has_price,
-        candidates.valid_from as price_valid_from,
-        candidates.service_tier as price_service_tier,
-        candidates.window_start as price_window_start,
-        candidates.window_end as price_window_end,
-        candidates.window_timezone as price_window_timezone,
-        candidates.input_tokens_above as price_input_tokens_above,
-        coalesce(candidates.rows_at_rank > 1, false) as is_price_ambiguous,
-        candidates.input_price_per_1m_usd,
-        candidates.output_price_per_1m_usd,
-        candidates.cache_read_price_per_1m_usd,
-        candidates.cache_write_price_per_1m_usd,
-        candidates.cache_write_1h_price_per_1m_usd,
-        candidates.reasoning_price_per_1m_usd
+        prices.model is not null as has_price,
+        prices.valid_from as price_valid_from,
+        prices.service_tier as price_service_tier,
+        prices.window_start as price_window_start,
+        prices.window_end as price_window_end,
+        prices.window_timezone as price_window_timezone,
+        prices.input_tokens_above as price_input_tokens_above,
+        coalesce(len(best.top_ranks) > 1 and best.top_ranks[1] = best.top_ranks[2], false) as is_price_ambiguous,
+        prices.input_price_per_1m_usd,
+        prices.output_price_per_1m_usd,
+        prices.cache_read_price_per_1m_usd,
+        prices.cache_write_price_per_1m_usd,
+        prices.cache_write_1h_price_per_1m_usd,
+        prices.reasoning_price_per_1m_usd,
+        case when resolved.is_billed and prices.model is not null then {{ provider_cost_x1e18_expr() }} end
+            as provider_cost_x1e18
     from resolved
-    left join candidates
-        on resolved.request_id = candidates.request_id
-        and candidates.price_rank = 1
+    left join best using (request_id)
+    left join prices using (price_cell)
 ),
 
 final as (
     select
-        *,
-        {{ provider_cost_usd_expr() }} as provider_cost_usd
+        * exclude (provider_cost_x1e18),
+        case
+            when not is_billed then cast(0 as decimal(38, 12))
+            when has_price then {{ units_to_usd(divide_half_even('provider_cost_x1e18', 'cast(1000000 as hugeint)')) }}
+        end as provider_cost_usd,
+        ({{ catalog_fingerprint_sql() | indent(8) }}) as catalog_fingerprint,
+        cast(current_timestamp as timestamp) as costed_at
     from joined
 )
 

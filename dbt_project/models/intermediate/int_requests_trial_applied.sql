@@ -23,7 +23,7 @@
 {%- set allowance = free_trial_tokens() %}
 {%- set start_date = trial_start_date() %}
 
-with requests as (
+with requests as not materialized (
     select * from {{ ref('int_requests_priced') }}
 ),
 
@@ -36,19 +36,29 @@ fingerprint as (
 ),
 
 {% if is_incremental() %}
-previous as (
+previous as not materialized (
     select request_id, user_id, created_at, is_billed, has_price, total_tokens from {{ this }}
 ),
 
-changed as (
-    -- new requests (everything, after the pre-hook dropped rows priced with other knobs or another catalog),
-    -- held-back ones that now have a price, and the days being re-materialized
-    select requests.request_id, requests.user_id, requests.created_at
+recently_priced as (
+    -- the requests int_requests_priced priced since this model's last run (costed_at after the newest here): new
+    -- ones, held-back ones priced again, or all of them after a catalog change (the pre-hook then emptied this)
+    select request_id, user_id, created_at, has_price
     from requests
+    where costed_at > (select coalesce(max(costed_at), cast('1970-01-01' as timestamp)) from {{ this }})
+),
+
+changed as (
+    -- new requests, held-back ones that now have a price, and the days being re-materialized
+    select recently_priced.request_id, recently_priced.user_id, recently_priced.created_at
+    from recently_priced
     left join previous using (request_id)
     where previous.request_id is null
-        or (previous.is_billed and not previous.has_price and requests.has_price)
-        or {{ in_partition_window('requests.created_at') }}
+        or (previous.is_billed and not previous.has_price and recently_priced.has_price)
+    union all
+    select request_id, user_id, created_at
+    from requests
+    where {{ in_partition_window('created_at') }}
 ),
 
 restart as (
@@ -63,6 +73,8 @@ to_price as (
     inner join restart
         on requests.user_id = restart.user_id
         and requests.created_at >= restart.reprice_from
+    -- lets the scan skip what is older than every restart
+    where requests.created_at >= (select min(reprice_from) from restart)
 ),
 
 tokens_before_restart as (
@@ -86,46 +98,34 @@ tokens_before_restart as (
 ),
 {% endif %}
 
-running_totals as (
-    select
-        to_price.request_id,
-        cast(
-            coalesce(tokens_before_restart.tokens, 0)
-            + coalesce(
-                sum(to_price.total_tokens) over (
-                    partition by to_price.user_id
-                    order by to_price.created_at, to_price.request_id
-                    rows between unbounded preceding and 1 preceding
-                ),
-                0
-            )
-            as bigint
-        ) as trial_tokens_before
-    from to_price
-    left join tokens_before_restart using (user_id)
-    where to_price.is_billed and to_price.has_price
-),
-
-eligibility as (
-    select
-        to_price.request_id,
-        {%- if start_date is none %}
-        true as is_trial_eligible
-        {%- else %}
-        coalesce(users.created_at >= cast('{{ start_date }}' as date), false) as is_trial_eligible
-        {%- endif %}
-    from to_price
-    left join users using (user_id)
-),
-
 trial as (
+    -- the running sum in one window over the rows being priced (failed and held-back rows add nothing to it)
     select
         to_price.*,
-        eligibility.is_trial_eligible,
-        coalesce(running_totals.trial_tokens_before, 0) as trial_tokens_before
+        {%- if start_date is none %}
+        true as is_trial_eligible,
+        {%- else %}
+        coalesce(users.created_at >= cast('{{ start_date }}' as date), false) as is_trial_eligible,
+        {%- endif %}
+        case
+            when to_price.is_billed and to_price.has_price then cast(
+                coalesce(tokens_before_restart.tokens, 0)
+                + coalesce(
+                    sum(case when to_price.is_billed and to_price.has_price then to_price.total_tokens end) over (
+                        partition by to_price.user_id
+                        order by to_price.created_at, to_price.request_id
+                        rows between unbounded preceding and 1 preceding
+                    ),
+                    0
+                )
+                as bigint)
+            else 0
+        end as trial_tokens_before
     from to_price
-    inner join eligibility using (request_id)
-    left join running_totals using (request_id)
+    left join tokens_before_restart using (user_id)
+    {%- if start_date is not none %}
+    left join (select user_id, created_at from users) as users using (user_id)
+    {%- endif %}
 ),
 
 trial_tokens as (

@@ -45,40 +45,34 @@ billed as (
     where is_billed
 ),
 
-running as (
-    select
-        *,
-        sum(total_tokens) over month_so_far as month_tokens,
-        coalesce(sum(total_tokens) over month_before, 0) as month_tokens_before,
-        sum(user_charge_usd) over month_so_far as month_spend_usd,
-        coalesce(sum(user_charge_usd) over month_before, 0) as month_spend_before_usd,
-        sum(trial_tokens) over lifetime_so_far as lifetime_trial_tokens
-    from billed
-    window
-        month_so_far as (
-            partition by user_id, month_start_date order by created_at, request_id
-            rows between unbounded preceding and current row
-        ),
-        month_before as (
-            partition by user_id, month_start_date order by created_at, request_id
-            rows between unbounded preceding and 1 preceding
-        ),
-        lifetime_so_far as (
-            partition by user_id order by created_at, request_id
-            rows between unbounded preceding and current row
-        )
+quota_users as (
+    -- only users whose plan has a quota can cross one: the running sums are taken over their requests alone
+    select users.id as user_id, quotas.monthly_token_quota, quotas.monthly_spend_quota_usd
+    from users
+    inner join quotas on users.plan = quotas.plan
+    where quotas.monthly_token_quota > 0 or quotas.monthly_spend_quota_usd > 0
 ),
 
-with_quota as (
+running as (
+    -- one window: the usage of the month up to each request; "before" it is that minus the request (exact sums)
     select
-        running.*,
-        users.email,
-        users.plan,
-        quotas.monthly_token_quota,
-        quotas.monthly_spend_quota_usd
-    from running
-    left join users on running.user_id = users.id
-    left join quotas on users.plan = quotas.plan
+        *,
+        month_tokens - total_tokens as month_tokens_before,
+        month_spend_usd - user_charge_usd as month_spend_before_usd
+    from (
+        select
+            billed.*,
+            quota_users.monthly_token_quota,
+            quota_users.monthly_spend_quota_usd,
+            sum(billed.total_tokens) over month_so_far as month_tokens,
+            sum(billed.user_charge_usd) over month_so_far as month_spend_usd
+        from billed
+        inner join quota_users using (user_id)
+        window month_so_far as (
+            partition by billed.user_id, billed.month_start_date order by billed.created_at, billed.request_id
+            rows between unbounded preceding and current row
+        )
+    )
 ),
 
 quota_crossings as (
@@ -88,7 +82,7 @@ quota_crossings as (
         'tokens_{{ threshold }}pct' as alert_type,
         'tokens' as metric,
         {{ threshold }} as threshold_percent
-    from with_quota
+    from running
     where monthly_token_quota > 0
         and month_tokens * 100 >= {{ threshold }} * monthly_token_quota
         and month_tokens_before * 100 < {{ threshold }} * monthly_token_quota
@@ -100,7 +94,7 @@ quota_crossings as (
         'spend_{{ threshold }}pct' as alert_type,
         'spend' as metric,
         {{ threshold }} as threshold_percent
-    from with_quota
+    from running
     where monthly_spend_quota_usd > 0
         and month_spend_usd * 100 >= {{ threshold }} * monthly_spend_quota_usd
         and month_spend_before_usd * 100 < {{ threshold }} * monthly_spend_quota_usd
@@ -108,45 +102,96 @@ quota_crossings as (
     {%- endfor %}
 ),
 
+first_trial as (
+    -- each user's first billed request with trial tokens (in the user's order: created_at, request_id)
+    select user_id, arg_min(request_id, (created_at, request_id)) as request_id, min(created_at) as created_at
+    from billed
+    where trial_tokens > 0
+    group by user_id
+),
+
+trial_end_requests as (
+    -- the trial ends with the first billed request, from the first with trial tokens on, that it does not cover
+    select billed.user_id, arg_min(billed.request_id, (billed.created_at, billed.request_id)) as request_id
+    from billed
+    inner join first_trial
+        on billed.user_id = first_trial.user_id
+        and (billed.created_at > first_trial.created_at
+             or (billed.created_at = first_trial.created_at and billed.request_id >= first_trial.request_id))
+    where not billed.is_trial_covered
+    group by billed.user_id
+),
+
+trial_end_usage as (
+    -- the trial tokens the user used up to and including that request, and the month's spend up to it
+    select
+        ended.request_id,
+        cast(sum(billed.trial_tokens) as bigint) as lifetime_trial_tokens,
+        sum(billed.user_charge_usd) filter (where billed.month_start_date = ended.month_start_date) as month_spend_usd
+    from (
+        select billed.*
+        from billed
+        semi join trial_end_requests using (user_id, request_id)
+    ) as ended
+    inner join billed
+        on billed.user_id = ended.user_id
+        and (billed.created_at < ended.created_at
+             or (billed.created_at = ended.created_at and billed.request_id <= ended.request_id))
+    group by ended.request_id
+),
+
 trial_ends as (
     select
-        *,
+        billed.*,
         'trial_ended' as alert_type,
         'trial' as metric,
-        cast(null as integer) as threshold_percent
-    from with_quota
-    where lifetime_trial_tokens > 0 and not is_trial_covered
-    qualify row_number() over (partition by user_id order by created_at, request_id) = 1
+        cast(null as integer) as threshold_percent,
+        trial_end_usage.lifetime_trial_tokens,
+        trial_end_usage.month_spend_usd
+    from billed
+    inner join trial_end_usage using (request_id)
 ),
 
 crossings as (
     select
         user_id || '/' || strftime(month_start_date, '%Y-%m') || '/' || alert_type as alert_key,
-        *,
+        user_id,
+        month_start_date,
+        alert_type,
+        metric,
+        threshold_percent,
         monthly_token_quota as quota_tokens,
         monthly_spend_quota_usd as quota_spend_usd,
         month_tokens as used_tokens,
-        month_spend_usd as used_spend_usd
+        month_spend_usd as used_spend_usd,
+        request_id,
+        created_at
     from quota_crossings
 
     union all
 
     select
         user_id || '/' || alert_type as alert_key,
-        *,
+        user_id,
+        month_start_date,
+        alert_type,
+        metric,
+        threshold_percent,
         cast(null as bigint) as quota_tokens,
         cast(null as decimal(38, 12)) as quota_spend_usd,
         lifetime_trial_tokens as used_tokens,
-        month_spend_usd as used_spend_usd
+        month_spend_usd as used_spend_usd,
+        request_id,
+        created_at
     from trial_ends
 ),
 
 final as (
     select
-        alert_key,
-        user_id,
-        email,
-        plan,
+        crossings.alert_key,
+        crossings.user_id,
+        users.email,
+        users.plan,
         month_start_date,
         alert_type,
         metric,
@@ -156,8 +201,9 @@ final as (
         cast(used_tokens as bigint) as used_tokens,
         cast(used_spend_usd as decimal(38, 12)) as used_spend_usd,
         request_id,
-        created_at as crossed_at
+        crossings.created_at as crossed_at
     from crossings
+    left join users on crossings.user_id = users.id
     order by crossed_at, user_id, alert_type
 )
 

@@ -5,6 +5,29 @@ with requests as (
     select * from {{ ref('ai_usage_analytics') }}
 ),
 
+grouped as (
+    -- one pass over the requests, grouped by what the labels are made of (a few thousand groups); the labels and
+    -- the four dimensions are then taken over these groups
+    select
+        model,
+        service_tier,
+        price_window_start,
+        price_window_end,
+        price_window_timezone,
+        price_input_tokens_above,
+        case
+            when cache_creation_1h_tokens > 0 then 'writes with a 1-hour lifetime'
+            when cache_creation_tokens > 0 then '5-minute writes only'
+            else 'no cache writes'
+        end as cache_write_value,
+        count(*) as requests,
+        sum(total_tokens) as total_tokens,
+        sum(provider_cost_usd) as provider_cost_usd,
+        sum(user_charge_usd) as user_charge_usd
+    from requests
+    group by all
+),
+
 labelled as (
     select
         *,
@@ -17,13 +40,8 @@ labelled as (
         case
             when price_input_tokens_above is null then 'base'
             else 'input above ' || cast(price_input_tokens_above as varchar) || ' tokens'
-        end as long_context_value,
-        case
-            when cache_creation_1h_tokens > 0 then 'writes with a 1-hour lifetime'
-            when cache_creation_tokens > 0 then '5-minute writes only'
-            else 'no cache writes'
-        end as cache_write_value
-    from requests
+        end as long_context_value
+    from grouped
 ),
 
 unpivoted as (
@@ -41,7 +59,7 @@ final as (
         dimension_order,
         dimension,
         value,
-        count(*) as requests,
+        cast(sum(requests) as bigint) as requests,
         count(distinct model) as models,
         cast(sum(total_tokens) as bigint) as total_tokens,
         sum(provider_cost_usd) as provider_cost_usd,

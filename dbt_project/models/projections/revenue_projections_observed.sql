@@ -59,9 +59,10 @@ totals as (
         count(*) filter (where is_trial_covered) as trial_covered_messages,
         count(*) filter (where not is_trial_covered and user_charge_usd = {{ minimum_charge_usd() }})
             as minimum_charge_messages,
-        sum({{ usd_to_units('user_charge_usd') }}) as revenue_units,
-        sum({{ usd_to_units('provider_cost_usd') }}) as cost_units,
-        sum({{ usd_to_units('trial_credit_usd') }}) as trial_credit_units
+        -- exact sums at 12 places, turned into pico-dollars once (not once per request)
+        {{ usd_to_units('sum(user_charge_usd)') }} as revenue_units,
+        {{ usd_to_units('sum(provider_cost_usd)') }} as cost_units,
+        {{ usd_to_units('sum(trial_credit_usd)') }} as trial_credit_units
     from windowed
 ),
 

@@ -1,5 +1,9 @@
+-- user_ai_usage_summary is the exact sum of ai_usage_analytics per user and day, for the groups the last run wrote
+-- (macros/test_scope.sql: every group on a full build, the day's groups on a daily run).
 {{ config(meta={'dagster': {'ref': {'name': 'user_ai_usage_summary'}}}) }}
-with per_request as (
+with {{ latest_written_groups('user_ai_usage_summary', {'user_id': 'user_id', 'date': reporting_date('created_at')}) }}
+
+per_request as (
     select
         user_id,
         {{ reporting_date('created_at') }} as date,
@@ -11,15 +15,17 @@ with per_request as (
         sum(markup_usd) as markup_usd,
         sum(trial_credit_usd) as trial_credit_usd
     from {{ ref('ai_usage_analytics') }}
+    where created_at >= (select min_created_at from bounds)
     group by all
 ),
 
 summary as (
     select * from {{ ref('user_ai_usage_summary') }}
+    semi join touched using (user_id, date)
 )
 
 select *
-from per_request
+from (select * from per_request semi join touched using (user_id, date)) as per_request
 full outer join summary using (user_id, date)
 where per_request.requests is distinct from summary.requests
     or per_request.user_charge_usd is distinct from summary.user_charge_usd
