@@ -1,5 +1,5 @@
 """Paths and days, without importing Dagster: `python -m dagster_project.run` decides from these whether there is
-anything to do before it pays for starting Dagster and dbt (dagster_project/resources.py, schedules.py and
+anything to do before it pays for starting Dagster and dbt (dagster_project/resources.py, defs/automation/schedules.py and
 partitions.py re-export them)."""
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project.assets.publish import (
+from dagster_project.defs.publish.assets import (
     DELIVERY_CHECK,
     NEW_CROSSINGS_CHECK,
     WEBHOOK_URL_ENV,
@@ -30,7 +30,8 @@ from dagster_project.assets.publish import (
     billing_alert_webhook_posts,
 )
 from dagster_project.publish.alerts import DeliveryPolicy, deliver_new_alerts
-from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
+from dagster_project.resources import DUCKDB_WRITER_POOL
+from tests.conftest import resources_for
 
 ALERT_ASSETS = [billing_alert_outbox, billing_alert_webhook_posts, billing_alert_notifications]
 
@@ -218,7 +219,7 @@ def test_nothing_is_posted_without_a_url(warehouse_copy, webhook):
 
 def test_asset_shows_new_crossings_warns_once_and_never_leaks_the_url(warehouse_copy, webhook, monkeypatch):
     monkeypatch.setenv(WEBHOOK_URL_ENV, webhook.url)
-    resources = {"warehouse": WarehouseResource(data_dir=str(warehouse_copy))}
+    resources = resources_for(warehouse_copy)
 
     first = dg.materialize(ALERT_ASSETS, resources=resources)
     assert first.success and len(webhook.received) == 4
@@ -460,7 +461,7 @@ def test_the_assets_post_outside_the_writer_pool_and_without_a_connection(wareho
     probes = probe_on_first_post(receiver, warehouse_copy)
     settings = {"timeout_seconds": 2, "max_consecutive_failures": 1}
     result = dg.materialize(
-        ALERT_ASSETS, resources={"warehouse": WarehouseResource(data_dir=str(warehouse_copy))},
+        ALERT_ASSETS, resources=resources_for(warehouse_copy),
         run_config={"resources": {"alert_webhook": {"config": settings}}}, raise_on_error=False,
     )
     assert result.success

@@ -15,10 +15,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project.assets.catalog_updates import SKIPPED, catalog_price_changes
-from dagster_project.resources import WarehouseResource
+from dagster_project.defs.catalog.price_changes import SKIPPED, catalog_price_changes
 from ingest import catalog
 from ingest.price_list import PRICE_LIST_ENV, ListPrice, compare_catalog, per_token_to_per_1m, redact
+from tests.conftest import resources_for
 
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "price_list"
 FIXTURE_NAME = "model_prices_and_context_window.json"
@@ -74,7 +74,7 @@ def _materialize(data_dir: Path, source: str | None = None) -> dg.ExecuteInProce
     config = {"as_of": AS_OF, **({"source": source} if source else {})}
     return dg.materialize(
         [catalog_price_changes],
-        resources={"warehouse": WarehouseResource(data_dir=str(data_dir))},
+        resources=resources_for(data_dir),
         run_config={"resources": {"price_list": {"config": config}}},
         raise_on_error=False,
     )

@@ -11,13 +11,12 @@ time; an http(s) URL or a local file path. Without either, that part is skipped 
 It never changes a price: prices change only through `make catalog` (and the overrides it merges).
 """
 
-import os
 from datetime import UTC, date, datetime
 
 import dagster as dg
 
 from dagster_project.metadata import markdown_table
-from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
+from dagster_project.resources import DUCKDB_WRITER_POOL, PriceListResource, WarehouseResource
 from ingest.catalog import SOURCE_PACKAGE, review_rows, source_version
 from ingest.price_list import (
     CHANGE_COLUMNS,
@@ -44,22 +43,6 @@ LIST_ACTIONS = {
 TABLE = "main.catalog_price_changes"
 
 
-class PriceListResource(dg.ConfigurableResource):
-    """Where the public price list (LiteLLM's model_prices_and_context_window.json format) comes from.
-
-    `source`: an http(s) URL or a local file path; empty: $AI_USAGE_PRICE_LIST_URL at run time; empty too:
-    skip.
-    """
-
-    source: str = ""
-    timeout_seconds: float = 30.0
-    # The day whose catalog prices are compared with the list (ISO date); empty: today (UTC).
-    as_of: str = ""
-
-    def configured_source(self) -> str:
-        return self.source.strip() or os.environ.get(PRICE_LIST_ENV, "").strip()
-
-
 def _create_table_sql() -> str:
     columns = []
     for name in CHANGE_COLUMNS:
@@ -81,8 +64,6 @@ def _create_table_sql() -> str:
     kinds={"python", "duckdb"},
     deps=[dg.AssetKey(["model_catalog"]), dg.AssetKey(["seeds", "price_list_aliases"])],
     pool=DUCKDB_WRITER_POOL,
-    # Bound here so that every materialization of the asset list (the tests' conftest included) has it.
-    resource_defs={"price_list": PriceListResource()},
 )
 def catalog_price_changes(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, price_list: PriceListResource

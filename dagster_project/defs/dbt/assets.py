@@ -11,7 +11,7 @@ import dagster as dg
 import yaml
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from dagster_project.assets.gateway_api import GATEWAY_API_PULL
+from dagster_project.defs.ingest.gateway_api import GATEWAY_API_PULL
 from dagster_project.project import dbt_project
 from dagster_project.resources import DATA_DIR_ENV, DUCKDB_WRITER_POOL, WarehouseResource, wait_for_write_lock
 

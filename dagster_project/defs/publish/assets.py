@@ -6,9 +6,6 @@ that open it sit in the DuckDB writer pool: a reader opening the file while dbt 
 asset that does not, billing_alert_webhook_posts, has no warehouse resource: it POSTs alerts, which may be slow.
 """
 
-import dataclasses
-import os
-import warnings
 from collections import defaultdict
 from decimal import Decimal
 
@@ -17,7 +14,6 @@ import dagster as dg
 from dagster_project.metadata import markdown_table
 from dagster_project.publish.alerts import (
     DELIVERIES_TABLE,
-    DeliveryPolicy,
     DeliveryReport,
     new_alert_payloads,
     record_deliveries,
@@ -26,10 +22,9 @@ from dagster_project.publish.alerts import (
 )
 from dagster_project.publish.dashboard import usd_exact, write_report
 from dagster_project.publish.exports import write_exports
-from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
+from dagster_project.resources import DUCKDB_WRITER_POOL, WEBHOOK_URL_ENV, AlertWebhookResource, WarehouseResource
 
 GROUP = "publish"
-WEBHOOK_URL_ENV = "AI_USAGE_ALERT_WEBHOOK_URL"
 
 
 def _money(value: Decimal) -> str:
@@ -115,28 +110,6 @@ def spending_report(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     )
 
 
-class AlertWebhookResource(dg.ConfigurableResource):
-    """Where billing alerts are POSTed, and how hard a run tries. Leave `url` empty to read
-    $AI_USAGE_ALERT_WEBHOOK_URL at run time; when both are empty, alerts are recorded and shown in the Dagster UI
-    only. The URL may carry a token: only its host is ever logged. The numbers: see DeliveryPolicy (README, "Quotas
-    and alerts"); set them in run config under resources.alert_webhook.config."""
-
-    url: str = ""
-    timeout_seconds: float = DeliveryPolicy.timeout_seconds
-    max_attempts: int = DeliveryPolicy.max_attempts
-    backoff_seconds: float = DeliveryPolicy.backoff_seconds
-    max_retry_after_seconds: float = DeliveryPolicy.max_retry_after_seconds
-    budget_seconds: float = DeliveryPolicy.budget_seconds
-    max_consecutive_failures: int = DeliveryPolicy.max_consecutive_failures
-
-    @property
-    def resolved_url(self) -> str:
-        return (self.url or os.environ.get(WEBHOOK_URL_ENV, "")).strip()
-
-    def policy(self) -> DeliveryPolicy:
-        return DeliveryPolicy(**{f.name: getattr(self, f.name) for f in dataclasses.fields(DeliveryPolicy)})
-
-
 NEW_CROSSINGS_CHECK = "no_new_billing_alerts"
 MAX_ROWS_SHOWN = 100  # rows of the new-crossings table in the metadata (the first run may raise hundreds)
 DELIVERY_CHECK = "billing_alerts_delivered"
@@ -164,43 +137,36 @@ def billing_alert_outbox(context: dg.AssetExecutionContext, warehouse: Warehouse
     return dg.Output(bodies, metadata={"new_crossings": len(bodies)})
 
 
-# The webhook resource is bound to the asset (a default that reads the environment) rather than listed in
-# definitions.py, so every caller that materializes the whole graph with only `warehouse` and `dbt` (tests/conftest.py)
-# still works. `resource_defs` on an asset is marked beta in Dagster 1.13: silence that one warning here.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.BetaWarning)
-
-    @dg.asset(
-        description=(
-            f"POSTs each new billing alert as JSON to ${WEBHOOK_URL_ENV} when it is set, holding no DuckDB connection "
-            "and no writer-pool slot: a total deadline per POST, a delivery budget per run and a circuit breaker; "
-            "retried only when the receiver cannot have processed it (see README). Without a URL, passes every "
-            "alert on to be recorded for the Dagster UI."
-        ),
-        group_name=GROUP,
-        kinds={"python"},
-        resource_defs={"alert_webhook": AlertWebhookResource()},
+@dg.asset(
+    description=(
+        f"POSTs each new billing alert as JSON to ${WEBHOOK_URL_ENV} when it is set, holding no DuckDB connection "
+        "and no writer-pool slot: a total deadline per POST, a delivery budget per run and a circuit breaker; "
+        "retried only when the receiver cannot have processed it (see README). Without a URL, passes every "
+        "alert on to be recorded for the Dagster UI."
+    ),
+    group_name=GROUP,
+    kinds={"python"},
+)
+def billing_alert_webhook_posts(
+    context: dg.AssetExecutionContext, alert_webhook: AlertWebhookResource, billing_alert_outbox: list
+) -> dg.Output:
+    url = alert_webhook.resolved_url
+    report = DeliveryReport(new=list(billing_alert_outbox))
+    if url:
+        send_alerts(report, url, alert_webhook.policy(), log=context.log.error)
+    else:
+        record_only(report)
+    return dg.Output(
+        report,
+        metadata={
+            "target": _target(report),
+            "delivered": len(report.delivered),
+            "failed": len(report.failed),
+            "not_tried": len(report.not_tried),
+            "stopped": report.stopped or "no",
+            "seconds": round(report.seconds, 3),
+        },
     )
-    def billing_alert_webhook_posts(
-        context: dg.AssetExecutionContext, alert_webhook: AlertWebhookResource, billing_alert_outbox: list
-    ) -> dg.Output:
-        url = alert_webhook.resolved_url
-        report = DeliveryReport(new=list(billing_alert_outbox))
-        if url:
-            send_alerts(report, url, alert_webhook.policy(), log=context.log.error)
-        else:
-            record_only(report)
-        return dg.Output(
-            report,
-            metadata={
-                "target": _target(report),
-                "delivered": len(report.delivered),
-                "failed": len(report.failed),
-                "not_tried": len(report.not_tried),
-                "stopped": report.stopped or "no",
-                "seconds": round(report.seconds, 3),
-            },
-        )
 
 
 def _target(report: DeliveryReport) -> str:

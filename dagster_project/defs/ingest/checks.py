@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 import dagster as dg
 import duckdb
 
-from dagster_project.assets.gateway_api import GATEWAY_API_PULL
+from dagster_project.defs.ingest.gateway_api import GATEWAY_API_PULL
 from dagster_project.metadata import markdown_table
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
 
