@@ -19,9 +19,9 @@ import httpx
 import pydantic
 
 from dagster_project.publish.alerts import DeliveryPolicy
-from dagster_project.settings import DATA_DIR_ENV, PROJECT_ROOT, default_data_dir  # noqa: F401 - re-exported
 from ingest.gateway_api import GatewayLogsClient, GatewaySettings, RetryPolicy
 from ingest.price_list import PRICE_LIST_ENV  # noqa: F401 - re-exported: defs/resources.py binds it
+from ingest.settings import DATA_DIR_ENV, PROJECT_ROOT, SPILL_DIR, default_data_dir, warehouse_path  # noqa: F401
 from ingest.warehouse import connect
 
 # Every asset that writes the DuckDB file shares this pool; `.dagster_home/dagster.yaml` sets its limit to 1
@@ -35,8 +35,6 @@ DEFAULT_LOCK_WAIT_SECONDS = 120.0
 MEMORY_LIMIT_ENV = "AI_USAGE_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "1GiB"
 MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
-# Where DuckDB spills, under the data directory (dbt_project/profiles.yml names the same folder).
-SPILL_DIR = ".duckdb_tmp"
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -53,7 +51,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @property
     def path(self) -> Path:
-        return self.root / "warehouse.duckdb"
+        return warehouse_path(self.root)
 
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """A connection to the warehouse, its memory bounded (`duckdb_settings`); waits (bounded) while another
