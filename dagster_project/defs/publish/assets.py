@@ -1,9 +1,10 @@
 """What the business reads: finance exports, the spending report and billing-alert delivery.
 
-Thin assets over `dagster_project/publish/` (plain Python). They read the marts, so they depend on the dbt marts'
-asset keys. They only read the warehouse (except the alert recording, which records what was sent), but all of them
-that open it sit in the DuckDB writer pool: a reader opening the file while dbt rewrites it would clash. The one
-asset that does not, billing_alert_webhook_posts, has no warehouse resource: it POSTs alerts, which may be slow.
+Thin assets over `dagster_project/publish/` (plain Python). They read the marts (the finance and reporting ones are
+dbt_project/models/marts/finance and marts/reporting), so they depend on the dbt marts' asset keys. They only read
+the warehouse (except the alert recording, which records what was sent), but all of them that open it sit in the
+DuckDB writer pool: a reader opening the file while dbt rewrites it would clash. The one asset that does not,
+billing_alert_webhook_posts, has no warehouse resource: it POSTs alerts, which may be slow.
 """
 
 from collections import defaultdict
@@ -21,8 +22,9 @@ from dagster_project.publish.alerts import (
     send_alerts,
 )
 from dagster_project.publish.dashboard import usd_exact, write_report
-from dagster_project.publish.exports import write_exports
+from dagster_project.publish.exports import EXPORT_ORDER, write_exports
 from dagster_project.resources import DUCKDB_WRITER_POOL, WEBHOOK_URL_ENV, AlertWebhookResource, WarehouseResource
+from ingest import settings
 
 GROUP = "publish"
 
@@ -32,7 +34,7 @@ def _money(value: Decimal) -> str:
 
 
 @dg.asset(
-    deps=[dg.AssetKey("ai_revenue_analytics"), dg.AssetKey("ai_usage_analytics"), dg.AssetKey("users")],
+    deps=[dg.AssetKey(name) for name in (*EXPORT_ORDER, "monthly_revenue")],
     description=(
         "Finance exports in <data dir>/exports/: daily revenue, monthly revenue by provider and model, per-user "
         "monthly statements and their request lines; Parquet (decimal128(38,12)) and CSV (exact decimals), one "
@@ -43,15 +45,11 @@ def _money(value: Decimal) -> str:
     pool=DUCKDB_WRITER_POOL,
 )
 def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    exports_dir = warehouse.root / "exports"
+    exports_dir = settings.exports_dir(warehouse.root)
     with warehouse.connect(read_only=True) as con:
         written = write_exports(con, exports_dir)
         monthly = con.execute(
-            """
-            select strftime(created_at, '%Y-%m') as month, count(*), sum(user_charge_usd), sum(provider_cost_usd),
-                   sum(markup_usd)
-            from ai_usage_analytics group by all order by month
-            """
+            "select month, requests, revenue_usd, provider_cost_usd, profit_usd from monthly_revenue order by month"
         ).fetchall()
     files_by_table: dict[str, int] = defaultdict(int)
     for export in written:
@@ -74,8 +72,8 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 
 @dg.asset(
     deps=[dg.AssetKey(name) for name in
-          ("ai_revenue_analytics", "model_popularity", "user_ai_usage_summary", "ai_usage_analytics", "users",
-           "pricing_dimension_usage")],
+          ("ai_revenue_analytics", "model_popularity", "user_ai_usage_summary", "user_spending", "trial_usage_daily",
+           "trial_status", "run_summary", "pricing_dimension_usage")],
     description=(
         "The spending report, <data dir>/reports/index.html: revenue, cost and profit per day, top models, top users "
         "by spend, free-trial usage and a per-user spending section; plotly charts, self-contained (works offline)."
@@ -86,7 +84,7 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 )
 def spending_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect(read_only=True) as con:
-        path, data = write_report(con, warehouse.root / "reports")
+        path, data = write_report(con, settings.reports_dir(warehouse.root))
     context.log.info(f"spending report written to {path}")
     preview = markdown_table(
         ["date", "requests", "revenue USD", "provider cost USD", "profit USD"],
