@@ -8,8 +8,8 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project/models dbt_project/macros dbt_project/seeds dbt_project/tests -type f 2>/dev/null) \
                dbt_project/dbt_project.yml dbt_project/profiles.yml
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
-# The data directory, absolute, as the Dagster assets hand it to dbt: `dbt parse` then sees the same profile and
-# every dbt step of a run can reuse its partial parse.
+# The data directory, absolute, as the Dagster dbt asset hands it to dbt (the var data_dir): `dbt parse` gets the same
+# var, so every dbt step of a run can reuse its partial parse.
 export AI_USAGE_DATA_DIR ?= $(CURDIR)/data
 export PYTHONPATH := $(CURDIR)
 # dagster dev starts processes of its own: they find dbt in the venv through PATH.
@@ -29,7 +29,7 @@ $(INSTALLED): pyproject.toml
 
 # dagster-dbt reads the dbt manifest when the definitions load.
 $(MANIFEST): $(INSTALLED) $(DBT_SOURCES)
-	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir .
+	cd dbt_project && ../$(BIN)/dbt parse --quiet --profiles-dir . --vars '{"data_dir": "$(AI_USAGE_DATA_DIR)"}'
 	@touch $@
 
 ## make run: sample data if the drop zone is empty, materialize every asset, print a summary.

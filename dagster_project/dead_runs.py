@@ -17,7 +17,7 @@ A run is judged by its run worker's process, on this machine:
   process is alive: a run of `make dev` in progress is never touched.
 
 `recover_dead_runs` does the cleanup; `make run` calls it before it launches and, while its run waits, every
-30 seconds; under `make dev` the sensor `dead_run_cleanup` calls it every minute.
+30 seconds; under `make dev` the sensor `dead_run_cleanup` (defs/automation/dead_runs.py) calls it every minute.
 """
 
 from __future__ import annotations
@@ -247,14 +247,3 @@ def watching_for_dead_runs(every_seconds: float = 30.0, log: Callable[[str], Non
     finally:
         stop.set()
         thread.join(timeout=every_seconds)
-
-
-@dg.sensor(
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Housekeeping: runs whose process died (killed, out of memory, a reboot) are marked failed and "
-    f"their {DUCKDB_WRITER_POOL} slot freed, so that later runs do not wait for them for ever.",
-)
-def dead_run_cleanup(context: dg.SensorEvaluationContext):
-    failed = recover_dead_runs(context.instance, log=context.log.warning)
-    return dg.SkipReason(f"marked {len(failed)} dead runs failed" if failed else "no dead run")

@@ -11,7 +11,7 @@ from pathlib import Path
 from dagster_dbt import DbtCliResource, DbtProject
 from packaging.version import Version
 
-from dagster_project.resources import PROJECT_ROOT
+from ingest.settings import PROJECT_ROOT
 
 
 def dbt_executable() -> str:

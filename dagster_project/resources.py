@@ -1,7 +1,11 @@
-"""Resources: where the data lives. Read at run time from the environment (or run config), never at import."""
+"""The resource classes (where the data lives, the gateway API, the alert webhook, the public price list) and the
+warehouse's lock and memory helpers. Which environment variable configures which field is decided in one place,
+`dagster_project/defs/resources.py` (with `dg.EnvVar`, read when a run starts); here a field left empty means the
+feature is off (the data directory: the project's default, `dagster_project/settings.py`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -14,8 +18,10 @@ import duckdb
 import httpx
 import pydantic
 
-from dagster_project.settings import DATA_DIR_ENV, PROJECT_ROOT, default_data_dir  # noqa: F401 - re-exported
+from dagster_project.publish.alerts import DeliveryPolicy
 from ingest.gateway_api import GatewayLogsClient, GatewaySettings, RetryPolicy
+from ingest.price_list import PRICE_LIST_ENV  # noqa: F401 - re-exported: defs/resources.py binds it
+from ingest.settings import DATA_DIR_ENV, PROJECT_ROOT, SPILL_DIR, default_data_dir, warehouse_path  # noqa: F401
 from ingest.warehouse import connect
 
 # Every asset that writes the DuckDB file shares this pool; `.dagster_home/dagster.yaml` sets its limit to 1
@@ -29,14 +35,12 @@ DEFAULT_LOCK_WAIT_SECONDS = 120.0
 MEMORY_LIMIT_ENV = "AI_USAGE_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "1GiB"
 MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
-# Where DuckDB spills, under the data directory (dbt_project/profiles.yml names the same folder).
-SPILL_DIR = ".duckdb_tmp"
 
 
 class WarehouseResource(dg.ConfigurableResource):
     """The data directory (raw drop zone, warehouse file, exports, reports).
 
-    Leave `data_dir` empty to use $AI_USAGE_DATA_DIR or `<project>/data`.
+    Leave `data_dir` empty for the default of `dagster_project/settings.py` ($AI_USAGE_DATA_DIR or `<project>/data`).
     """
 
     data_dir: str = ""
@@ -47,7 +51,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @property
     def path(self) -> Path:
-        return self.root / "warehouse.duckdb"
+        return warehouse_path(self.root)
 
     def connect(self, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
         """A connection to the warehouse, its memory bounded (`duckdb_settings`); waits (bounded) while another
@@ -173,7 +177,14 @@ class WarehouseLockedError(RuntimeError):
     """The warehouse file stayed locked by another process for longer than the step waits."""
 
 
-# Each GatewayApiResource field left empty is read from its environment variable when a run starts.
+def from_env(resource: dg.ConfigurableResource, field: str, env: dict[str, str]) -> str:
+    """The field's value; empty, its environment variable's. defs/resources.py binds the variables with dg.EnvVar,
+    but Dagster drops those bindings when run config configures the resource (`resources.<key>.config`, e.g. only
+    `timeout_seconds`): a field that the run config leaves out then still comes from its variable."""
+    return (getattr(resource, field) or os.environ.get(env[field], "")).strip()
+
+
+# The environment variable of each GatewayApiResource field (defs/resources.py binds them with dg.EnvVar).
 GATEWAY_ENV = {
     "base_url": "AI_GATEWAY_BASE_URL",
     "account_id": "AI_GATEWAY_ACCOUNT_ID",
@@ -183,8 +194,9 @@ GATEWAY_ENV = {
 
 
 class GatewayApiResource(dg.ConfigurableResource):
-    """The AI gateway's logs API. Leave a field empty to read it at run time from its environment variable:
-    AI_GATEWAY_BASE_URL, AI_GATEWAY_ACCOUNT_ID, AI_GATEWAY_ID, AI_GATEWAY_API_TOKEN.
+    """The AI gateway's logs API: AI_GATEWAY_BASE_URL, AI_GATEWAY_ACCOUNT_ID, AI_GATEWAY_ID, AI_GATEWAY_API_TOKEN
+    (defs/resources.py); run config under resources.gateway_api.config overrides a field. All four empty: the pull
+    is skipped.
 
     Keep the token in the environment: a token typed into run config is stored with the run. It is never logged,
     never part of an error, and hidden from this resource's repr.
@@ -199,8 +211,7 @@ class GatewayApiResource(dg.ConfigurableResource):
     max_attempts: int = 5
 
     def settings(self) -> GatewaySettings:
-        values = {name: (getattr(self, name) or os.environ.get(env, "")).strip() for name, env in GATEWAY_ENV.items()}
-        return GatewaySettings(**values)
+        return GatewaySettings(**{name: from_env(self, name, GATEWAY_ENV) for name in GATEWAY_ENV})
 
     def missing_env(self) -> list[str]:
         """The environment variables still needed (empty list: ready; all four: the pull is not configured)."""
@@ -215,3 +226,47 @@ class GatewayApiResource(dg.ConfigurableResource):
             retry=RetryPolicy(max_attempts=self.max_attempts),
             **kwargs,
         )
+
+
+WEBHOOK_URL_ENV = "AI_USAGE_ALERT_WEBHOOK_URL"
+WEBHOOK_ENV = {"url": WEBHOOK_URL_ENV}
+
+
+class AlertWebhookResource(dg.ConfigurableResource):
+    """Where billing alerts are POSTed, and how hard a run tries. `url`: $AI_USAGE_ALERT_WEBHOOK_URL
+    (defs/resources.py); empty: alerts are recorded and shown in the Dagster UI only. The URL may carry a token: only
+    its host is ever logged. The numbers: see DeliveryPolicy (README, "Quotas and alerts"); set them in run config
+    under resources.alert_webhook.config."""
+
+    url: str = pydantic.Field(default="", repr=False)
+    timeout_seconds: float = DeliveryPolicy.timeout_seconds
+    max_attempts: int = DeliveryPolicy.max_attempts
+    backoff_seconds: float = DeliveryPolicy.backoff_seconds
+    max_retry_after_seconds: float = DeliveryPolicy.max_retry_after_seconds
+    budget_seconds: float = DeliveryPolicy.budget_seconds
+    max_consecutive_failures: int = DeliveryPolicy.max_consecutive_failures
+
+    @property
+    def resolved_url(self) -> str:
+        return from_env(self, "url", WEBHOOK_ENV)
+
+    def policy(self) -> DeliveryPolicy:
+        return DeliveryPolicy(**{f.name: getattr(self, f.name) for f in dataclasses.fields(DeliveryPolicy)})
+
+
+PRICE_LIST_ENV_BY_FIELD = {"source": PRICE_LIST_ENV}
+
+
+class PriceListResource(dg.ConfigurableResource):
+    """Where the public price list (LiteLLM's model_prices_and_context_window.json format) comes from.
+
+    `source`: an http(s) URL or a local file path, $AI_USAGE_PRICE_LIST_URL (defs/resources.py); empty: skip.
+    """
+
+    source: str = pydantic.Field(default="", repr=False)
+    timeout_seconds: float = 30.0
+    # The day whose catalog prices are compared with the list (ISO date); empty: today (UTC).
+    as_of: str = ""
+
+    def configured_source(self) -> str:
+        return from_env(self, "source", PRICE_LIST_ENV_BY_FIELD)

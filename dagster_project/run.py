@@ -188,8 +188,8 @@ def execute(tags: dict[str, str], data_dir: Path):
     from dagster_project import progress
     from dagster_project.dead_runs import process_tags, recover_dead_runs, watching_for_dead_runs
     from dagster_project.definitions import defs
+    from dagster_project.defs.automation.schedules import materialize_everything
     from dagster_project.progress import DBT_STEP, progress_logger
-    from dagster_project.schedules import materialize_everything
 
     job = defs.resolve_job_def(materialize_everything.name).with_logger_defs({"progress": progress_logger})
     run_id = make_new_run_id()

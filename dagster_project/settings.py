@@ -1,25 +1,19 @@
-"""Paths and days, without importing Dagster: `python -m dagster_project.run` decides from these whether there is
-anything to do before it pays for starting Dagster and dbt (dagster_project/resources.py, schedules.py and
-partitions.py re-export them)."""
+"""Days and partition ranges, without importing Dagster: `python -m dagster_project.run` decides from these whether
+there is anything to do before it pays for starting Dagster and dbt (defs/automation/schedules.py and partitions.py
+re-export them). The data directory is defined in ingest/settings.py."""
 
 from __future__ import annotations
 
 import os
 from datetime import date, datetime, timezone
-from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR_ENV = "AI_USAGE_DATA_DIR"
+# The data directory and its paths are defined once, in ingest/settings.py (ingest, Dagster and dbt use it).
+from ingest.settings import DATA_DIR_ENV, PROJECT_ROOT, default_data_dir  # noqa: F401 - re-exported
+
 # The first day the warehouse may hold (the daily partitions start here).
 FIRST_DAY = "2025-01-01"
 LOOKBACK_ENV = "AI_USAGE_LOOKBACK_DAYS"
 DEFAULT_LOOKBACK_DAYS = 2
-
-
-def default_data_dir() -> Path:
-    """$AI_USAGE_DATA_DIR, or `data/` at the project root."""
-    configured = os.environ.get(DATA_DIR_ENV, "").strip()
-    return Path(configured).expanduser().resolve() if configured else PROJECT_ROOT / "data"
 
 
 def partition_range_tags(first: date, last: date) -> dict[str, str]:

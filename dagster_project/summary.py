@@ -6,25 +6,25 @@ import sys
 
 import duckdb
 
-from dagster_project.resources import default_data_dir
+from ingest import settings
 from ingest.warehouse import connect
 
 
 def summary_lines(warehouse_path) -> list[str]:
+    """The summary's lines: the figures of the mart run_summary (dbt_project/models/marts/reporting) and the top
+    five of model_popularity."""
     data_dir = warehouse_path.parent
     with connect(warehouse_path, read_only=True) as con:
-        requests, tokens, revenue, cost, profit, credit = con.execute(
+        requests, tokens, revenue, cost, profit, credit, first, last, quarantined, unpriced = con.execute(
             """
-            select count(*), coalesce(sum(total_tokens), 0), coalesce(sum(user_charge_usd), 0),
-                   coalesce(sum(provider_cost_usd), 0), coalesce(sum(markup_usd), 0),
-                   coalesce(sum(trial_credit_usd), 0)
-            from ai_usage_analytics
+            select requests, total_tokens, revenue_usd, provider_cost_usd, profit_usd, trial_credit_usd,
+                   first_date, last_date, quarantined_lines, unpriced_requests
+            from run_summary
             """
         ).fetchone()
-        first, last = con.execute("select min(date), max(date) from ai_revenue_analytics").fetchone()
-        top = con.execute("select model, requests, user_charge_usd from model_popularity limit 5").fetchall()
-        quarantined = con.execute("select count(*) from raw.quarantine").fetchone()[0]
-        unpriced = con.execute("select count(*) from unpriced_requests").fetchone()[0]
+        top = con.execute(
+            "select model, requests, user_charge_usd from model_popularity order by popularity_rank limit 5"
+        ).fetchall()
     lines = [
         f"warehouse: {warehouse_path}",
         f"requests:  {requests:,} from {first} to {last} ({tokens:,} tokens)",
@@ -33,8 +33,8 @@ def summary_lines(warehouse_path) -> list[str]:
         "top models by requests:",
         *[f"  {model:<40} {count:>8,} requests  ${charge:,.2f}" for model, count, charge in top],
     ]
-    for label, path in (("spending report", data_dir / "reports" / "index.html"),
-                        ("finance exports", data_dir / "exports")):
+    for label, path in (("spending report", settings.reports_dir(data_dir) / "index.html"),
+                        ("finance exports", settings.exports_dir(data_dir))):
         if path.exists():
             lines.append(f"{label + ':':<17}{path}")
     if quarantined:
@@ -45,7 +45,7 @@ def summary_lines(warehouse_path) -> list[str]:
 
 
 def main() -> int:
-    path = default_data_dir() / "warehouse.duckdb"
+    path = settings.warehouse_path(settings.default_data_dir())
     if not path.exists():
         print(f"no warehouse at {path}: run `make run` first", file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ Plain Python, no Dagster: `fetch_price_list` (httpx or a local file), `parse_pri
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -22,19 +23,32 @@ import httpx
 PRICE_LIST_ENV = "AI_USAGE_PRICE_LIST_URL"
 PER_1M = Decimal(1_000_000)
 
-# Our provider -> the `litellm_provider` values (and key prefixes) under which the list files its models.
-LIST_PROVIDERS: dict[str, tuple[str, ...]] = {
-    "anthropic": ("anthropic",),
-    "azure": ("azure",),
-    "cohere": ("cohere_chat", "cohere"),
-    "deepseek": ("deepseek",),
-    "google": ("gemini",),
-    "groq": ("groq",),
-    "meta": ("together_ai",),
-    "mistral": ("mistral",),
-    "openai": ("openai",),
-    "xai": ("xai",),
-}
+# The matching rule's data lives in one place, two seeds read here (and only here): which `litellm_provider` values
+# (and key prefixes) file each of our providers' models, and our model id -> its name in the list where they differ.
+SEEDS = Path(__file__).resolve().parents[1] / "dbt_project" / "seeds"
+PROVIDERS_CSV = SEEDS / "price_list_providers.csv"
+ALIASES_CSV = SEEDS / "price_list_aliases.csv"
+
+
+def _read_seed(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def read_list_providers(path: Path = PROVIDERS_CSV) -> dict[str, tuple[str, ...]]:
+    """Our provider -> the list providers that file its models, in the seed's order."""
+    providers: dict[str, tuple[str, ...]] = {}
+    for row in _read_seed(path):
+        providers[row["provider"]] = (*providers.get(row["provider"], ()), row["list_provider"])
+    return providers
+
+
+def read_aliases(path: Path = ALIASES_CSV) -> dict[str, str]:
+    """Our model id -> its name in the list (seeds/price_list_aliases.csv)."""
+    return {row["model"]: row["list_model"] for row in _read_seed(path)}
+
+
+LIST_PROVIDERS: dict[str, tuple[str, ...]] = read_list_providers()
 
 # Fields compared, ours (model_catalog column) -> the list's field.
 PRICE_FIELDS: dict[str, str] = {

@@ -49,8 +49,10 @@ from pathlib import Path
 from random import Random
 from zoneinfo import ZoneInfo
 
+from ingest import settings
 from ingest.catalog import ALIAS_HEADER, ALIASES_CSV, HEADER, PRICES_CSV, read_csv
 from ingest.files import gateway_dir, scan_drop_zone
+from ingest.settings import DATA_DIR_ENV
 
 CATALOG_CSV = PRICES_CSV
 TRACE_CSV = Path(__file__).resolve().parent / "traces" / "azure-llm-2023" / "AzureLLMInferenceTrace_conv.csv"
@@ -408,7 +410,7 @@ def write_sample_data(data_dir: Path, *, end: datetime | None = None, days: int 
             progress(f"sample data: {day_no} days written, {total} requests so far")
         day_ms += MS_PER_DAY
 
-    users_csv = data_dir / "raw" / "users.csv"
+    users_csv = settings.users_csv(data_dir)
     if write_users:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
@@ -512,7 +514,7 @@ def ensure_sample_data(data_dir: Path, *, days: int = 30, users: int = 300, seed
     if listing.refused or listing.near_misses:  # someone's files, just not loadable: never mix sample data in
         return (f"no loadable gateway log files in {gateway_dir(data_dir)}, but {len(listing.refused)} refused and "
                 f"{len(listing.near_misses)} near-miss entries: no sample data written (the run lists them)")
-    users_csv = data_dir / "raw" / "users.csv"
+    users_csv = settings.users_csv(data_dir)
     kept = users_csv.exists()
     s = write_sample_data(data_dir, end=end, days=days, users=users, seed=seed, progress=progress,
                           write_users=not kept)
@@ -522,7 +524,9 @@ def ensure_sample_data(data_dir: Path, *, days: int = 30, users: int = 300, seed
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ingest.sample", description=__doc__.split("\n")[0])
-    p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("AI_USAGE_DATA_DIR") or "data"),
+    # Relative to the working directory when $AI_USAGE_DATA_DIR is unset (tests/test_sample.py pins this): the
+    # Makefile always sets it, absolute, so `make run` writes where ingest/settings.py's default_data_dir() points.
+    p.add_argument("--data-dir", type=Path, default=Path(os.environ.get(DATA_DIR_ENV) or "data"),
                    help="data folder (default: $AI_USAGE_DATA_DIR or ./data)")
     p.add_argument("--if-empty", action="store_true",
                    help="write only if <data dir>/raw/gateway has no *.jsonl / *.jsonl.gz files")

@@ -11,12 +11,10 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from dagster_dbt import DbtCliResource
 
 from dagster_project.definitions import ALL_ASSET_CHECKS, ALL_ASSETS
-from dagster_project.project import dbt_executable, dbt_project
-from dagster_project.resources import WarehouseResource
-from dagster_project.schedules import partition_range_tags
+from dagster_project.defs.automation.schedules import partition_range_tags
+from dagster_project.defs.resources import warehouse_resources
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -34,10 +32,9 @@ def write_fixture_data(data_dir: Path) -> Path:
 
 
 def resources_for(data_dir: Path) -> dict:
-    return {
-        "warehouse": WarehouseResource(data_dir=str(data_dir)),
-        "dbt": DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
-    }
+    """The code location's resources (defs/resources.py) on `data_dir`, the environment read now (so a test's
+    monkeypatched variables count)."""
+    return warehouse_resources(data_dir)
 
 
 FIXTURE_DAYS = (date(2026, 11, 20), date(2026, 11, 21))

@@ -21,7 +21,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project.assets.publish import (
+from dagster_project.defs.publish.assets import (
     DELIVERY_CHECK,
     NEW_CROSSINGS_CHECK,
     WEBHOOK_URL_ENV,
@@ -30,7 +30,8 @@ from dagster_project.assets.publish import (
     billing_alert_webhook_posts,
 )
 from dagster_project.publish.alerts import DeliveryPolicy, deliver_new_alerts
-from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
+from dagster_project.resources import DUCKDB_WRITER_POOL
+from tests.conftest import resources_for
 
 ALERT_ASSETS = [billing_alert_outbox, billing_alert_webhook_posts, billing_alert_notifications]
 
@@ -118,7 +119,7 @@ def warehouse_copy(built_warehouse: Path, tmp_path: Path) -> Path:
     """A writable copy of the built warehouse (the session's one stays read-only), with no alert delivered yet."""
     shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
-        con.execute("drop table main.billing_alert_deliveries")
+        con.execute("drop table ops.billing_alert_deliveries")
     return tmp_path
 
 
@@ -144,7 +145,7 @@ def test_the_default_run_records_each_crossing_without_posting(built_warehouse):
     # The end-to-end run has no webhook configured: every crossing is recorded for the Dagster UI, none posted.
     with duckdb.connect(str(built_warehouse / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute(
-            "select alert_key, channel, http_status from main.billing_alert_deliveries order by alert_key"
+            "select alert_key, channel, http_status from ops.billing_alert_deliveries order by alert_key"
         ).fetchall() == [(p["alert_key"], "dagster", None) for p in sorted(PAYLOADS, key=lambda p: p["alert_key"])]
 
 
@@ -158,7 +159,7 @@ def test_exact_payloads_and_one_post_per_crossing_across_two_runs(warehouse_copy
     assert second.new == [] and len(webhook.received) == 4
     with duckdb.connect(str(warehouse_copy / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute(
-            "select alert_key, channel, target_host, http_status, attempts from main.billing_alert_deliveries "
+            "select alert_key, channel, target_host, http_status, attempts from ops.billing_alert_deliveries "
             "order by alert_key"
         ).fetchall() == [
             (p["alert_key"], "webhook", f"127.0.0.1:{webhook.server.server_port}", 200, 1)
@@ -209,6 +210,25 @@ def test_a_bad_url_is_refused_before_anything_is_recorded_without_repeating_it(w
         ).fetchone() == (0,)
 
 
+def test_deliveries_recorded_in_main_before_the_move_to_ops_are_kept_and_not_raised_again(warehouse_copy, webhook):
+    """A warehouse of before the table moved to `ops`: its alerts count as raised, and the next recording moves the
+    table (rows copied into ops.billing_alert_deliveries, the old one dropped)."""
+    assert len(deliver(warehouse_copy, "").delivered) == 4  # recorded in ops
+    with duckdb.connect(str(warehouse_copy / "warehouse.duckdb")) as con:  # as an old warehouse has it
+        con.execute("create table main.billing_alert_deliveries as select * from ops.billing_alert_deliveries")
+        con.execute("drop table ops.billing_alert_deliveries")
+        legacy = con.execute("select * from main.billing_alert_deliveries order by alert_key").fetchall()
+    report = deliver(warehouse_copy, webhook.url)
+    assert report.new == [] and webhook.received == []
+    with duckdb.connect(str(warehouse_copy / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select * from ops.billing_alert_deliveries order by alert_key").fetchall() == legacy
+        assert len(legacy) == 4
+        assert con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'main' "
+            "and table_name = 'billing_alert_deliveries'"
+        ).fetchone() == (0,)
+
+
 def test_nothing_is_posted_without_a_url(warehouse_copy, webhook):
     report = deliver(warehouse_copy, "")
     assert webhook.received == [] and len(report.delivered) == 4
@@ -218,7 +238,7 @@ def test_nothing_is_posted_without_a_url(warehouse_copy, webhook):
 
 def test_asset_shows_new_crossings_warns_once_and_never_leaks_the_url(warehouse_copy, webhook, monkeypatch):
     monkeypatch.setenv(WEBHOOK_URL_ENV, webhook.url)
-    resources = {"warehouse": WarehouseResource(data_dir=str(warehouse_copy))}
+    resources = resources_for(warehouse_copy)
 
     first = dg.materialize(ALERT_ASSETS, resources=resources)
     assert first.success and len(webhook.received) == 4
@@ -313,7 +333,7 @@ def timed(function, *args, **kwargs):
 def deliveries(data_dir: Path) -> list[tuple]:
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         return con.execute(
-            "select alert_key, channel, http_status, attempts from main.billing_alert_deliveries order by alert_key"
+            "select alert_key, channel, http_status, attempts from ops.billing_alert_deliveries order by alert_key"
         ).fetchall()
 
 
@@ -460,7 +480,7 @@ def test_the_assets_post_outside_the_writer_pool_and_without_a_connection(wareho
     probes = probe_on_first_post(receiver, warehouse_copy)
     settings = {"timeout_seconds": 2, "max_consecutive_failures": 1}
     result = dg.materialize(
-        ALERT_ASSETS, resources={"warehouse": WarehouseResource(data_dir=str(warehouse_copy))},
+        ALERT_ASSETS, resources=resources_for(warehouse_copy),
         run_config={"resources": {"alert_webhook": {"config": settings}}}, raise_on_error=False,
     )
     assert result.success

@@ -15,10 +15,10 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project.assets.catalog_updates import SKIPPED, catalog_price_changes
-from dagster_project.resources import WarehouseResource
+from dagster_project.defs.catalog.price_changes import SKIPPED, catalog_price_changes
 from ingest import catalog
 from ingest.price_list import PRICE_LIST_ENV, ListPrice, compare_catalog, per_token_to_per_1m, redact
+from tests.conftest import resources_for
 
 FIXTURE_DIR = Path(__file__).parent / "fixtures" / "price_list"
 FIXTURE_NAME = "model_prices_and_context_window.json"
@@ -44,7 +44,7 @@ ROWS_SQL = """
     select change_type, model, list_model, differing_prices,
            our_input_price_per_1m_usd, our_output_price_per_1m_usd, our_cache_read_price_per_1m_usd,
            list_input_price_per_1m_usd, list_output_price_per_1m_usd, list_cache_read_price_per_1m_usd
-    from catalog_price_changes order by all
+    from ops.catalog_price_changes order by all
 """
 
 
@@ -74,7 +74,7 @@ def _materialize(data_dir: Path, source: str | None = None) -> dg.ExecuteInProce
     config = {"as_of": AS_OF, **({"source": source} if source else {})}
     return dg.materialize(
         [catalog_price_changes],
-        resources={"warehouse": WarehouseResource(data_dir=str(data_dir))},
+        resources=resources_for(data_dir),
         run_config={"resources": {"price_list": {"config": config}}},
         raise_on_error=False,
     )
@@ -98,7 +98,7 @@ def _assert_the_review(data_dir: Path) -> None:
     assert {"meta/llama-3.1-405b", "cohere/command-r-plus", "openai/gpt-5-mini"} <= missing
     assert not {"openai/gpt-4o-mini", "anthropic/claude-3.5-sonnet", "google/gemini-1.5-flash"} & missing
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-        actions = dict(con.execute("select distinct change_type, action from catalog_price_changes").fetchall())
+        actions = dict(con.execute("select distinct change_type, action from ops.catalog_price_changes").fetchall())
     assert actions["price_differs"].startswith("check the provider's price page")
     assert "price_list_aliases.csv" in actions["missing_from_list"]
 
@@ -109,7 +109,7 @@ def test_price_list_from_a_server_lists_what_to_review(warehouse_copy: Path, pri
     assert result.success
     _assert_the_review(warehouse_copy)
     with duckdb.connect(str(warehouse_copy / "warehouse.duckdb"), read_only=True) as con:
-        assert con.execute("select distinct price_list_source from catalog_price_changes").fetchall() == [
+        assert con.execute("select distinct price_list_source from ops.catalog_price_changes").fetchall() == [
             (f"{price_server}/{FIXTURE_NAME}",)
         ]
         # It never changes a price.
@@ -140,7 +140,7 @@ def test_without_a_price_list_it_still_compares_with_the_installed_source(wareho
     assert metadata["source_differences"].value == 0
     assert metadata["installed_source"].value == "genai-prices 0.2.3 (installed)"
     with duckdb.connect(str(warehouse_copy / "warehouse.duckdb"), read_only=True) as con:
-        assert con.execute("select count(*) from catalog_price_changes").fetchone() == (0,)
+        assert con.execute("select count(*) from ops.catalog_price_changes").fetchone() == (0,)
 
 
 def test_a_source_upgrade_shows_up_with_what_to_do(warehouse_copy: Path, tmp_path: Path, monkeypatch):
@@ -155,7 +155,7 @@ def test_a_source_upgrade_shows_up_with_what_to_do(warehouse_copy: Path, tmp_pat
     assert _materialize(warehouse_copy).success
     with duckdb.connect(str(warehouse_copy / "warehouse.duckdb"), read_only=True) as con:
         rows = con.execute(
-            "select change_type, model, differing_prices, action, list_provider from catalog_price_changes"
+            "select change_type, model, differing_prices, action, list_provider from ops.catalog_price_changes"
         ).fetchall()
     assert rows == [(
         "source_repriced", "openai/gpt-4o-mini",

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dagster_project.assets.publish import spending_report
+from dagster_project.defs.publish.assets import spending_report
 from dagster_project.publish.dashboard import CHART_IDS
 from dagster_project.resources import WarehouseResource
 

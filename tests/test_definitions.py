@@ -10,8 +10,8 @@ import dagster as dg
 import pytest
 
 from dagster_project.definitions import defs
+from dagster_project.defs.automation.schedules import daily_refresh, new_gateway_files
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
-from dagster_project.schedules import daily_refresh, new_gateway_files
 
 MARTS = ["users", "model_catalog", "ai_usage_analytics", "user_ai_usage_summary", "model_popularity",
          "ai_revenue_analytics"]

@@ -23,9 +23,9 @@ import dagster as dg
 import duckdb
 import pytest
 
-from dagster_project.assets.ingest import gateway_log_files
+from dagster_project.defs.automation.schedules import new_gateway_files
+from dagster_project.defs.ingest.files import gateway_log_files
 from dagster_project.resources import WarehouseResource
-from dagster_project.schedules import new_gateway_files
 from ingest.drop_zone import first_day, record_refusals
 from ingest.files import NotARegularFile, list_log_files, open_regular, read_lines, safe_name, scan_drop_zone
 from ingest.sample import ensure_sample_data
@@ -121,7 +121,7 @@ ENVIRON_SCRIPT = """
 import json, os, sys
 from pathlib import Path
 import dagster as dg
-from dagster_project.assets.ingest import gateway_log_files
+from dagster_project.defs.ingest.files import gateway_log_files
 from dagster_project.resources import WarehouseResource
 data_dir = Path(sys.argv[1])
 secret = os.environ["AI_GATEWAY_API_TOKEN"]

@@ -599,12 +599,12 @@ GATEWAY_VARS = ("AI_GATEWAY_BASE_URL", "AI_GATEWAY_ACCOUNT_ID", "AI_GATEWAY_ID",
 def materialize_pull(tmp_path, *, first="2026-11-20", last="2026-11-21", run_config=None):
     import dagster as dg
 
-    from dagster_project.assets.gateway_api import gateway_api_pull
-    from dagster_project.resources import WarehouseResource
+    from dagster_project.defs.ingest.gateway_api import gateway_api_pull
+    from tests.conftest import resources_for
 
     return dg.materialize(
         [gateway_api_pull],
-        resources={"warehouse": WarehouseResource(data_dir=str(tmp_path))},
+        resources=resources_for(tmp_path),
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
         run_config=run_config,
         raise_on_error=False,

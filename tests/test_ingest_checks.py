@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from dagster_project.assets.ingest_checks import (
+from dagster_project.defs.ingest.checks import (
     CostDriftConfig,
     drift_tolerance,
     gateway_cost_matches_provider_cost,

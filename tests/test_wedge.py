@@ -27,11 +27,11 @@ from dagster_project.dead_runs import (
     HOST_TAG,
     PID_STARTED_TAG,
     PID_TAG,
-    dead_run_cleanup,
     process_started_at,
     process_tags,
     recover_dead_runs,
 )
+from dagster_project.defs.automation.dead_runs import dead_run_cleanup
 from dagster_project.resources import DUCKDB_WRITER_POOL
 from tests.conftest import FIXTURES, write_fixture_data
 

@@ -1,6 +1,6 @@
 """Billing-alert delivery: each crossing of `billing_alerts` (a dbt mart) is raised once.
 
-A crossing is new while its `alert_key` is not in `main.billing_alert_deliveries`. Delivery is three steps, so that a
+A crossing is new while its `alert_key` is not in `ops.billing_alert_deliveries`. Delivery is three steps, so that a
 slow webhook never holds the warehouse: no DuckDB connection is open while anything is POSTed.
 1. `new_alert_payloads`: one short read of the new crossings (the connection is closed right after);
 2. `send_alerts`: POST each one, with no connection at all (see below);
@@ -43,13 +43,18 @@ import httpx
 from ingest.gateway_api import parse_retry_after
 from ingest.warehouse import connect
 
-DELIVERIES_TABLE = "main.billing_alert_deliveries"
+# An operational table (dbt builds it not; declared as the dbt source ops.billing_alert_deliveries). Warehouses of
+# before it moved have it in `main`: the first recording moves it (create in ops, copy, drop the old one), and until
+# then the read looks there, so no alert is raised twice.
+DELIVERIES_TABLE = "ops.billing_alert_deliveries"
+LEGACY_DELIVERIES_TABLE = "main.billing_alert_deliveries"
 # Answers after which the alert is POSTed again in this run: the receiver said it did not take it (429, 503) or failed
 # (500). 502 and 504 come from a proxy whose receiver may have processed the alert: like no answer, not in this run.
 RETRY_STATUSES = frozenset({429, 500, 503})
 NOT_CONNECTED = (httpx.ConnectError, httpx.ConnectTimeout)  # nothing was sent: safe to send again
 
 CREATE_DELIVERIES = f"""
+create schema if not exists ops;
 create table if not exists {DELIVERIES_TABLE} (
     alert_key varchar primary key,
     user_id varchar,
@@ -166,14 +171,28 @@ def _utc_now() -> datetime:
 
 # ---- 1. read (short) ----
 
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    schema, name = table.split(".")
+    return con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+    ).fetchone()[0] > 0
+
+
+def move_legacy_deliveries(con: duckdb.DuckDBPyConnection) -> None:
+    """In the caller's transaction: create ops.billing_alert_deliveries and, when a warehouse still has the table in
+    `main` (before it moved), copy its rows over and drop it."""
+    con.execute(CREATE_DELIVERIES)
+    if _exists(con, LEGACY_DELIVERIES_TABLE):
+        con.execute(f"insert into {DELIVERIES_TABLE} select * from {LEGACY_DELIVERIES_TABLE} on conflict do nothing")
+        con.execute(f"drop table {LEGACY_DELIVERIES_TABLE}")
+
+
 def new_alert_payloads(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Payloads of the crossings in billing_alerts not yet recorded as delivered, oldest first. Only reads: works on
     a read-only connection, before the deliveries table exists."""
-    recorded = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'main' and table_name = 'billing_alert_deliveries'"
-    ).fetchone()[0]
-    not_recorded = f"anti join {DELIVERIES_TABLE} as d on a.alert_key = d.alert_key" if recorded else ""
+    recorded = [table for table in (DELIVERIES_TABLE, LEGACY_DELIVERIES_TABLE) if _exists(con, table)]
+    not_recorded = "".join(f" anti join {table} as d{i} on a.alert_key = d{i}.alert_key"
+                           for i, table in enumerate(recorded))
     cursor = con.execute(
         f"""
         select {", ".join(f"a.{c}" for c in ALERT_COLUMNS)}
@@ -352,7 +371,7 @@ def record_deliveries(
     ]
     con.begin()
     try:
-        con.execute(CREATE_DELIVERIES)
+        move_legacy_deliveries(con)
         before = con.execute(f"select count(*) from {DELIVERIES_TABLE}").fetchone()[0]
         if rows:
             # A crossing recorded meanwhile (another run) keeps its first row.

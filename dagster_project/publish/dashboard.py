@@ -47,7 +47,8 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
 
 
 def load_dashboard_data(con: duckdb.DuckDBPyConnection) -> DashboardData:
-    """Read what the report shows from the marts (read-only)."""
+    """Read what the report shows from the marts (read-only): each dataset is a mart (the reporting ones are
+    dbt_project/models/marts/reporting); here only which rows, in which order."""
     daily = _rows(con, """
         select date, requests, active_users, provider_cost_usd, revenue_usd, profit_usd, trial_credit_usd
         from ai_revenue_analytics order by date
@@ -57,28 +58,13 @@ def load_dashboard_data(con: duckdb.DuckDBPyConnection) -> DashboardData:
         from model_popularity order by popularity_rank limit {TOP_MODELS}
     """)
     users = _rows(con, f"""
-        select a.user_id, u.email, u.plan, count(*) as requests, sum(a.total_tokens) as total_tokens,
-               sum(a.user_charge_usd) as spent_usd, sum(a.trial_credit_usd) as trial_credit_usd
-        from ai_usage_analytics as a left join users as u on a.user_id = u.id
-        group by all order by spent_usd desc, a.user_id limit {MAX_USERS_IN_PICKER}
+        select user_id, email, plan, requests, total_tokens, spent_usd, trial_credit_usd
+        from user_spending order by spent_usd desc, user_id limit {MAX_USERS_IN_PICKER}
     """)
     trial = _rows(con, """
-        select date, sum(trial_tokens) as trial_tokens, sum(total_tokens) - sum(trial_tokens) as paid_tokens,
-               sum(trial_credit_usd) as trial_credit_usd,
-               count(distinct user_id) filter (where trial_tokens > 0) as users_in_trial
-        from user_ai_usage_summary group by date order by date
+        select date, trial_tokens, paid_tokens, trial_credit_usd, users_in_trial from trial_usage_daily order by date
     """)
-    trial_status = _rows(con, """
-        with per_user as (
-            select user_id, sum(trial_tokens) as trial_tokens,
-                   bool_or(is_billed and not is_trial_covered) as has_paid
-            from ai_usage_analytics group by user_id
-        )
-        select count(*) filter (where trial_tokens > 0 and not has_paid) as still_in_trial,
-               count(*) filter (where trial_tokens > 0 and has_paid) as trial_used_up,
-               count(*) filter (where trial_tokens = 0) as no_trial_used
-        from per_user
-    """)[0]
+    trial_status = _rows(con, "select still_in_trial, trial_used_up, no_trial_used from trial_status")[0]
     picked = [u["user_id"] for u in users]
     per_user: dict[str, dict] = {u["user_id"]: {"dates": [], "spent": [], "tokens": [], "requests": []} for u in users}
     if picked:
@@ -93,11 +79,9 @@ def load_dashboard_data(con: duckdb.DuckDBPyConnection) -> DashboardData:
                 series["tokens"].append(int(row["total_tokens"]))
                 series["requests"].append(int(row["requests"]))
     totals = _rows(con, """
-        select count(*) as requests, count(distinct user_id) as users,
-               coalesce(sum(user_charge_usd), 0) as revenue_usd, coalesce(sum(provider_cost_usd), 0) as cost_usd,
-               coalesce(sum(markup_usd), 0) as profit_usd, coalesce(sum(trial_credit_usd), 0) as trial_credit_usd,
-               min(created_at)::date as first_date, max(created_at)::date as last_date
-        from ai_usage_analytics
+        select requests, users, revenue_usd, provider_cost_usd as cost_usd, profit_usd, trial_credit_usd,
+               first_request_date as first_date, last_request_date as last_date
+        from run_summary
     """)[0]
     dimensions = _rows(con, """
         select dimension, value, requests, models, total_tokens, provider_cost_usd, user_charge_usd

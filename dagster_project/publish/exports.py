@@ -1,9 +1,12 @@
 """Finance exports: the revenue tables as Parquet and CSV, one file per month, under `<data dir>/exports/`.
 
-    exports/daily_revenue/<YYYY-MM>.{parquet,csv}             ai_revenue_analytics, one row per day
+    exports/daily_revenue/<YYYY-MM>.{parquet,csv}             one row per day (ai_revenue_analytics)
     exports/monthly_revenue_by_model/<YYYY-MM>.{parquet,csv}  one row per provider and model in the month
     exports/user_statements/<YYYY-MM>.{parquet,csv}           one row per user in the month: the statement total
     exports/user_statement_lines/<YYYY-MM>.{parquet,csv}      the requests each statement is the sum of
+
+Each is a copy of the finance mart of the same name (dbt_project/models/marts/finance), cut by month: this module
+decides nothing about the figures, only the file format.
 
 Money stays exact: DECIMAL(38,12) in the warehouse, decimal128(38, 12) in Parquet, and the decimal written out in
 full (12 places, no float, no exponent) in CSV. Every file is rewritten atomically on each run. Months are UTC
@@ -28,50 +31,17 @@ from dagster_project.publish.files import write_atomic
 # A text cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
-# name -> SQL over the marts; every query has a `month` column (YYYY-MM) that picks the file and is then dropped.
-EXPORT_QUERIES: dict[str, str] = {
-    "daily_revenue": """
-        select strftime(date, '%Y-%m') as month, date, requests, billed_requests, failed_requests, total_tokens,
-               provider_cost_usd, revenue_usd, profit_usd, trial_credit_usd, active_users
-        from ai_revenue_analytics
-        order by date
-    """,
-    "monthly_revenue_by_model": """
-        select strftime(created_at, '%Y-%m') as month, provider, model,
-               count(*) as requests,
-               count(*) filter (where is_billed) as billed_requests,
-               cast(sum(total_tokens) as bigint) as total_tokens,
-               cast(sum(provider_cost_usd) as decimal(38, 12)) as provider_cost_usd,
-               cast(sum(user_charge_usd) as decimal(38, 12)) as revenue_usd,
-               cast(sum(markup_usd) as decimal(38, 12)) as profit_usd,
-               cast(sum(trial_credit_usd) as decimal(38, 12)) as trial_credit_usd
-        from ai_usage_analytics
-        group by all
-        order by month, provider, model
-    """,
-    "user_statements": """
-        select strftime(a.created_at, '%Y-%m') as month, a.user_id, u.email, u.plan,
-               count(*) as requests,
-               count(*) filter (where a.is_billed) as billed_requests,
-               cast(sum(a.total_tokens) as bigint) as total_tokens,
-               cast(sum(a.trial_tokens) as bigint) as trial_tokens,
-               cast(sum(a.chargeable_tokens) as bigint) as chargeable_tokens,
-               cast(sum(a.list_charge_usd) as decimal(38, 12)) as list_charge_usd,
-               cast(sum(a.trial_credit_usd) as decimal(38, 12)) as trial_credit_usd,
-               cast(sum(a.user_charge_usd) as decimal(38, 12)) as amount_due_usd
-        from ai_usage_analytics as a
-        left join users as u on a.user_id = u.id
-        group by all
-        order by month, a.user_id
-    """,
-    "user_statement_lines": """
-        select strftime(created_at, '%Y-%m') as month, user_id, request_id, created_at, model, status_code,
-               is_billed, total_tokens, trial_tokens, chargeable_tokens, list_charge_usd, trial_credit_usd,
-               user_charge_usd
-        from ai_usage_analytics
-        order by month, user_id, created_at, request_id
-    """,
+# Export name -> the order of its rows. Each export is the finance mart of the same name
+# (dbt_project/models/marts/finance: what is in a statement, what a month's revenue is, is decided there); every one
+# has a `month` column (YYYY-MM) that picks the file and is then dropped.
+EXPORT_ORDER: dict[str, str] = {
+    "daily_revenue": "date",
+    "monthly_revenue_by_model": "month, provider, model",
+    "user_statements": "month, user_id",
+    "user_statement_lines": "month, user_id, created_at, request_id",
 }
+EXPORT_QUERIES: dict[str, str] = {name: f"select * from main.{name} order by {order}"
+                                  for name, order in EXPORT_ORDER.items()}
 
 
 @dataclass(frozen=True)

@@ -45,9 +45,6 @@ GATEWAY_API_PULL = dg.AssetKey(["raw", "gateway_api_pull"])
     partitions_def=daily_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_WRITER_POOL,
-    # Bound here rather than in definitions.py so that every materialization of the asset list (the tests'
-    # conftest included) has it; override any field in run config under resources.gateway_api.config.
-    resource_defs={"gateway_api": GatewayApiResource()},
 )
 def gateway_api_pull(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, gateway_api: GatewayApiResource

@@ -1,6 +1,12 @@
 """Asset checks on what ingest landed: the counts reconcile, quarantine growth, users missing from the export, and
 the gateway's own cost against ours. The SQL is here because each check is one query over tables ingest/ and dbt
 own; the checks only read (DuckDB opened read_only) and share the writer pool so they never meet a writer's lock.
+
+Why the last two are not dbt tests (warn) yet, as issue 11 asks: their results are Dagster check results with a
+description naming the users or model-days, a tolerance from run config or $AI_USAGE_COST_DRIFT_TOLERANCE, and a
+quiet pass before anything is landed, and tests/test_ingest_checks.py asserts exactly those (it belonged to another
+change in flight when the marts moved). Moving them means a dbt test on stg_raw__gateway_requests / the request mart
+with `severity: warn` and the tolerance as a dbt var, and rewriting those assertions: one change, to make together.
 """
 
 import os
@@ -9,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 import dagster as dg
 import duckdb
 
-from dagster_project.assets.gateway_api import GATEWAY_API_PULL
+from dagster_project.defs.ingest.gateway_api import GATEWAY_API_PULL
 from dagster_project.metadata import markdown_table
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
 

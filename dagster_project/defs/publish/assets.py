@@ -1,14 +1,12 @@
 """What the business reads: finance exports, the spending report and billing-alert delivery.
 
-Thin assets over `dagster_project/publish/` (plain Python). They read the marts, so they depend on the dbt marts'
-asset keys. They only read the warehouse (except the alert recording, which records what was sent), but all of them
-that open it sit in the DuckDB writer pool: a reader opening the file while dbt rewrites it would clash. The one
-asset that does not, billing_alert_webhook_posts, has no warehouse resource: it POSTs alerts, which may be slow.
+Thin assets over `dagster_project/publish/` (plain Python). They read the marts (the finance and reporting ones are
+dbt_project/models/marts/finance and marts/reporting), so they depend on the dbt marts' asset keys. They only read
+the warehouse (except the alert recording, which records what was sent), but all of them that open it sit in the
+DuckDB writer pool: a reader opening the file while dbt rewrites it would clash. The one asset that does not,
+billing_alert_webhook_posts, has no warehouse resource: it POSTs alerts, which may be slow.
 """
 
-import dataclasses
-import os
-import warnings
 from collections import defaultdict
 from decimal import Decimal
 
@@ -17,7 +15,6 @@ import dagster as dg
 from dagster_project.metadata import markdown_table
 from dagster_project.publish.alerts import (
     DELIVERIES_TABLE,
-    DeliveryPolicy,
     DeliveryReport,
     new_alert_payloads,
     record_deliveries,
@@ -25,11 +22,11 @@ from dagster_project.publish.alerts import (
     send_alerts,
 )
 from dagster_project.publish.dashboard import usd_exact, write_report
-from dagster_project.publish.exports import write_exports
-from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
+from dagster_project.publish.exports import EXPORT_ORDER, write_exports
+from dagster_project.resources import DUCKDB_WRITER_POOL, WEBHOOK_URL_ENV, AlertWebhookResource, WarehouseResource
+from ingest import settings
 
 GROUP = "publish"
-WEBHOOK_URL_ENV = "AI_USAGE_ALERT_WEBHOOK_URL"
 
 
 def _money(value: Decimal) -> str:
@@ -37,7 +34,7 @@ def _money(value: Decimal) -> str:
 
 
 @dg.asset(
-    deps=[dg.AssetKey("ai_revenue_analytics"), dg.AssetKey("ai_usage_analytics"), dg.AssetKey("users")],
+    deps=[dg.AssetKey(name) for name in (*EXPORT_ORDER, "monthly_revenue")],
     description=(
         "Finance exports in <data dir>/exports/: daily revenue, monthly revenue by provider and model, per-user "
         "monthly statements and their request lines; Parquet (decimal128(38,12)) and CSV (exact decimals), one "
@@ -48,15 +45,11 @@ def _money(value: Decimal) -> str:
     pool=DUCKDB_WRITER_POOL,
 )
 def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    exports_dir = warehouse.root / "exports"
+    exports_dir = settings.exports_dir(warehouse.root)
     with warehouse.connect(read_only=True) as con:
         written = write_exports(con, exports_dir)
         monthly = con.execute(
-            """
-            select strftime(created_at, '%Y-%m') as month, count(*), sum(user_charge_usd), sum(provider_cost_usd),
-                   sum(markup_usd)
-            from ai_usage_analytics group by all order by month
-            """
+            "select month, requests, revenue_usd, provider_cost_usd, profit_usd from monthly_revenue order by month"
         ).fetchall()
     files_by_table: dict[str, int] = defaultdict(int)
     for export in written:
@@ -79,8 +72,8 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 
 @dg.asset(
     deps=[dg.AssetKey(name) for name in
-          ("ai_revenue_analytics", "model_popularity", "user_ai_usage_summary", "ai_usage_analytics", "users",
-           "pricing_dimension_usage")],
+          ("ai_revenue_analytics", "model_popularity", "user_ai_usage_summary", "user_spending", "trial_usage_daily",
+           "trial_status", "run_summary", "pricing_dimension_usage")],
     description=(
         "The spending report, <data dir>/reports/index.html: revenue, cost and profit per day, top models, top users "
         "by spend, free-trial usage and a per-user spending section; plotly charts, self-contained (works offline)."
@@ -91,7 +84,7 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 )
 def spending_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect(read_only=True) as con:
-        path, data = write_report(con, warehouse.root / "reports")
+        path, data = write_report(con, settings.reports_dir(warehouse.root))
     context.log.info(f"spending report written to {path}")
     preview = markdown_table(
         ["date", "requests", "revenue USD", "provider cost USD", "profit USD"],
@@ -113,28 +106,6 @@ def spending_report(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "users_in_picker": len(data.users),
         }
     )
-
-
-class AlertWebhookResource(dg.ConfigurableResource):
-    """Where billing alerts are POSTed, and how hard a run tries. Leave `url` empty to read
-    $AI_USAGE_ALERT_WEBHOOK_URL at run time; when both are empty, alerts are recorded and shown in the Dagster UI
-    only. The URL may carry a token: only its host is ever logged. The numbers: see DeliveryPolicy (README, "Quotas
-    and alerts"); set them in run config under resources.alert_webhook.config."""
-
-    url: str = ""
-    timeout_seconds: float = DeliveryPolicy.timeout_seconds
-    max_attempts: int = DeliveryPolicy.max_attempts
-    backoff_seconds: float = DeliveryPolicy.backoff_seconds
-    max_retry_after_seconds: float = DeliveryPolicy.max_retry_after_seconds
-    budget_seconds: float = DeliveryPolicy.budget_seconds
-    max_consecutive_failures: int = DeliveryPolicy.max_consecutive_failures
-
-    @property
-    def resolved_url(self) -> str:
-        return (self.url or os.environ.get(WEBHOOK_URL_ENV, "")).strip()
-
-    def policy(self) -> DeliveryPolicy:
-        return DeliveryPolicy(**{f.name: getattr(self, f.name) for f in dataclasses.fields(DeliveryPolicy)})
 
 
 NEW_CROSSINGS_CHECK = "no_new_billing_alerts"
@@ -164,43 +135,36 @@ def billing_alert_outbox(context: dg.AssetExecutionContext, warehouse: Warehouse
     return dg.Output(bodies, metadata={"new_crossings": len(bodies)})
 
 
-# The webhook resource is bound to the asset (a default that reads the environment) rather than listed in
-# definitions.py, so every caller that materializes the whole graph with only `warehouse` and `dbt` (tests/conftest.py)
-# still works. `resource_defs` on an asset is marked beta in Dagster 1.13: silence that one warning here.
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.BetaWarning)
-
-    @dg.asset(
-        description=(
-            f"POSTs each new billing alert as JSON to ${WEBHOOK_URL_ENV} when it is set, holding no DuckDB connection "
-            "and no writer-pool slot: a total deadline per POST, a delivery budget per run and a circuit breaker; "
-            "retried only when the receiver cannot have processed it (see README). Without a URL, passes every "
-            "alert on to be recorded for the Dagster UI."
-        ),
-        group_name=GROUP,
-        kinds={"python"},
-        resource_defs={"alert_webhook": AlertWebhookResource()},
+@dg.asset(
+    description=(
+        f"POSTs each new billing alert as JSON to ${WEBHOOK_URL_ENV} when it is set, holding no DuckDB connection "
+        "and no writer-pool slot: a total deadline per POST, a delivery budget per run and a circuit breaker; "
+        "retried only when the receiver cannot have processed it (see README). Without a URL, passes every "
+        "alert on to be recorded for the Dagster UI."
+    ),
+    group_name=GROUP,
+    kinds={"python"},
+)
+def billing_alert_webhook_posts(
+    context: dg.AssetExecutionContext, alert_webhook: AlertWebhookResource, billing_alert_outbox: list
+) -> dg.Output:
+    url = alert_webhook.resolved_url
+    report = DeliveryReport(new=list(billing_alert_outbox))
+    if url:
+        send_alerts(report, url, alert_webhook.policy(), log=context.log.error)
+    else:
+        record_only(report)
+    return dg.Output(
+        report,
+        metadata={
+            "target": _target(report),
+            "delivered": len(report.delivered),
+            "failed": len(report.failed),
+            "not_tried": len(report.not_tried),
+            "stopped": report.stopped or "no",
+            "seconds": round(report.seconds, 3),
+        },
     )
-    def billing_alert_webhook_posts(
-        context: dg.AssetExecutionContext, alert_webhook: AlertWebhookResource, billing_alert_outbox: list
-    ) -> dg.Output:
-        url = alert_webhook.resolved_url
-        report = DeliveryReport(new=list(billing_alert_outbox))
-        if url:
-            send_alerts(report, url, alert_webhook.policy(), log=context.log.error)
-        else:
-            record_only(report)
-        return dg.Output(
-            report,
-            metadata={
-                "target": _target(report),
-                "delivered": len(report.delivered),
-                "failed": len(report.failed),
-                "not_tried": len(report.not_tried),
-                "stopped": report.stopped or "no",
-                "seconds": round(report.seconds, 3),
-            },
-        )
 
 
 def _target(report: DeliveryReport) -> str:

@@ -11,9 +11,9 @@ import dagster as dg
 import yaml
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from dagster_project.assets.gateway_api import GATEWAY_API_PULL
+from dagster_project.defs.ingest.gateway_api import GATEWAY_API_PULL
 from dagster_project.project import dbt_project
-from dagster_project.resources import DATA_DIR_ENV, DUCKDB_WRITER_POOL, WarehouseResource, wait_for_write_lock
+from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource, wait_for_write_lock
 
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
@@ -52,14 +52,6 @@ class DbtBuildConfig(dg.Config):
 PRODUCTION_EXCLUDES = ["--exclude-resource-type", "unit_test"]
 
 
-def _prepare_environment(warehouse: WarehouseResource) -> None:
-    """The dbt subprocess inherits the environment: point its profile at the same warehouse file as the ingest,
-    and run a test only when every model it reads is built by the run (a subset materialized in the UI would
-    otherwise run a test between a rebuilt model and a stale one)."""
-    os.environ[DATA_DIR_ENV] = str(warehouse.root)
-    os.environ.setdefault("DBT_INDIRECT_SELECTION", "buildable")
-
-
 def _wait_until_writable(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
     """dbt opens the file itself and fails at once if a reader (a DuckDB client someone left open) holds it: wait,
     bounded, until a write connection can be opened (and closed) here. A race remains: a reader that opens the file
@@ -68,17 +60,18 @@ def _wait_until_writable(context: dg.AssetExecutionContext, warehouse: Warehouse
     wait_for_write_lock(warehouse.path, log=context.log.warning)
 
 
-def _build_args(config: DbtBuildConfig) -> list[str]:
-    """`dbt build` without unit tests. No per-run vars (only what run config asks for): vars that change from run
-    to run would invalidate dbt's partial parse, and the models price what is new by their own watermark."""
+def _build_args(config: DbtBuildConfig, data_dir: Path) -> list[str]:
+    """`dbt build` without unit tests, given the data directory explicitly (the var `data_dir` that
+    dbt_project/profiles.yml reads). No per-run vars (only what run config asks for): vars that change from run to
+    run would invalidate dbt's partial parse (the data directory is the same every run), and the models price what
+    is new by their own watermark. A test runs only when every model it reads is built by the run: the project flag
+    `indirect_selection: buildable` (dbt_project.yml)."""
     dbt_vars = yaml.safe_load(config.dbt_vars) if config.dbt_vars.strip() else {}
     if not isinstance(dbt_vars, dict):
         raise dg.Failure(
             f"run config dbt_vars must be a YAML mapping like '{{markup_percentage: 30}}', got {config.dbt_vars!r}"
         )
-    args = ["build", *PRODUCTION_EXCLUDES]
-    if dbt_vars:
-        args += ["--vars", json.dumps(dbt_vars)]
+    args = ["build", *PRODUCTION_EXCLUDES, "--vars", json.dumps({**dbt_vars, "data_dir": str(data_dir)})]
     if config.full_refresh:
         args.append("--full-refresh")
     return args
@@ -100,9 +93,8 @@ def warehouse_dbt_models(
     ones, held-back ones that now have a price, everything after a knob or catalog change), whatever days the run
     covers; the days of a run are the ingest's partitions. To re-price given days by hand:
     `dbt build --vars '{partition_start: ..., partition_end: ...}'` (macros/incremental.sql)."""
-    _prepare_environment(warehouse)
     _wait_until_writable(context, warehouse)
-    invocation = dbt.cli(_build_args(config), context=context)
+    invocation = dbt.cli(_build_args(config, warehouse.root), context=context)
     yield from invocation.stream()
     _keep_partial_parse(invocation.target_path, context)
 

@@ -1,4 +1,4 @@
-"""Catalog review: what a person should look at, in table `catalog_price_changes` (warehouse schema `main`).
+"""Catalog review: what a person should look at, in table `ops.catalog_price_changes`.
 
 Always: the committed catalog against what the installed genai-prices and the overrides generate (offline, the
 package's bundled data; ingest.catalog.review_rows): empty while the pinned package is installed and the seeds are
@@ -11,13 +11,12 @@ time; an http(s) URL or a local file path. Without either, that part is skipped 
 It never changes a price: prices change only through `make catalog` (and the overrides it merges).
 """
 
-import os
 from datetime import UTC, date, datetime
 
 import dagster as dg
 
 from dagster_project.metadata import markdown_table
-from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
+from dagster_project.resources import DUCKDB_WRITER_POOL, PriceListResource, WarehouseResource
 from ingest.catalog import SOURCE_PACKAGE, review_rows, source_version
 from ingest.price_list import (
     CHANGE_COLUMNS,
@@ -26,6 +25,7 @@ from ingest.price_list import (
     compare_catalog,
     fetch_price_list,
     parse_price_list,
+    read_aliases,
     redact,
 )
 
@@ -41,23 +41,11 @@ LIST_ACTIONS = {
     "new_in_list": "nothing to do unless the platform routes this model: upgrading genai-prices and `make catalog` "
                    "adds new models",
 }
-TABLE = "main.catalog_price_changes"
-
-
-class PriceListResource(dg.ConfigurableResource):
-    """Where the public price list (LiteLLM's model_prices_and_context_window.json format) comes from.
-
-    `source`: an http(s) URL or a local file path; empty: $AI_USAGE_PRICE_LIST_URL at run time; empty too:
-    skip.
-    """
-
-    source: str = ""
-    timeout_seconds: float = 30.0
-    # The day whose catalog prices are compared with the list (ISO date); empty: today (UTC).
-    as_of: str = ""
-
-    def configured_source(self) -> str:
-        return self.source.strip() or os.environ.get(PRICE_LIST_ENV, "").strip()
+# An operational table (the asset rewrites it; dbt does not build it): declared as the dbt source
+# ops.catalog_price_changes. Warehouses of before it moved have it in `main`: the next run drops that one (the table
+# is rewritten whole on every run, so nothing is lost).
+TABLE = "ops.catalog_price_changes"
+LEGACY_TABLE = "main.catalog_price_changes"
 
 
 def _create_table_sql() -> str:
@@ -66,7 +54,7 @@ def _create_table_sql() -> str:
         kind = "decimal(38, 12)" if name.endswith("_usd") else "varchar"
         columns.append(f"{name} {kind}")
     columns += ["action varchar", "price_list_source varchar", "checked_at timestamp"]
-    return f"create or replace table {TABLE} ({', '.join(columns)})"
+    return f"create schema if not exists ops; create or replace table {TABLE} ({', '.join(columns)})"
 
 
 @dg.asset(
@@ -81,8 +69,6 @@ def _create_table_sql() -> str:
     kinds={"python", "duckdb"},
     deps=[dg.AssetKey(["model_catalog"]), dg.AssetKey(["seeds", "price_list_aliases"])],
     pool=DUCKDB_WRITER_POOL,
-    # Bound here so that every materialization of the asset list (the tests' conftest included) has it.
-    resource_defs={"price_list": PriceListResource()},
 )
 def catalog_price_changes(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, price_list: PriceListResource
@@ -130,12 +116,13 @@ def catalog_price_changes(
                           "cache_read_price_per_1m_usd", "cache_write_price_per_1m_usd"), row, strict=True))
                 for row in catalog_rows
             ]
-            aliases = dict(con.execute("select model, list_model from seeds.price_list_aliases").fetchall())
+            aliases = read_aliases()  # the matching rule: ingest/price_list.py, from the seeds
             changes = [{**row, "action": LIST_ACTIONS[row["change_type"]], "price_list_source": shown}
                        for row in compare_catalog(catalog, prices, aliases)]
         checked_at = datetime.now(UTC).replace(tzinfo=None)
         con.execute("begin")
         con.execute(_create_table_sql())
+        con.execute(f"drop table if exists {LEGACY_TABLE}")
         rows = source_changes + changes
         if rows:
             placeholders = ", ".join("?" for _ in range(len(CHANGE_COLUMNS) + 3))

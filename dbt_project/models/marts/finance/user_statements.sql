@@ -1,0 +1,45 @@
+-- One row per month (UTC calendar month) and user: the statement, i.e. what the user owes for the month. The sum of
+-- its lines in user_statement_lines. A user missing from the users export has no e-mail or plan but is billed.
+with requests as (
+    select * from {{ ref('ai_usage_analytics') }}
+),
+
+users as (
+    select * from {{ ref('users') }}
+),
+
+per_user_month as (
+    select
+        strftime(created_at, '%Y-%m') as month,
+        user_id,
+        count(*) as requests,
+        count(*) filter (where is_billed) as billed_requests,
+        cast(sum(total_tokens) as bigint) as total_tokens,
+        cast(sum(trial_tokens) as bigint) as trial_tokens,
+        cast(sum(chargeable_tokens) as bigint) as chargeable_tokens,
+        cast(sum(list_charge_usd) as decimal(38, 12)) as list_charge_usd,
+        cast(sum(trial_credit_usd) as decimal(38, 12)) as trial_credit_usd,
+        cast(sum(user_charge_usd) as decimal(38, 12)) as amount_due_usd
+    from requests
+    group by month, user_id
+),
+
+final as (
+    select
+        per_user_month.month,
+        per_user_month.user_id,
+        users.email,
+        users.plan,
+        per_user_month.requests,
+        per_user_month.billed_requests,
+        per_user_month.total_tokens,
+        per_user_month.trial_tokens,
+        per_user_month.chargeable_tokens,
+        per_user_month.list_charge_usd,
+        per_user_month.trial_credit_usd,
+        per_user_month.amount_due_usd
+    from per_user_month
+    left join users on per_user_month.user_id = users.id
+)
+
+select * from final
