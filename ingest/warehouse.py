@@ -107,14 +107,18 @@ create table if not exists raw.load_log (
     duplicates bigint not null,
     quarantined bigint not null,
     started_at timestamp not null,
-    finished_at timestamp not null,
-    file_size bigint,                       -- a gateway file's size, mtime (ns) and inode while it was read: a file
-    file_mtime_ns bigint,                   -- found with the same three later is skipped without being read
-    file_inode bigint
+    finished_at timestamp not null
 );
-alter table raw.load_log add column if not exists file_size bigint;
-alter table raw.load_log add column if not exists file_mtime_ns bigint;
-alter table raw.load_log add column if not exists file_inode bigint;
+-- A landed gateway file's size, mtime and inode while it was read (if it held still): a file found with the same
+-- three later is skipped without being read. Written in the file's transaction, with its raw.load_log row.
+create table if not exists raw.landed_file_stats (
+    source varchar not null,
+    sha256 varchar not null,
+    file_size bigint not null,
+    file_mtime_ns bigint not null,
+    file_inode bigint not null,
+    load_id varchar not null
+);
 create table if not exists raw.users (
     id varchar not null,
     email varchar not null,
@@ -368,7 +372,9 @@ def _land(
                 raise AssertionError(f"{source}: the counts do not add up: {result}, outcomes {outcomes}")
             for table in ("landing_staged", "landing_repeats", "landing_fields"):
                 con.execute(f"drop table if exists {table}")
-            _log(con, result, load_id, started_at, staging.file_stat)
+            _log(con, result, load_id, started_at)
+            if staging.file_stat is not None:
+                _log_stat(con, result, load_id, staging.file_stat)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -565,24 +571,18 @@ def _write_quarantine(con: duckdb.DuckDBPyConnection, source: str, bad: list[Qua
     con.unregister("incoming_quarantine")
 
 
-def _log(
-    con: duckdb.DuckDBPyConnection,
-    result: LoadResult,
-    load_id: str,
-    started_at: datetime,
-    file_stat: os.stat_result | None = None,
-) -> None:
-    size, mtime_ns, inode = (
-        (file_stat.st_size, file_stat.st_mtime_ns, file_stat.st_ino) if file_stat is not None else (None, None, None)
-    )
+def _log(con: duckdb.DuckDBPyConnection, result: LoadResult, load_id: str, started_at: datetime) -> None:
     con.execute(
-        """
-        insert into raw.load_log (load_id, source, source_kind, sha256, lines_read, accepted, duplicates,
-                                  quarantined, started_at, finished_at, file_size, file_mtime_ns, file_inode)
-        values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        """,
+        "insert into raw.load_log values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [load_id, result.source, result.source_kind, result.sha256, result.lines_read, result.accepted,
-         result.duplicates, result.quarantined, started_at, utc_now().replace(tzinfo=None), size, mtime_ns, inode],
+         result.duplicates, result.quarantined, started_at, utc_now().replace(tzinfo=None)],
+    )
+
+
+def _log_stat(con: duckdb.DuckDBPyConnection, result: LoadResult, load_id: str, file_stat: os.stat_result) -> None:
+    con.execute(
+        "insert into raw.landed_file_stats values (?, ?, ?, ?, ?, ?)",
+        [result.source, result.sha256, file_stat.st_size, file_stat.st_mtime_ns, file_stat.st_ino, load_id],
     )
 
 
@@ -693,14 +693,20 @@ def load_gateway_files(
     known = {entry.sha256 for entry in ledger.read_ledger(ledger_file)}
     entries = ledger.reconcile(ledger_file, _landed_files(con, data_dir, unless=known))
     first = ledger.first_sequence(entries)
-    logged = con.execute(
-        """
-        select source, sha256, file_size, file_mtime_ns, file_inode from raw.load_log
-        where source_kind = 'gateway_file' and sha256 is not null
-        """
-    ).fetchall()
-    already = {(source, sha) for source, sha, *_ in logged}
-    landings = _landings(files, data_dir, entries, first, {sha for _, sha in already}, logged)
+    already = {
+        (source, sha)
+        for source, sha in con.execute(
+            "select source, sha256 from raw.load_log where source_kind = 'gateway_file'"
+        ).fetchall()
+    }
+    stats = {
+        (source, size, mtime_ns, inode): sha
+        for source, sha, size, mtime_ns, inode in con.execute(
+            "select source, sha256, file_size, file_mtime_ns, file_inode from raw.landed_file_stats"
+        ).fetchall()
+    }
+    landings = _landings(files, data_dir, entries, first, {sha for _, sha in already}, stats,
+                         {source for source, _ in already})
     _report_ledger(ledger_file, entries, {sha for _, sha in already}, landings, first, progress)
     results = []
     for index, landing in enumerate(landings, start=1):
@@ -760,16 +766,15 @@ def _landings(
     entries: list[ledger.LedgerEntry],
     first: dict[str, int],
     landed: set[str],
-    logged: list[tuple],
+    stats: dict[tuple, str],
+    sources: set[str],
 ) -> list[_Landing]:
-    """The landings to do, in order: ledger order for contents the ledger knows, then the given order."""
+    """The landings to do, in order: ledger order for contents the ledger knows, then the given order. ``stats``:
+    the contents landed, by (source, size, mtime_ns, inode); ``sources``: the files landed before, by name."""
     earlier: dict[str, list[ledger.LedgerEntry]] = {}
     for entry in entries:
         if entry.sha256 not in landed and entry.bytes and first[entry.sha256] == entry.sequence:
             earlier.setdefault(entry.file, []).append(entry)
-    stats = {(source, size, mtime_ns, inode): sha for source, sha, size, mtime_ns, inode in logged
-             if size is not None}
-    sources = {source for source, *_ in logged}
     sizes = {entry.bytes for entry in entries}  # None among them: an entry of unknown size, which any file may be
     landings = []
     for position, path in enumerate(files):
