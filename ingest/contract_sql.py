@@ -86,8 +86,9 @@ def _none_of(words: tuple[str, ...], prefix: str = "") -> str:
 
 
 _OTHER_KEY = '"' + _none_of(CONTRACT_FIELDS) + '"'
-_MEMBERS = [f'"{name}"{_SPACE}:{_SPACE}{form}' for name, form in _FORMS.items()]
-_MEMBER = "(?:" + "|".join([*_MEMBERS, f"{_OTHER_KEY}{_SPACE}:{_SPACE}{_VALUE}"]) + ")"
+_MEMBERS = {name: f'"{name}"{_SPACE}:{_SPACE}{form}' for name, form in _FORMS.items()}
+_OTHER_MEMBER = f"{_OTHER_KEY}{_SPACE}:{_SPACE}{_VALUE}"
+_MEMBER = "(?:" + "|".join([*_MEMBERS.values(), _OTHER_MEMBER]) + ")"
 PLAIN_LINE = rf"^\{{{_SPACE}{_MEMBER}{_SPACE}(?:,{_SPACE}{_MEMBER}{_SPACE})*\}}$"
 # A contract field twice. On a line of the PLAIN_LINE form a quote always opens or closes a string, and a string
 # followed by ':' is a key.
@@ -106,14 +107,15 @@ _TYPES = {"status_code": "BIGINT", **dict.fromkeys(TOKEN_FIELDS, "BIGINT"), "tot
 _STRUCT = "{" + ", ".join(f'"{name}": "{_TYPES.get(name, "VARCHAR")}"' for name in CONTRACT_FIELDS) + "}"
 _MICROS = "epoch_us(created_at) % 1000000"
 # ingest.contract.record_hash: sha256(repr(billing tuple))[:32], the tuple written as Python's repr writes it
+# (in one concat: a chain of || would build every intermediate string)
 _REPR = (
-    "'(''' || id || ''', ''' || created_text[1:19]"
-    f" || case when {_MICROS} = 0 then '' else '.' || lpad(({_MICROS})::varchar, 6, '0') end"
-    " || ''', ''' || user_id || ''', ''' || model || ''', ' || status_code"
-    + "".join(f" || ', ' || {name}" for name in TOKEN_FIELDS[:5])
-    + " || case when native_tokens_cache_creation_1h <> 0 or service_tier is not null"
-    " then ', ' || native_tokens_cache_creation_1h || ', ' || coalesce('''' || service_tier || '''', 'None')"
-    " else '' end || ')'"
+    "concat('(''', id, ''', ''', created_text[1:19], "
+    f"case when {_MICROS} = 0 then '' else '.' || lpad(({_MICROS})::varchar, 6, '0') end, "
+    "''', ''', user_id, ''', ''', model, ''', ', status_code, "
+    + "".join(f"', ', {name}, " for name in TOKEN_FIELDS[:5])
+    + "case when native_tokens_cache_creation_1h <> 0 or service_tier is not null"
+    " then concat(', ', native_tokens_cache_creation_1h, ', ', coalesce('''' || service_tier || '''', 'None'))"
+    " else '' end, ')')"
 )
 
 # Over ``landing_batch(line_number, line)`` (lines that plain_lines passed): the contract fields, one column each

@@ -414,6 +414,22 @@ def process_exists(pid: int) -> bool:
 
 
 @contextmanager
+def _one_checkpoint(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Commit each file without a checkpoint (its rows are in the database file and the WAL already), then
+    checkpoint once at the end: a checkpoint per file would compress the table's last row groups again each time."""
+    previous = con.execute("select current_setting('checkpoint_threshold')").fetchone()[0]
+    con.execute("set checkpoint_threshold = '1TB'")
+    try:
+        yield
+    finally:
+        con.execute(f"set checkpoint_threshold = '{previous}'")
+    try:
+        con.execute("checkpoint")
+    except duckdb.Error:  # another transaction is open: DuckDB checkpoints when the WAL is past the threshold
+        pass
+
+
+@contextmanager
 def _bounded_memory(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Hold DuckDB to ``LANDING_MEMORY_LIMIT`` while landing (its hash tables spill to disk beyond it), then put
     the connection's own limit back."""
@@ -708,6 +724,23 @@ def load_gateway_files(
     landings = _landings(files, data_dir, entries, first, {sha for _, sha in already}, stats,
                          {source for source, _ in already})
     _report_ledger(ledger_file, entries, {sha for _, sha in already}, landings, first, progress)
+    with _one_checkpoint(con):
+        return _land_all(con, landings, already, first, entries, ledger_file, load_id=load_id, now=now,
+                         progress=progress)
+
+
+def _land_all(
+    con: duckdb.DuckDBPyConnection,
+    landings: list[_Landing],
+    already: set[tuple[str, str]],
+    first: dict[str, int],
+    entries: list[ledger.LedgerEntry],
+    ledger_file: Path,
+    *,
+    load_id: str,
+    now: datetime,
+    progress: Progress,
+) -> list[LoadResult]:
     results = []
     for index, landing in enumerate(landings, start=1):
         source, sha = landing.source, landing.sha256
