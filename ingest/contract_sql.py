@@ -118,13 +118,14 @@ _REPR = (
     " else '' end, ')')"
 )
 
-# Over ``landing_batch(line_number, line)`` (lines that plain_lines passed): the contract fields, one column each
-# (in a table of their own: a query that used the struct's fields directly would parse the line once per field).
-FIELDS_SQL = f"select line_number, unnest(try(from_json(line, '{_STRUCT}'))) from landing_batch"
-# Over ``landing_fields`` (FIELDS_SQL): the clean lines as staging rows (seq = source_line = the line number).
-# Parameters: time_bounds(now).
+# Over ``landing_batch(line_number, line)`` (lines that plain_lines passed): the clean lines as staging rows
+# (seq = source_line = the line number). Parameters: time_bounds(now). The fields are a materialized CTE: filters
+# on them would otherwise be pushed down and parse the line once per field.
 CLEAN_SQL = f"""
-with typed as (
+with landing_fields as materialized (
+    select line_number, unnest(try(from_json(line, '{_STRUCT}'))) from landing_batch
+),
+typed as (
     select
         * exclude (created_at, status_code, {", ".join(TOKEN_FIELDS[2:])}, total_cost),
         created_at as created_text,

@@ -14,6 +14,11 @@ so an entry swapped for a link or a FIFO after the listing is never read (and ne
 :func:`read_lines` yields one :class:`Line` per non-blank line, or a :class:`BadLine` where the bytes themselves are
 unusable (not UTF-8, over the size limit, a gzip stream cut short). Blank lines are skipped; line numbers are the
 physical ones, so an error can be found with ``sed -n Np``. Parsing JSON is left to the caller.
+
+:func:`line_batches` yields the same lines in Arrow batches, split a few megabytes at a time without a Python loop
+per line (landing uses it, through :class:`HashingReader` to fingerprint the file as it is read). Where only the
+line-by-line reader knows the exact lines and numbers (a line over the limit, a damaged gzip stream) it raises
+:class:`IrregularFile`, and the file is read again with :func:`lines_of`, the reference.
 """
 
 from __future__ import annotations

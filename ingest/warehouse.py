@@ -6,10 +6,17 @@ Every line read ends in exactly one of three places, and ``raw.load_log`` record
 - a duplicate: the same id with the same billing content, already landed (counted, not stored again);
 - ``raw.quarantine``: anything else, with the reason, the source (file or API pull), the line and the field.
 
-Each source is landed in one transaction: a run killed half-way leaves whole sources or nothing behind. A source
-is streamed in batches (a scratch Parquet file beside the warehouse, dedupe in SQL), so memory does not grow with
-its size. Gateway files land in the order of the landing ledger (:mod:`ingest.ledger`), so that a warehouse
-rebuilt from the drop zone keeps the same first versions, and bills the same.
+Each source is landed in one transaction: a run killed half-way leaves whole sources or nothing behind. A gateway
+file is read once, a few megabytes at a time, and fingerprinted (SHA-256) while it is read
+(:func:`ingest.files.line_batches`). Its lines are judged in bulk: the provably clean ones are validated and
+turned into rows by SQL (:mod:`ingest.contract_sql`, which builds the same rows and ``record_hash`` as the
+reference), every other line by the reference :func:`parse_line` (:func:`ingest.contract.validate_record`), so
+a bad line gets exactly the reason, field and detail it always got. Rows are staged in a DuckDB temporary table
+(spilled to disk beyond ``LANDING_MEMORY_LIMIT``), so memory does not grow with the file; each line's outcome
+(new, duplicate, conflict) is then decided once, in SQL. Gateway files land in the order of the landing ledger
+(:mod:`ingest.ledger`), so that a warehouse rebuilt from the drop zone keeps the same first versions, and bills
+the same. A file found with the size, mtime and inode it had when it landed (``raw.landed_file_stats``) is skipped
+without being read.
 """
 
 from __future__ import annotations
@@ -305,15 +312,12 @@ class _Staging:
         plain = contract_sql.plain_lines(texts)
         clean = 0
         if pc.any(plain).as_py():
-            batch = pa.table({"line_number": numbers.filter(plain), "line": texts.filter(plain)})
-            self.con.register("landing_batch", batch)
-            try:
-                self.con.execute("create or replace temp table landing_fields as " + contract_sql.FIELDS_SQL)
-                clean = self.con.execute(
-                    "insert into landing_staged " + contract_sql.CLEAN_SQL, contract_sql.time_bounds(now)
-                ).fetchone()[0]
-            finally:
-                self.con.unregister("landing_batch")
+            # Read by name (DuckDB's replacement scan of a Python variable): con.register would leave a dropped view
+            # holding the batch until the transaction ends, so memory would grow with the file.
+            landing_batch = pa.table({"line_number": numbers.filter(plain), "line": texts.filter(plain)})  # noqa: F841
+            clean = self.con.execute(
+                "insert into landing_staged " + contract_sql.CLEAN_SQL, contract_sql.time_bounds(now)
+            ).fetchone()[0]
         if clean < len(numbers):
             slow = pc.invert(plain)
             if clean:  # some plain lines were not clean after all: those not staged
@@ -334,9 +338,8 @@ class _Staging:
 
     def _stage(self) -> None:
         if self.requests:
-            self.con.register("landing_incoming", _staging_table(self.requests))
+            landing_incoming = _staging_table(self.requests)  # noqa: F841 (read by name, like landing_batch)
             self.con.execute("insert into landing_staged select * from landing_incoming")
-            self.con.unregister("landing_incoming")
             self.requests.clear()
 
 
@@ -370,7 +373,7 @@ def _land(
                 or conflicts != outcomes.get("conflict", 0)
             ):  # cannot happen by construction; never commit a load that does not add up
                 raise AssertionError(f"{source}: the counts do not add up: {result}, outcomes {outcomes}")
-            for table in ("landing_staged", "landing_repeats", "landing_fields"):
+            for table in ("landing_staged", "landing_repeats"):
                 con.execute(f"drop table if exists {table}")
             _log(con, result, load_id, started_at)
             if staging.file_stat is not None:
@@ -569,7 +572,7 @@ def _write_quarantine(con: duckdb.DuckDBPyConnection, source: str, bad: list[Qua
         ],
         schema=_QUARANTINE_SCHEMA,
     )
-    con.register("incoming_quarantine", rows)
+    incoming_quarantine = rows  # noqa: F841 (read by name: a registered view would live until the commit)
     # Loading the same bad line again (a re-run) must not grow the quarantine.
     con.execute(
         """
@@ -584,7 +587,6 @@ def _write_quarantine(con: duckdb.DuckDBPyConnection, source: str, bad: list[Qua
         """,
         [source, load_id, now, source],
     )
-    con.unregister("incoming_quarantine")
 
 
 def _log(con: duckdb.DuckDBPyConnection, result: LoadResult, load_id: str, started_at: datetime) -> None:

@@ -168,7 +168,6 @@ def fast_path(lines: list[str], now: datetime = NOW) -> dict[int, tuple]:
     plain = contract_sql.plain_lines(texts)
     con = duckdb.connect()
     con.register("landing_batch", pa.table({"line_number": numbers.filter(plain), "line": texts.filter(plain)}))
-    con.execute("create temp table landing_fields as " + contract_sql.FIELDS_SQL)
     rows = con.execute(
         f"select seq, {', '.join(RECORD_COLUMNS)} from ({contract_sql.CLEAN_SQL})", contract_sql.time_bounds(now)
     ).fetchall()
