@@ -319,8 +319,7 @@ class _Staging:
                 "insert into landing_staged " + contract_sql.CLEAN_SQL, contract_sql.time_bounds(now)
             ).fetchone()[0]
         if clean < len(numbers):
-            slow = pc.invert(plain)
-            if clean:  # some plain lines were not clean after all: those not staged
+            if clean:  # the lines not staged: not plain, or plain but not clean
                 staged = self.con.sql(
                     "select source_line from landing_staged where source_line between $low and $high",
                     params={"low": numbers[0].as_py(), "high": numbers[-1].as_py()},
