@@ -14,6 +14,11 @@ so an entry swapped for a link or a FIFO after the listing is never read (and ne
 :func:`read_lines` yields one :class:`Line` per non-blank line, or a :class:`BadLine` where the bytes themselves are
 unusable (not UTF-8, over the size limit, a gzip stream cut short). Blank lines are skipped; line numbers are the
 physical ones, so an error can be found with ``sed -n Np``. Parsing JSON is left to the caller.
+
+:func:`line_batches` yields the same lines in Arrow batches, split a few megabytes at a time without a Python loop
+per line (landing uses it, through :class:`HashingReader` to fingerprint the file as it is read). Where only the
+line-by-line reader knows the exact lines and numbers (a line over the limit, a damaged gzip stream) it raises
+:class:`IrregularFile`, and the file is read again with :func:`lines_of`, the reference.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import contextlib
 import errno
 import gzip
 import hashlib
+import io
 import os
 import stat
 import zlib
@@ -29,6 +35,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 MAX_LINE_BYTES = 1_048_576  # 1 MiB: a longer line is quarantined, never held whole in memory
 BOM = b"\xef\xbb\xbf"
@@ -249,64 +258,196 @@ def read_lines(path: Path) -> Iterator[Line | BadLine]:
     Never raises for what is inside the file: a stream that is not gzip or breaks off ends the file with one
     BadLine (the lines before it stand); a UTF-8 byte order mark at the start is dropped.
     """
-    number = 0
     with _open(path) as handle:
-        while True:
-            try:
-                raw = handle.readline(MAX_LINE_BYTES + 1)
-            except gzip.BadGzipFile as error:
+        yield from lines_of(handle)
+
+
+def lines_of(handle: BinaryIO) -> Iterator[Line | BadLine]:
+    """:func:`read_lines` on an open (decompressed) stream: the reference for how bytes become lines."""
+    number = 0
+    while True:
+        try:
+            raw = handle.readline(MAX_LINE_BYTES + 1)
+        except gzip.BadGzipFile as error:
+            yield BadLine(
+                number + 1,
+                "bad_gzip",
+                f"the file is named .gz but is not a gzip stream after line {number}: {error}. "
+                "Re-export it compressed with gzip, or drop the .gz from its name",
+                "",
+            )
+            return
+        except (EOFError, zlib.error, OSError) as error:
+            yield BadLine(
+                number + 1,
+                "truncated_gzip",
+                f"the compressed stream ends or breaks after line {number}: {error or type(error).__name__}. "
+                "Lines before it were loaded; re-export the file to load the rest",
+                "",
+            )
+            return
+        if not raw:
+            return
+        number += 1
+        if number == 1 and raw.startswith(BOM):
+            raw = raw[len(BOM):]
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            preview, size = _preview(raw), len(raw)
+            broken = None
+            try:  # skip the rest of the oversized line in bounded chunks
+                while raw and not raw.endswith(b"\n"):
+                    raw = handle.readline(MAX_LINE_BYTES)
+                    size += len(raw)
+            except (EOFError, zlib.error, OSError) as error:  # BadGzipFile is an OSError
+                broken = error
+            yield BadLine(
+                number, "line_too_long",
+                f"line is {size:,} bytes, above the limit of {MAX_LINE_BYTES:,}; it was skipped", preview,
+            )
+            if broken is not None:
                 yield BadLine(
-                    number + 1,
-                    "bad_gzip",
-                    f"the file is named .gz but is not a gzip stream after line {number}: {error}. "
-                    "Re-export it compressed with gzip, or drop the .gz from its name",
-                    "",
-                )
-                return
-            except (EOFError, zlib.error, OSError) as error:
-                yield BadLine(
-                    number + 1,
-                    "truncated_gzip",
-                    f"the compressed stream ends or breaks after line {number}: {error or type(error).__name__}. "
+                    number + 1, "truncated_gzip",
+                    f"the compressed stream ends or breaks inside line {number}: "
+                    f"{broken or type(broken).__name__}. "
                     "Lines before it were loaded; re-export the file to load the rest",
                     "",
                 )
                 return
-            if not raw:
-                return
-            number += 1
-            if number == 1 and raw.startswith(BOM):
-                raw = raw[len(BOM):]
-            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
-                preview, size = _preview(raw), len(raw)
-                broken = None
-                try:  # skip the rest of the oversized line in bounded chunks
-                    while raw and not raw.endswith(b"\n"):
-                        raw = handle.readline(MAX_LINE_BYTES)
-                        size += len(raw)
-                except (EOFError, zlib.error, OSError) as error:  # BadGzipFile is an OSError
-                    broken = error
-                yield BadLine(
-                    number, "line_too_long",
-                    f"line is {size:,} bytes, above the limit of {MAX_LINE_BYTES:,}; it was skipped", preview,
-                )
-                if broken is not None:
-                    yield BadLine(
-                        number + 1, "truncated_gzip",
-                        f"the compressed stream ends or breaks inside line {number}: "
-                        f"{broken or type(broken).__name__}. "
-                        "Lines before it were loaded; re-export the file to load the rest",
-                        "",
-                    )
-                    return
-                continue
-            stripped = raw.strip()
-            if not stripped:
-                continue  # a blank line is not a record; physical line numbers stay true
-            try:
-                text = stripped.decode("utf-8")
-            except UnicodeDecodeError as error:
-                yield BadLine(number, "invalid_utf8", f"bytes are not UTF-8 ({error.reason} at byte {error.start})",
-                              _preview(stripped))
-                continue
-            yield Line(number, text)
+            continue
+        stripped = raw.strip()
+        if not stripped:
+            continue  # a blank line is not a record; physical line numbers stay true
+        yield _decoded(number, stripped)
+
+
+def _decoded(number: int, stripped: bytes) -> Line | BadLine:
+    try:
+        return Line(number, stripped.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        return BadLine(number, "invalid_utf8", f"bytes are not UTF-8 ({error.reason} at byte {error.start})",
+                       _preview(stripped))
+
+
+# --- the fast reader: the same lines as lines_of, a few megabytes at a time -----------------------------------
+
+CHUNK_BYTES = 1 << 23  # decompressed bytes read at a time by line_batches
+# bytes.strip() strips these; the lines are split at b"\n" already
+_ASCII_SPACE = " \t\r\x0b\x0c"
+
+
+class IrregularFile(Exception):
+    """:func:`line_batches` met what only :func:`lines_of` turns into lines exactly (a line over the size limit, a
+    gzip stream that is damaged or cut short): read the file again with it."""
+
+
+@dataclass(frozen=True)
+class LineBatch:
+    """Non-blank, valid UTF-8 lines: their physical numbers (int64) and their text, stripped (string)."""
+
+    numbers: pa.Array
+    texts: pa.Array
+
+
+class HashingReader(io.RawIOBase):
+    """A binary file read through this is fingerprinted on the way (SHA-256 of every byte read) and counted."""
+
+    def __init__(self, handle: BinaryIO):
+        super().__init__()
+        self._handle = handle
+        self.digest = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        count = self._handle.readinto(buffer)
+        if count:
+            self.digest.update(memoryview(buffer)[:count])
+            self.size += count
+        return count
+
+    def read_to_end(self) -> None:
+        """Read (and fingerprint) whatever the reader of the content left unread: the fingerprint is the whole
+        file's, as :func:`file_fingerprint` has it."""
+        buffer = bytearray(1 << 20)
+        while self.readinto(buffer):
+            pass
+
+
+def decompressed(path: Path, raw: BinaryIO) -> BinaryIO:
+    """The content of a drop-zone file open as ``raw``: gunzipped for a ``.gz`` name."""
+    return gzip.GzipFile(fileobj=raw, mode="rb") if path.name.endswith(".gz") else raw
+
+
+def line_batches(stream: BinaryIO, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[LineBatch | BadLine]:
+    """The lines :func:`lines_of` yields for ``stream``, read ``chunk_bytes`` at a time and split without a Python
+    loop per line: the lines that decode as :class:`LineBatch` batches, the others (not UTF-8) as :class:`BadLine`.
+
+    Raises :class:`IrregularFile` (before or after yielding) for a line longer than ``MAX_LINE_BYTES`` or a read
+    error, the cases where only :func:`lines_of` knows the exact lines and numbers.
+    """
+    number, carry, first = 0, b"", True
+    while True:
+        try:
+            block = stream.read(chunk_bytes)
+        except (EOFError, zlib.error, OSError) as error:  # BadGzipFile is an OSError
+            raise IrregularFile(f"{error or type(error).__name__}") from error
+        if block:
+            data = carry + block if carry else block
+            cut = data.rfind(b"\n") + 1
+            complete, carry = data[:cut], data[cut:]
+        else:
+            complete, carry = carry, b""  # the last line has no newline
+        if len(carry) > MAX_LINE_BYTES:
+            raise IrregularFile("a line is longer than the limit")
+        if complete:
+            if first:
+                first = False
+                if len(complete.split(b"\n", 1)[0]) > MAX_LINE_BYTES:
+                    raise IrregularFile("the first line is longer than the limit")
+                if complete.startswith(BOM):
+                    complete = complete[len(BOM):]
+            count, items = _split(complete, number)
+            number += count
+            yield from items
+        if not block:
+            return
+
+
+def _split(complete: bytes, number: int) -> tuple[int, list[LineBatch | BadLine]]:
+    """The physical lines of ``complete`` (whole lines, the last one with or without its newline), numbered from
+    ``number + 1``: how many there are and the batch (and bad lines) they make."""
+    parts = pc.split_pattern(pa.array([complete], pa.binary()), "\n").flatten()
+    if complete.endswith(b"\n"):
+        parts = parts.slice(0, len(parts) - 1)
+    count = len(parts)
+    if count and pc.max(pc.binary_length(parts)).as_py() > MAX_LINE_BYTES:
+        raise IrregularFile("a line is longer than the limit")
+    numbers = pa.array(range(number + 1, number + count + 1), pa.int64())
+    if complete.isascii() or _is_utf8(complete):
+        texts = pc.utf8_trim(parts.cast(pa.string()), _ASCII_SPACE)
+        keep = pc.greater(pc.binary_length(texts), 0)
+        return count, [LineBatch(numbers.filter(keep), texts.filter(keep))]
+    items: list[LineBatch | BadLine] = []  # some line is not UTF-8: line by line, as lines_of does it
+    good_numbers, good_texts = [], []
+    for offset, raw in enumerate(parts.to_pylist(), start=number + 1):
+        stripped = raw.strip()
+        if not stripped:
+            continue
+        line = _decoded(offset, stripped)
+        if isinstance(line, Line):
+            good_numbers.append(line.number)
+            good_texts.append(line.text)
+        else:
+            items.append(line)
+    items.append(LineBatch(pa.array(good_numbers, pa.int64()), pa.array(good_texts, pa.string())))
+    return count, items
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True

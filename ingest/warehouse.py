@@ -6,14 +6,22 @@ Every line read ends in exactly one of three places, and ``raw.load_log`` record
 - a duplicate: the same id with the same billing content, already landed (counted, not stored again);
 - ``raw.quarantine``: anything else, with the reason, the source (file or API pull), the line and the field.
 
-Each source is landed in one transaction: a run killed half-way leaves whole sources or nothing behind. A source
-is streamed in batches (a scratch Parquet file beside the warehouse, dedupe in SQL), so memory does not grow with
-its size. Gateway files land in the order of the landing ledger (:mod:`ingest.ledger`), so that a warehouse
-rebuilt from the drop zone keeps the same first versions, and bills the same.
+Each source is landed in one transaction: a run killed half-way leaves whole sources or nothing behind. A gateway
+file is read once, a few megabytes at a time, and fingerprinted (SHA-256) while it is read
+(:func:`ingest.files.line_batches`). Its lines are judged in bulk: the provably clean ones are validated and
+turned into rows by SQL (:mod:`ingest.contract_sql`, which builds the same rows and ``record_hash`` as the
+reference), every other line by the reference :func:`parse_line` (:func:`ingest.contract.validate_record`), so
+a bad line gets exactly the reason, field and detail it always got. Rows are staged in a DuckDB temporary table
+(spilled to disk beyond ``LANDING_MEMORY_LIMIT``), so memory does not grow with the file; each line's outcome
+(new, duplicate, conflict) is then decided once, in SQL. Gateway files land in the order of the landing ledger
+(:mod:`ingest.ledger`), so that a warehouse rebuilt from the drop zone keeps the same first versions, and bills
+the same. A file found with the size, mtime and inode it had when it landed (``raw.landed_file_stats``) is skipped
+without being read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -33,9 +41,9 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 
-from ingest import ledger
+from ingest import contract_sql, ledger
 from ingest.contract import (
     RECORD_COLUMNS,
     BadRecord,
@@ -44,7 +52,19 @@ from ingest.contract import (
     parse_timestamp,
     validate_record,
 )
-from ingest.files import BadLine, Line, file_fingerprint, gateway_dir, list_log_files, open_regular, read_lines
+from ingest.files import (
+    BadLine,
+    HashingReader,
+    IrregularFile,
+    LineBatch,
+    decompressed,
+    file_fingerprint,
+    gateway_dir,
+    line_batches,
+    lines_of,
+    list_log_files,
+    open_regular,
+)
 
 Progress = Callable[[str], None]
 
@@ -96,6 +116,16 @@ create table if not exists raw.load_log (
     started_at timestamp not null,
     finished_at timestamp not null
 );
+-- A landed gateway file's size, mtime and inode while it was read (if it held still): a file found with the same
+-- three later is skipped without being read. Written in the file's transaction, with its raw.load_log row.
+create table if not exists raw.landed_file_stats (
+    source varchar not null,
+    sha256 varchar not null,
+    file_size bigint not null,
+    file_mtime_ns bigint not null,
+    file_inode bigint not null,
+    load_id varchar not null
+);
 create table if not exists raw.users (
     id varchar not null,
     email varchar not null,
@@ -125,6 +155,19 @@ _QUARANTINE_SCHEMA = pa.schema(
     [("line_number", pa.int64()), ("reason", pa.string()), ("field", pa.string()),
      ("detail", pa.string()), ("raw_line", pa.string()), ("request_id", pa.string())]
 )
+def _sql_type(column: str) -> str:
+    return {pa.string(): "varchar", pa.int64(): "bigint", pa.timestamp("us"): "timestamp",
+            pa.decimal128(38, 12): "decimal(38, 12)"}[_arrow_type(column)]
+
+
+# landing_staged: _STAGING_SCHEMA as a DuckDB temp table (spilled to disk beyond the memory limit)
+_STAGING_DDL = (
+    "create or replace temp table landing_staged (seq bigint, source_line bigint, "
+    + ", ".join(f"{column} {_sql_type(column)}" for column in RECORD_COLUMNS)
+    + ")"
+)
+
+
 _record_values = operator.attrgetter(*RECORD_COLUMNS)  # GatewayRequest.as_row, faster
 RAW_PREVIEW_CHARS = 1000
 # Lines held in Python at a time while landing: memory is bounded by this, not by the size of the source.
@@ -213,46 +256,127 @@ def land_requests(
     """Land one source's validated requests and bad lines in a single transaction and log the counts.
 
     ``items`` yields ``(line_number, request_or_quarantined)``. It is streamed, ``BATCH_LINES`` at a time:
-    requests go to a scratch Parquet file beside the warehouse and bad lines straight to ``raw.quarantine``
-    (inside the transaction), so memory does not grow with the size of the source, and an error while producing
-    ``items`` leaves the warehouse untouched. Then SQL decides, per id: the version already in the warehouse, else
-    the first version in this source (by position), is the one kept; every other line with that id is a
-    duplicate when its billing content (``record_hash``) is the same and is quarantined as
+    requests go to a staging table (DuckDB's, spilled to disk beyond ``LANDING_MEMORY_LIMIT``) and bad lines
+    straight to ``raw.quarantine`` (inside the transaction), so memory does not grow with the size of the source,
+    and an error while producing ``items`` leaves the warehouse untouched. Then SQL decides, per id: the version
+    already in the warehouse, else the first version in this source (by position), is the one kept; every other
+    line with that id is a duplicate when its billing content (``record_hash``) is the same and is quarantined as
     ``conflicting_duplicate`` when it differs.
     """
+
+    def fill(staging: _Staging) -> None:
+        for position, (line_number, item) in enumerate(items, start=1):
+            staging.add(position, line_number, item)
+
+    return _land(con, source=source, source_kind=source_kind, load_id=load_id, fill=fill, sha256=sha256)
+
+
+class _Staging:
+    """One source being landed, inside its transaction: requests are staged in ``landing_staged``, bad lines go to
+    ``raw.quarantine``, each a batch of at most ``BATCH_LINES`` at a time."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, source: str, load_id: str, result: LoadResult):
+        self.con, self.source, self.load_id, self.result = con, source, load_id, result
+        self.requests: list[tuple[int, int | None, GatewayRequest]] = []
+        self.bad: list[Quarantined] = []
+        self.file_stat: os.stat_result | None = None  # a gateway file's stat while it was read, if it held still
+
+    def add(self, seq: int, line_number: int | None, item: GatewayRequest | Quarantined) -> None:
+        """One line read: a request (staged at position ``seq``) or a bad line."""
+        self.result.lines_read += 1
+        if isinstance(item, Quarantined):
+            self.bad.append(item)
+            if len(self.bad) >= BATCH_LINES:
+                _quarantine(self.con, self.source, self.bad, self.load_id, self.result)
+        else:
+            self.requests.append((seq, line_number, item))
+            if len(self.requests) >= BATCH_LINES:
+                self._stage()
+
+    def add_text(self, line_number: int, text: str, now: datetime) -> None:
+        """A line of a file that the fast path did not take: the reference judges it."""
+        try:
+            request = parse_line(text, now=now)
+        except BadRecord as error:
+            self.add(line_number, line_number, Quarantined(
+                line_number, error.reason, error.field, error.detail, text[:RAW_PREVIEW_CHARS],
+                _record_id(text) if error.reason != "not_json" else None,
+            ))
+            return
+        self.add(line_number, line_number, request)
+
+    def add_lines(self, numbers: pa.Array, texts: pa.Array, now: datetime) -> None:
+        """Lines of a file (non-blank, UTF-8): the provably clean ones are validated and staged in SQL
+        (:mod:`ingest.contract_sql`), the others one by one by the reference, :func:`parse_line`."""
+        self.result.lines_read += len(numbers)
+        plain = contract_sql.plain_lines(texts)
+        clean = 0
+        if pc.any(plain).as_py():
+            # Read by name (DuckDB's replacement scan of a Python variable): con.register would leave a dropped view
+            # holding the batch until the transaction ends, so memory would grow with the file.
+            landing_batch = pa.table({"line_number": numbers.filter(plain), "line": texts.filter(plain)})  # noqa: F841
+            clean = self.con.execute(
+                "insert into landing_staged " + contract_sql.CLEAN_SQL, contract_sql.time_bounds(now)
+            ).fetchone()[0]
+        if clean < len(numbers):
+            if clean:  # the lines not staged: not plain, or plain but not clean
+                staged = self.con.sql(
+                    "select source_line from landing_staged where source_line between $low and $high",
+                    params={"low": numbers[0].as_py(), "high": numbers[-1].as_py()},
+                ).to_arrow_table().column(0)
+                slow = pc.invert(pc.is_in(numbers, value_set=staged.combine_chunks()))
+            else:
+                slow = pa.array([True] * len(numbers))
+            self.result.lines_read -= len(numbers) - clean  # add_text counts them
+            for number, text in zip(numbers.filter(slow).to_pylist(), texts.filter(slow).to_pylist(), strict=True):
+                self.add_text(number, text, now)
+
+    def flush(self) -> None:
+        self._stage()
+        _quarantine(self.con, self.source, self.bad, self.load_id, self.result)
+
+    def _stage(self) -> None:
+        if self.requests:
+            landing_incoming = _staging_table(self.requests)  # noqa: F841 (read by name, like landing_batch)
+            self.con.execute("insert into landing_staged select * from landing_incoming")
+            self.requests.clear()
+
+
+def _land(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    source: str,
+    source_kind: str,
+    load_id: str,
+    fill: Callable[[_Staging], None],
+    sha256: str | None = None,
+) -> LoadResult:
+    """Land one source in a single transaction: ``fill`` stages its lines, then every staged line's outcome (new,
+    duplicate, conflict) is decided once, new rows and conflicts are written and the counts logged."""
     result = LoadResult(source=source, source_kind=source_kind, sha256=sha256)
     started_at = utc_now().replace(tzinfo=None)
-    with _scratch(con) as scratch, _bounded_memory(con):
+    with _bounded_memory(con):
         con.execute("begin transaction")
         try:
-            staging = scratch / "staging.parquet"
-            with pq.ParquetWriter(staging, _STAGING_SCHEMA) as writer:
-                requests: list[tuple[int, int | None, GatewayRequest]] = []
-                bad: list[Quarantined] = []
-                for position, (line_number, item) in enumerate(items, start=1):
-                    result.lines_read += 1
-                    if isinstance(item, Quarantined):
-                        bad.append(item)
-                        if len(bad) >= BATCH_LINES:
-                            _quarantine(con, source, bad, load_id, result)
-                    else:
-                        requests.append((position, line_number, item))
-                        if len(requests) >= BATCH_LINES:
-                            _stage(writer, requests)
-                _stage(writer, requests)
-                _quarantine(con, source, bad, load_id, result)
-            outcomes = _classify(con, staging)
+            con.execute(_STAGING_DDL)
+            staging = _Staging(con, source, load_id, result)
+            fill(staging)
+            staging.flush()
+            outcomes = _decide(con)
             result.duplicates = outcomes.get("duplicate", 0)
-            conflicts = _quarantine_conflicts(con, staging, scratch / "conflicts.parquet", source, load_id, result)
-            result.accepted = _insert_new(con, staging, source, load_id, started_at)
-            con.execute("drop table landing_landed")
+            conflicts = _quarantine_conflicts(con, source, load_id, result)
+            result.accepted = _insert_new(con, source, load_id, started_at)
             if (
                 not result.balanced
                 or result.accepted != outcomes.get("new", 0)
                 or conflicts != outcomes.get("conflict", 0)
             ):  # cannot happen by construction; never commit a load that does not add up
                 raise AssertionError(f"{source}: the counts do not add up: {result}, outcomes {outcomes}")
+            for table in ("landing_staged", "landing_repeats"):
+                con.execute(f"drop table if exists {table}")
             _log(con, result, load_id, started_at)
+            if staging.file_stat is not None:
+                _log_stat(con, result, load_id, staging.file_stat)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
@@ -292,6 +416,22 @@ def process_exists(pid: int) -> bool:
 
 
 @contextmanager
+def _one_checkpoint(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Commit each file without a checkpoint (its rows are in the database file and the WAL already), then
+    checkpoint once at the end: a checkpoint per file would compress the table's last row groups again each time."""
+    previous = con.execute("select current_setting('checkpoint_threshold')").fetchone()[0]
+    con.execute("set checkpoint_threshold = '1TB'")
+    try:
+        yield
+    finally:
+        con.execute(f"set checkpoint_threshold = '{previous}'")
+    try:
+        con.execute("checkpoint")
+    except duckdb.Error:  # another transaction is open: DuckDB checkpoints when the WAL is past the threshold
+        pass
+
+
+@contextmanager
 def _bounded_memory(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Hold DuckDB to ``LANDING_MEMORY_LIMIT`` while landing (its hash tables spill to disk beyond it), then put
     the connection's own limit back."""
@@ -301,17 +441,6 @@ def _bounded_memory(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         yield
     finally:
         con.execute(f"set memory_limit = '{previous}'")
-
-
-def _stage(writer: pq.ParquetWriter, requests: list[tuple[int, int | None, GatewayRequest]]) -> None:
-    """Append a batch of requests to the staging file and empty the batch."""
-    if not requests:
-        return
-    rows = [(position, line_number, *_record_values(request)) for position, line_number, request in requests]
-    columns = zip(*rows, strict=True)  # one tuple per column
-    columns = [pa.array(values, type=kind) for values, kind in zip(columns, _STAGING_SCHEMA.types, strict=True)]
-    writer.write_table(pa.Table.from_arrays(columns, schema=_STAGING_SCHEMA))
-    requests.clear()
 
 
 def _quarantine(
@@ -324,83 +453,88 @@ def _quarantine(
     bad.clear()
 
 
-def _outcomes_sql(staging: Path) -> str:
-    """Every staged line with its outcome (new, duplicate, conflict) and where the kept version is. The kept
-    version of an id: the one already landed (table ``landing_landed``), else the first in this source."""
-    return f"""
-        with staged as (select * from read_parquet({_sql_string(staging)})),
-        firsts as (
+def _staging_table(requests: list[tuple[int, int | None, GatewayRequest]]) -> pa.Table:
+    rows = [(position, line_number, *_record_values(request)) for position, line_number, request in requests]
+    columns = zip(*rows, strict=True)  # one tuple per column
+    columns = [pa.array(values, type=kind) for values, kind in zip(columns, _STAGING_SCHEMA.types, strict=True)]
+    return pa.Table.from_arrays(columns, schema=_STAGING_SCHEMA)
+
+
+def _decide(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Decide every staged line's outcome, once: ``landing_repeats`` holds the lines that are not new (their id
+    was landed before, or comes earlier in this source) with their outcome and where the kept version is. The kept
+    version of an id: the one already landed, else the first in this source. Returns the count per outcome."""
+    con.execute(
+        """
+        create or replace temp table landing_repeats as
+        with firsts as (
             select id, min(seq) as first_seq, arg_min(record_hash, seq) as first_hash,
-                   arg_min(source_line, seq) as first_line
-            from staged
+                   arg_min(source_line, seq) as first_line, count(*) as lines
+            from landing_staged
             group by id
+        ),
+        landed as (
+            select r.id, r.record_hash, r.source, r.source_line
+            from raw.gateway_requests as r semi join landing_staged as s on s.id = r.id
+        ),
+        repeated as (
+            select f.*, r.id is not null as landed_before, r.record_hash as landed_hash, r.source as landed_source,
+                   r.source_line as landed_line
+            from firsts as f left join landed as r on r.id = f.id
+            where f.lines > 1 or r.id is not null
         )
         select
-            s.*,
-            case
-                when r.id is null and s.seq = f.first_seq then 'new'
-                when s.record_hash = coalesce(r.record_hash, f.first_hash) then 'duplicate'
-                else 'conflict'
-            end as outcome,
-            r.id is not null as landed_before,
-            r.source as kept_source,
-            coalesce(r.source_line, f.first_line) as kept_line
-        from staged as s
-        join firsts as f on f.id = s.id
-        left join landing_landed as r on r.id = s.id
-    """
-
-
-def _sql_string(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def _classify(con: duckdb.DuckDBPyConnection, staging: Path) -> dict[str, int]:
-    """Count the outcomes of the staged lines, against the versions landed before (kept in ``landing_landed``:
-    the few rows of ``raw.gateway_requests`` whose id is staged, so the big table is scanned once)."""
-    con.execute(
-        f"""
-        create or replace temp table landing_landed as
-        select r.id, r.record_hash, r.source, r.source_line
-        from raw.gateway_requests as r semi join read_parquet({_sql_string(staging)}) as s on s.id = r.id
+            s.seq,
+            case when s.record_hash = coalesce(p.landed_hash, p.first_hash) then 'duplicate' else 'conflict' end
+                as outcome,
+            p.landed_before,
+            p.landed_source as kept_source,
+            coalesce(p.landed_line, p.first_line) as kept_line
+        from landing_staged as s
+        join repeated as p on p.id = s.id
+        where p.landed_before or s.seq <> p.first_seq
         """
     )
-    return dict(con.execute(f"select outcome, count(*) from ({_outcomes_sql(staging)}) group by outcome").fetchall())
+    staged = con.execute("select count(*) from landing_staged").fetchone()[0]
+    outcomes = dict(con.execute("select outcome, count(*) from landing_repeats group by outcome").fetchall())
+    return {"new": staged - sum(outcomes.values()), **outcomes}
 
 
-def _quarantine_conflicts(
-    con: duckdb.DuckDBPyConnection, staging: Path, conflicts: Path, source: str, load_id: str, result: LoadResult
-) -> int:
+def _quarantine_conflicts(con: duckdb.DuckDBPyConnection, source: str, load_id: str, result: LoadResult) -> int:
     """Quarantine the conflicting lines in the order of the source, a batch at a time; return how many."""
-    columns = ", ".join(RECORD_COLUMNS)
-    con.execute(
-        f"""
-        copy (
-            select seq, source_line, landed_before, kept_source, kept_line, {columns}
-            from ({_outcomes_sql(staging)}) where outcome = 'conflict' order by seq
-        ) to {_sql_string(conflicts)} (format parquet)
-        """
-    )
-    count = 0
-    for batch in pq.ParquetFile(conflicts).iter_batches(batch_size=BATCH_LINES):
+    columns = ", ".join(f"s.{column}" for column in RECORD_COLUMNS)
+    count, after = 0, -1
+    while True:  # a page at a time (an open result would block the inserts into raw.quarantine)
+        rows = con.sql(
+            f"""
+            select s.seq, s.source_line, r.landed_before, r.kept_source, r.kept_line, {columns}
+            from landing_staged as s join landing_repeats as r on r.seq = s.seq
+            where r.outcome = 'conflict' and s.seq > $after
+            order by s.seq
+            limit {BATCH_LINES}
+            """,
+            params={"after": after},
+        ).to_arrow_table().to_pylist()
+        if not rows:
+            return count
         bad = []
-        for row in batch.to_pylist():
+        for row in rows:
             kept_at = (f"{row['kept_source']} line {row['kept_line']}" if row["landed_before"]
                        else f"line {row['kept_line']} of the same source")
             request = GatewayRequest(**{column: row[column] for column in RECORD_COLUMNS})
             bad.append(_conflict(row["source_line"], request, kept_at))
         count += len(bad)
+        after = rows[-1]["seq"]
         _quarantine(con, source, bad, load_id, result)
-    return count
 
 
-def _insert_new(con: duckdb.DuckDBPyConnection, staging: Path, source: str, load_id: str, loaded_at: datetime) -> int:
+def _insert_new(con: duckdb.DuckDBPyConnection, source: str, load_id: str, loaded_at: datetime) -> int:
     columns = ", ".join(RECORD_COLUMNS)
     return con.execute(
         f"""
         insert into raw.gateway_requests by name
         select {columns}, ? as source, source_line, ? as load_id, ? as loaded_at
-        from ({_outcomes_sql(staging)}) where outcome = 'new'
+        from landing_staged anti join landing_repeats using (seq)
         """,
         [source, load_id, loaded_at],
     ).fetchone()[0]
@@ -437,7 +571,7 @@ def _write_quarantine(con: duckdb.DuckDBPyConnection, source: str, bad: list[Qua
         ],
         schema=_QUARANTINE_SCHEMA,
     )
-    con.register("incoming_quarantine", rows)
+    incoming_quarantine = rows  # noqa: F841 (read by name: a registered view would live until the commit)
     # Loading the same bad line again (a re-run) must not grow the quarantine.
     con.execute(
         """
@@ -452,7 +586,6 @@ def _write_quarantine(con: duckdb.DuckDBPyConnection, source: str, bad: list[Qua
         """,
         [source, load_id, now, source],
     )
-    con.unregister("incoming_quarantine")
 
 
 def _log(con: duckdb.DuckDBPyConnection, result: LoadResult, load_id: str, started_at: datetime) -> None:
@@ -463,19 +596,68 @@ def _log(con: duckdb.DuckDBPyConnection, result: LoadResult, load_id: str, start
     )
 
 
-def _file_items(path: Path, now: datetime) -> Iterable[tuple[int | None, GatewayRequest | Quarantined]]:
-    for line in read_lines(path):
+def _log_stat(con: duckdb.DuckDBPyConnection, result: LoadResult, load_id: str, file_stat: os.stat_result) -> None:
+    con.execute(
+        "insert into raw.landed_file_stats values (?, ?, ?, ?, ?, ?)",
+        [result.source, result.sha256, file_stat.st_size, file_stat.st_mtime_ns, file_stat.st_ino, load_id],
+    )
+
+
+def _fill_from_file(staging: _Staging, path: Path, now: datetime, *, fast: bool, record_stat: bool = True) -> None:
+    """Stage the lines of the gateway file ``path``, reading it once: fingerprinted (SHA-256 of every byte) and
+    statted while it is read. ``fast``: with :func:`ingest.files.line_batches`, which raises IrregularFile where
+    only the reference reader :func:`ingest.files.lines_of` knows the exact lines (then read it again with that)."""
+    with open_regular(path) as handle:
+        before = os.fstat(handle.fileno())
+        raw = HashingReader(handle)
+        with contextlib.closing(decompressed(path, raw)) as stream:
+            numbers: list[pa.Array] = []
+            texts: list[pa.Array] = []
+            pending = 0
+
+            def stage_pending() -> None:
+                nonlocal pending
+                if pending:
+                    staging.add_lines(pa.concat_arrays(numbers), pa.concat_arrays(texts), now)
+                    numbers.clear()
+                    texts.clear()
+                    pending = 0
+
+            items = line_batches(stream) if fast else _reference_batches(stream)
+            for item in items:
+                if isinstance(item, BadLine):
+                    staging.add(item.number, item.number,
+                                Quarantined(item.number, item.reason, None, item.detail, item.raw))
+                    continue
+                numbers.append(item.numbers)
+                texts.append(item.texts)
+                pending += len(item.numbers)
+                if pending >= BATCH_LINES:
+                    stage_pending()
+            stage_pending()
+        raw.read_to_end()
+        after = os.fstat(handle.fileno())
+    staging.result.sha256 = raw.digest.hexdigest()
+    # Recorded only if the file held still while it was read: the stat then stands for the content landed.
+    still = (before.st_size, before.st_mtime_ns, before.st_ino) == (after.st_size, after.st_mtime_ns, after.st_ino)
+    staging.file_stat = after if record_stat and still and raw.size == after.st_size else None
+
+
+def _reference_batches(stream) -> Iterator[LineBatch | BadLine]:
+    """The lines of :func:`ingest.files.lines_of` (the reference reader), in batches like line_batches'."""
+    numbers: list[int] = []
+    texts: list[str] = []
+    for line in lines_of(stream):
         if isinstance(line, BadLine):
-            yield line.number, Quarantined(line.number, line.reason, None, line.detail, line.raw)
+            yield line
             continue
-        assert isinstance(line, Line)
-        try:
-            yield line.number, parse_line(line.text, now=now)
-        except BadRecord as error:
-            yield line.number, Quarantined(
-                line.number, error.reason, error.field, error.detail, line.text[:RAW_PREVIEW_CHARS],
-                _record_id(line.text) if error.reason != "not_json" else None,
-            )
+        numbers.append(line.number)
+        texts.append(line.text)
+        if len(numbers) >= BATCH_LINES:
+            yield LineBatch(pa.array(numbers, pa.int64()), pa.array(texts, pa.string()))
+            numbers, texts = [], []
+    if numbers:
+        yield LineBatch(pa.array(numbers, pa.int64()), pa.array(texts, pa.string()))
 
 
 def relative_source(path: Path, data_dir: Path) -> str:
@@ -492,8 +674,10 @@ class _Landing:
     order: tuple
     path: Path
     source: str
-    sha256: str | None  # None: the file was gone before it could be fingerprinted
+    sha256: str | None  # None: the file was gone before it could be fingerprinted, or (unread) it is not read yet
     prefix: int | None = None
+    unread: bool = False  # fingerprinted while it lands: its content cannot be one the ledger or the log knows
+    unchanged: bool = False  # the same size, mtime and inode as when it was landed: skipped without being read
 
 
 def load_gateway_files(
@@ -506,6 +690,11 @@ def load_gateway_files(
     progress: Progress = lambda message: None,
 ) -> list[LoadResult]:
     """Land every gateway log file of ``<data_dir>/raw/gateway`` (or ``files``); unchanged files are skipped.
+
+    A file whose size, mtime and inode are those recorded in ``raw.load_log`` when it was landed is skipped
+    without being read. Any other file is fingerprinted (SHA-256): one with a content already landed under its
+    name is skipped too. A file that can hold no content the warehouse or the ledger knows (a name never landed,
+    a size no ledger entry has) is fingerprinted while it lands, so it is read once.
 
     Which version of an id is billed depends on the order of landing, so that order is kept in the landing
     ledger (:mod:`ingest.ledger`) and replayed: contents the ledger knows (a warehouse rebuilt from the drop zone)
@@ -527,28 +716,51 @@ def load_gateway_files(
             "select source, sha256 from raw.load_log where source_kind = 'gateway_file'"
         ).fetchall()
     }
-    landings = _landings(files, data_dir, entries, first, {sha for _, sha in already})
+    stats = {
+        (source, size, mtime_ns, inode): sha
+        for source, sha, size, mtime_ns, inode in con.execute(
+            "select source, sha256, file_size, file_mtime_ns, file_inode from raw.landed_file_stats"
+        ).fetchall()
+    }
+    landings = _landings(files, data_dir, entries, first, {sha for _, sha in already}, stats,
+                         {source for source, _ in already})
     _report_ledger(ledger_file, entries, {sha for _, sha in already}, landings, first, progress)
+    with _one_checkpoint(con):
+        return _land_all(con, landings, already, first, entries, ledger_file, load_id=load_id, now=now,
+                         progress=progress)
+
+
+def _land_all(
+    con: duckdb.DuckDBPyConnection,
+    landings: list[_Landing],
+    already: set[tuple[str, str]],
+    first: dict[str, int],
+    entries: list[ledger.LedgerEntry],
+    ledger_file: Path,
+    *,
+    load_id: str,
+    now: datetime,
+    progress: Progress,
+) -> list[LoadResult]:
     results = []
     for index, landing in enumerate(landings, start=1):
         source, sha = landing.source, landing.sha256
         label = source if landing.prefix is None else f"{source} (its first {landing.prefix:,} bytes, as first landed)"
         try:
-            if sha is None:
+            if sha is None and not landing.unread:
                 raise FileNotFoundError(landing.path)
             if (source, sha) in already:
                 results.append(LoadResult(source=source, source_kind="gateway_file", skipped=True, sha256=sha))
                 continue
             with _prefix_of(con, landing) as path:
-                result = land_requests(
-                    con, source=source, source_kind="gateway_file", items=_file_items(path, now), load_id=load_id,
-                    sha256=sha,
-                )
+                result = _land_file(con, path, source=source, load_id=load_id, now=now,
+                                    record_stat=landing.prefix is None)
         except FileNotFoundError:
             # Moved or deleted since the folder was listed (nothing of it was written): the next run sees it or not.
             progress(f"[{index}/{len(landings)}] {label}: gone before it could be read; skipped")
             results.append(LoadResult(source=source, source_kind="gateway_file", skipped=True))
             continue
+        sha = result.sha256
         already.add((source, sha))
         if sha not in first:
             size = landing.prefix if landing.prefix is not None else _size_or_none(landing.path)
@@ -565,17 +777,54 @@ def load_gateway_files(
     return results
 
 
+def _land_file(
+    con: duckdb.DuckDBPyConnection, path: Path, *, source: str, load_id: str, now: datetime, record_stat: bool
+) -> LoadResult:
+    """Land one gateway file, read once: fast (:func:`ingest.files.line_batches`), or, where a file holds what
+    only the reference reader reads exactly (a line over the limit, a damaged gzip stream), read again with it."""
+    for fast in (True, False):
+        try:
+            return _land(
+                con, source=source, source_kind="gateway_file", load_id=load_id,
+                fill=lambda staging, fast=fast: _fill_from_file(staging, path, now, fast=fast,
+                                                                record_stat=record_stat),
+            )
+        except IrregularFile:
+            continue
+    raise AssertionError("unreachable: the reference reader never raises IrregularFile")
+
+
 def _landings(
-    files: list[Path], data_dir: Path, entries: list[ledger.LedgerEntry], first: dict[str, int], landed: set[str]
+    files: list[Path],
+    data_dir: Path,
+    entries: list[ledger.LedgerEntry],
+    first: dict[str, int],
+    landed: set[str],
+    stats: dict[tuple, str],
+    sources: set[str],
 ) -> list[_Landing]:
-    """The landings to do, in order: ledger order for contents the ledger knows, then the given order."""
+    """The landings to do, in order: ledger order for contents the ledger knows, then the given order. ``stats``:
+    the contents landed, by (source, size, mtime_ns, inode); ``sources``: the files landed before, by name."""
     earlier: dict[str, list[ledger.LedgerEntry]] = {}
     for entry in entries:
         if entry.sha256 not in landed and entry.bytes and first[entry.sha256] == entry.sequence:
             earlier.setdefault(entry.file, []).append(entry)
+    sizes = {entry.bytes for entry in entries}  # None among them: an entry of unknown size, which any file may be
     landings = []
     for position, path in enumerate(files):
         source = relative_source(path, data_dir)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            info = None
+        if info is not None and (source, info.st_size, info.st_mtime_ns, info.st_ino) in stats:
+            sha = stats[(source, info.st_size, info.st_mtime_ns, info.st_ino)]
+            landings.append(_Landing((1, 0, position), path, source, sha, unchanged=True))
+            continue
+        if (info is not None and source not in sources and source not in earlier and info.st_size not in sizes
+                and None not in sizes):
+            landings.append(_Landing((1, 0, position), path, source, None, unread=True))
+            continue
         sha = _fingerprint_or_none(path)
         order = (0, first[sha], position) if sha in first else (1, 0, position)
         landings.append(_Landing(order, path, source, sha))
