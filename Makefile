@@ -20,11 +20,13 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 setup: $(INSTALLED) $(MANIFEST)
 
 # uv installs the stack in seconds (pip takes about a minute); it comes from PyPI into the venv itself.
+# --compile-bytecode: every process (Dagster, dbt, landing) then starts from .pyc files instead of compiling its
+# imports each time (Dagster's start: 6.1 -> 3.8 CPU s here, where PYTHONDONTWRITEBYTECODE=1 stops Python caching).
 $(INSTALLED): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || { $(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --default-pip >/dev/null; \
 	  $(BIN)/python -m pip install --quiet --disable-pip-version-check uv; }
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -e '.[dev]'
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[dev]'
 	@touch $@
 
 # dagster-dbt reads the dbt manifest when the definitions load.
