@@ -380,7 +380,7 @@ def record_deliveries(
     con.begin()
     try:
         move_legacy_deliveries(con)
-        before = con.execute(f"select count(*) from {DELIVERIES_TABLE}").fetchone()[0]
+        before = con.execute(f"select count(*) from {DELIVERIES_TABLE}").fetchall()[0][0]
         if rows:
             # One insert from an Arrow table (executemany is one statement per row: 30 s for the first run's 12,740
             # alerts at 1M requests). A crossing recorded meanwhile (another run) keeps its first row.
@@ -389,7 +389,7 @@ def record_deliveries(
             con.register("delivered_alerts", delivered)
             con.execute(f"insert into {DELIVERIES_TABLE} select * from delivered_alerts on conflict do nothing")
             con.unregister("delivered_alerts")
-        added = con.execute(f"select count(*) from {DELIVERIES_TABLE}").fetchone()[0] - before
+        added = con.execute(f"select count(*) from {DELIVERIES_TABLE}").fetchall()[0][0] - before
         con.commit()
     except BaseException:
         con.rollback()
