@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from dagster_project.settings import DBT_PRODUCTION_EXCLUDES
 from tests.benchmarks.generate import EXTRA_DAY, ensure_data
 from tests.benchmarks.project import differences, project_totals, with_daily_mart
 
@@ -262,13 +263,17 @@ def main(argv: list[str] | None = None) -> int:
     if "steps" in only or "increment" in only:
         data_dir, env = fresh_project(work, "steps", data)
         steps["landing"] = say(land("landing", env, log))
-        steps["build"] = say(dbt("dbt build, full", ["build"], env, log, data_dir / "dbt-target"))
+        # as a production run builds: a valid partial parse (make setup parses; every run keeps it), no unit tests
+        dbt("dbt parse (not measured)", ["parse"], env, log, data_dir / "dbt-target")
+        steps["build"] = say(dbt("dbt build, full", ["build", *DBT_PRODUCTION_EXCLUDES], env, log,
+                                 data_dir / "dbt-target"))
         if steps["landing"].ok and steps["build"].ok:
             totals["project: landing + dbt build"] = project_totals(data_dir / "warehouse.duckdb")
         if "increment" in only:
             _link(extra_file, data_dir / "raw" / "gateway" / extra_file.name)
             steps["inc_landing"] = say(land("one more day: landing", env, log))
-            steps["inc_build"] = say(dbt("one more day: dbt build", ["build"], env, log, data_dir / "dbt-target"))
+            steps["inc_build"] = say(dbt("one more day: dbt build", ["build", *DBT_PRODUCTION_EXCLUDES], env, log,
+                                         data_dir / "dbt-target"))
             if steps["inc_landing"].ok and steps["inc_build"].ok:
                 totals["project: one more day, landing + dbt build"] = project_totals(data_dir / "warehouse.duckdb")
     if "e2e" in only or "increment" in only:
@@ -343,7 +348,8 @@ def build_rows(steps: dict[str, Step], requests: int) -> list[Row]:
         rows.append(_row(steps["landing"], "project: landing (ingest.warehouse)", land_cpu, "floor landing", 1.5,
                          "<= 1.5x floor landing"))
     if "build" in steps:
-        rows.append(_row(steps["build"], "project: full `dbt build` (tests included)", price_cpu, "floor pricing"))
+        rows.append(_row(steps["build"], "project: full `dbt build` (data tests, no unit tests)", price_cpu,
+                         "floor pricing"))
     if "landing" in steps and "build" in steps:
         rows.append(_row(steps["landing"] + steps["build"], "project: landing + full build", floor_cpu, "floor", 2.0,
                          "<= 2x floor"))

@@ -14,6 +14,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from dagster_project.defs.ingest.gateway_api import GATEWAY_API_PULL
 from dagster_project.project import dbt_project
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource, wait_for_write_lock
+from dagster_project.settings import DBT_PRODUCTION_EXCLUDES
 
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
@@ -48,8 +49,7 @@ class DbtBuildConfig(dg.Config):
     full_refresh: bool = False
 
 
-# dbt's unit tests check the SQL, not the data: CI runs them (tests/test_dbt_unit_tests.py), a production run does not.
-PRODUCTION_EXCLUDES = ["--exclude-resource-type", "unit_test"]
+PRODUCTION_EXCLUDES = DBT_PRODUCTION_EXCLUDES  # dagster_project/settings.py: no unit tests in production runs
 
 
 def _wait_until_writable(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
