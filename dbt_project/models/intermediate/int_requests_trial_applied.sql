@@ -24,7 +24,21 @@
 {%- set start_date = trial_start_date() %}
 
 with requests as not materialized (
-    select * from {{ ref('int_requests_priced') }}
+    -- narrow: what the trial, the charges (int_requests_charged) and the increments need; ai_usage_analytics takes
+    -- the request's other columns from int_requests_priced once, by request_id (the window below sorts these
+    -- columns alone, and this table stores them alone)
+    select
+        request_id,
+        user_id,
+        model,
+        provider,
+        created_at,
+        is_billed,
+        has_price,
+        total_tokens,
+        provider_cost_usd,
+        costed_at
+    from {{ ref('int_requests_priced') }}
 ),
 
 users as (

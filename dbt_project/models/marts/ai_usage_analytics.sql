@@ -15,10 +15,41 @@
     )
 }}
 
-with requests as (
+with charged as (
+    -- the trial's narrow rows with their charges (int_requests_charged is a view over int_requests_trial_applied)
     select * from {{ ref('int_requests_charged') }}
+    where (has_price or not is_billed)
     {%- if is_incremental() %}
-    where priced_at > {{ watermark('priced_at') }}
+        and priced_at > {{ watermark('priced_at') }}
+    {%- endif %}
+),
+
+requests as (
+    -- the request's other columns, taken once from int_requests_priced (the table that holds them)
+    select
+        charged.*,
+        priced.route,
+        priced.status_code,
+        priced.input_tokens,
+        priced.output_tokens,
+        priced.cached_tokens,
+        priced.cache_creation_tokens,
+        priced.reasoning_tokens,
+        priced.cache_creation_1h_tokens,
+        priced.service_tier,
+        priced.catalog_model,
+        priced.price_valid_from,
+        priced.price_service_tier,
+        priced.price_window_start,
+        priced.price_window_end,
+        priced.price_window_timezone,
+        priced.price_input_tokens_above,
+        priced.gateway_cost_usd
+    from charged
+    inner join {{ ref('int_requests_priced') }} as priced using (request_id)
+    {%- if is_incremental() %}
+    -- lets the scan of int_requests_priced skip the row groups older than every re-priced request
+    where priced.created_at >= (select min(created_at) from charged)
     {%- endif %}
 ),
 
@@ -60,7 +91,6 @@ final as (
         cast(current_timestamp as timestamp) as updated_at,
         {{ policy_fingerprint }} as knobs_fingerprint
     from requests
-    where has_price or not is_billed
 )
 
 select * from final

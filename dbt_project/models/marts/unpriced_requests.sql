@@ -1,8 +1,8 @@
 -- Billed requests held back because their model has no catalog price on their day. Add the model to
 -- dbt_project/seeds/model_prices.csv and rebuild: they are then priced (and the trial order recomputed).
 with requests as (
-    -- the trial step's table: no charge is computed for these rows (they have none)
-    select * from {{ ref('int_requests_trial_applied') }}
+    -- the priced requests' table (every request, with its price or none): these rows have no charge
+    select * from {{ ref('int_requests_priced') }}
 ),
 
 final as (

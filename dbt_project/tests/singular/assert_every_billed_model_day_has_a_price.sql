@@ -3,9 +3,9 @@
 -- back in unpriced_requests, never billed at $0, until the catalog has them.
 {{ config(severity='warn', meta={'dagster': {'ref': {'name': 'model_catalog'}}}) }}
 with requests as (
-    -- the table that holds every request as last priced (int_requests_priced is a view: reading it prices all
-    -- of history again); a catalog change re-prices every row of it before this test runs
-    select * from {{ ref('int_requests_trial_applied') }}
+    -- the table that holds every request as last priced; a catalog change re-prices every row of it before this
+    -- test runs
+    select * from {{ ref('int_requests_priced') }}
 )
 
 select model, created_date, count(*) as billed_requests
