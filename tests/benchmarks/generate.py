@@ -24,6 +24,7 @@ import csv
 import gzip
 import hashlib
 import json
+import os
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -70,13 +71,25 @@ def ensure_data(requests: int, seed: int = 7, out: Path | None = None, progress=
     """The cached data directory, generated first if missing."""
     out = out or default_dir(requests, seed)
     if (out / "done.json").exists():
+        _date_files(out)
         return out
     started = time.perf_counter()
     summary = generate(requests, seed, out)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     (out / "done.json").write_text(json.dumps(summary, indent=1))
+    _date_files(out)
     progress(f"generated {summary['lines']:,} lines ({requests:,} requests) in {summary['seconds']} s: {out}")
     return out
+
+
+def _date_files(out: Path) -> None:
+    """Each day's file last written in the last second of its day, as a gateway that writes a file per UTC day does:
+    `make run` and the sensor take the days a new file touches from its first line to its last write (a file written
+    today would widen "one more day" to every day since)."""
+    for path in out.glob("*/**/gateway-*.jsonl*"):
+        day = date.fromisoformat(path.name.removeprefix("gateway-")[:10])
+        written = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(hours=23, minutes=59, seconds=59)
+        os.utime(path, (written.timestamp(), written.timestamp()))
 
 
 class _Models:
