@@ -15,7 +15,7 @@ export PYTHONPATH := $(CURDIR)
 # dagster dev starts processes of its own: they find dbt in the venv through PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test test-slow dev benchmark lint clean catalog
+.PHONY: setup run test test-unit test-slow dev benchmark lint clean catalog
 
 setup: $(INSTALLED) $(MANIFEST)
 
@@ -44,6 +44,10 @@ run: setup
 test: setup
 	$(BIN)/ruff check ingest dagster_project tests
 	$(BIN)/python -m pytest -m "not slow"
+
+## make test-unit: the fast set, under a minute: tests/unit (pure Python: no dbt build, no Dagster run), not slow.
+test-unit: setup
+	$(BIN)/python -m pytest tests/unit -m "not slow"
 
 ## make test-slow: the end-to-end scenarios of a minute or more each (CI runs them after make test).
 test-slow: setup

@@ -32,7 +32,7 @@ from ingest.sample import ensure_sample_data
 from ingest.warehouse import connect, load_gateway_files
 
 NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 def line(request_id: str, created_at: str = "2026-11-20T08:00:00Z") -> bytes:

@@ -35,7 +35,7 @@ from dagster_project.defs.automation.dead_runs import dead_run_cleanup
 from dagster_project.resources import DUCKDB_WRITER_POOL
 from tests.conftest import FIXTURES, write_fixture_data
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 # The valid lines of the first fixture day landed again from a second file: all of them duplicates, so the marts
 # equal the fixture's while landing takes seconds, long enough to be killed in the middle of it.
 REPLAY_LINES = 40_000

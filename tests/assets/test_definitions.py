@@ -81,7 +81,7 @@ def test_schedule_refuses_a_bad_lookback(monkeypatch):
 
 
 def test_sensor_asks_from_the_new_files_last_write_day_less_the_lookback_to_today_and_only_once(tmp_path, monkeypatch):
-    # decided from size and mtime only (no file is read in a tick): see tests/test_drop_zone.py
+    # decided from size and mtime only (no file is read in a tick): see tests/assets/test_drop_zone.py
     monkeypatch.setenv("AI_USAGE_LOOKBACK_DAYS", "2")
     gateway = tmp_path / "raw" / "gateway"
     gateway.mkdir(parents=True)

@@ -21,7 +21,7 @@ from dagster_project.project import dbt_executable
 from ingest.warehouse import connect, load_gateway_files, load_users
 from tests.conftest import write_fixture_data
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # The same request id as nothing else; usr_t95 uses 1,000 more trial tokens late on day 1, so on day 2 g08 gets
 # 4,000 trial tokens instead of 5,000.
 LATE_LINE = {"id": "late-1", "created_at": "2026-11-20T23:00:00Z", "user_id": "usr_t95",

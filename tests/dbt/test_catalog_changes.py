@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.test_incremental import MARTS, ROOT, _dbt, _snapshot, _window, place_files
+from tests.dbt.test_incremental import MARTS, ROOT, _dbt, _snapshot, _window, place_files
 
 SEED = Path("seeds") / "model_prices.csv"
 DAY3 = "2026-11-22.jsonl"

@@ -20,7 +20,7 @@ from ingest import catalog
 from ingest.price_list import PRICE_LIST_ENV, ListPrice, compare_catalog, per_token_to_per_1m, redact
 from tests.conftest import resources_for
 
-FIXTURE_DIR = Path(__file__).parent / "fixtures" / "price_list"
+FIXTURE_DIR = Path(__file__).parents[1] / "fixtures" / "price_list"
 FIXTURE_NAME = "model_prices_and_context_window.json"
 
 # The catalog compared is the one in effect on AS_OF (the fixture's days): the platform's billed prices (overrides

@@ -20,7 +20,7 @@ import pytest
 from ingest import ledger
 from ingest.warehouse import Quarantined, connect, land_requests, load_gateway_files, parse_line
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 24, tzinfo=timezone.utc)
 
 

@@ -34,7 +34,7 @@ from ingest.gateway_api import (
 )
 from ingest.warehouse import connect, load_gateway_files
 
-FIXTURE = Path(__file__).parent / "fixtures" / "api" / "logs.json"
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "api" / "logs.json"
 TOKEN = "cf-secret-token-0123456789"
 ACCOUNT, GATEWAY = "acc1", "gw-main"
 DAY = datetime(2026, 11, 20, tzinfo=timezone.utc)

@@ -104,5 +104,5 @@ def test_the_check_does_not_import_dagster():
 
     code = "import sys, dagster_project.run; print('dagster' in sys.modules, 'dbt' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parents[1])
+                          cwd=Path(__file__).resolve().parents[2])
     assert done.stdout.split() == ["False", "False"], done.stderr[-2000:]

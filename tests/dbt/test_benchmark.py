@@ -17,7 +17,7 @@ from tests.benchmarks import floor, pandas_job, polars_job
 from tests.benchmarks.generate import ensure_data
 from tests.benchmarks.project import differences, project_totals, with_daily_mart
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DBT = str(Path(sys.executable).parent / "dbt")
 
 

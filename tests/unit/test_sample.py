@@ -30,7 +30,7 @@ from ingest.sample import (
 )
 from tests.conftest import materialize_all
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 END = datetime(2026, 11, 24, tzinfo=UTC)
 # the platform's provider ids (xai: its billed names) and genai-prices' (x-ai)
 PROVIDERS = {"azure", "openai", "anthropic", "xai", "x-ai", "google", "meta", "mistral", "cohere", "deepseek", "groq"}
