@@ -11,7 +11,7 @@ ones (added, removed, re-priced rows) for review:
 
 The hand-kept inputs are ``model_price_overrides.csv`` (prices the source lacks or that the platform decided, each
 with its reason) and ``model_alias_overrides.csv``. ``python -m ingest.catalog --check`` fails when the committed
-seeds differ from what the pinned source and the overrides generate (tests/test_catalog.py runs it), so a package
+seeds differ from what the pinned source and the overrides generate (tests/dbt/test_catalog.py runs it), so a package
 upgrade never changes a bill by itself.
 
 How a source model becomes rows: its prices are evaluated with the source's own resolution

@@ -20,7 +20,7 @@ About ``total_cost``: DuckDB reads it as a double. Below 2048 a double is within
 read from, so for a text of at most 12 decimals, rounding the double to 12 decimals gives that text exactly, as
 the reference's ``Decimal(text).quantize(1e-12)`` does.
 
-``tests/test_landing_fast_path.py`` runs generated and hostile records through both paths and compares every row.
+``tests/unit/test_landing_fast_path.py`` runs generated and hostile records through both paths and compares every row.
 """
 
 from __future__ import annotations

@@ -524,7 +524,7 @@ def ensure_sample_data(data_dir: Path, *, days: int = 30, users: int = 300, seed
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m ingest.sample", description=__doc__.split("\n")[0])
-    # Relative to the working directory when $AI_USAGE_DATA_DIR is unset (tests/test_sample.py pins this): the
+    # Relative to the working directory when $AI_USAGE_DATA_DIR is unset (tests/unit/test_sample.py pins this): the
     # Makefile always sets it, absolute, so `make run` writes where ingest/settings.py's default_data_dir() points.
     p.add_argument("--data-dir", type=Path, default=Path(os.environ.get(DATA_DIR_ENV) or "data"),
                    help="data folder (default: $AI_USAGE_DATA_DIR or ./data)")

@@ -4,9 +4,10 @@ own; the checks only read (DuckDB opened read_only) and share the writer pool so
 
 Why the last two are not dbt tests (warn) yet, as issue 11 asks: their results are Dagster check results with a
 description naming the users or model-days, a tolerance from run config or $AI_USAGE_COST_DRIFT_TOLERANCE, and a
-quiet pass before anything is landed, and tests/test_ingest_checks.py asserts exactly those (it belonged to another
-change in flight when the marts moved). Moving them means a dbt test on stg_raw__gateway_requests / the request mart
-with `severity: warn` and the tolerance as a dbt var, and rewriting those assertions: one change, to make together.
+quiet pass before anything is landed, and tests/assets/test_ingest_checks.py asserts exactly those (it belonged to
+another change in flight when the marts moved). Moving them means a dbt test on stg_raw__gateway_requests / the
+request mart with `severity: warn` and the tolerance as a dbt var, and rewriting those assertions: one change, to make
+together.
 """
 
 import os
