@@ -16,7 +16,7 @@
         on_schema_change='sync_all_columns',
         pre_hook=[
             "{{ drop_rows_of_other_knobs(knobs_fingerprint({'policies': pricing_policies(), 'reporting_timezone': reporting_timezone()})) }}",
-            "{{ delete_emptied_groups('ai_usage_analytics', " ~ group_keys ~ ") }}",
+            "{{ delete_emptied_groups('int_requests_trial_applied', " ~ group_keys ~ ", where='has_price or not is_billed') }}",
         ],
     )
 }}
@@ -46,8 +46,8 @@
     {%- endfor %}
 {%- endfor %}
 
--- depends_on: {{ ref('ai_usage_analytics') }} (the pre-hook delete_emptied_groups reads it)
 with requests as not materialized (
+    -- the requests ai_usage_analytics holds: priced, or not billed
     select *, priced_at as updated_at
     from {{ ref('int_requests_trial_applied') }}
     where has_price or not is_billed
