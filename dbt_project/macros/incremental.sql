@@ -140,8 +140,9 @@ to_sum as (
 {#- A pre-hook for an incremental aggregate over the model `source_model`: delete the groups (keys as in
     rows_of_changed_groups) that a request re-priced since the last run belonged to and that now have no row in
     `source_model` (every request of the group held back after a catalog change). Without it such a group would
-    keep its old sums for ever; a full refresh would not have it. -#}
-{% macro delete_emptied_groups(source_model, keys) -%}
+    keep its old sums for ever; a full refresh would not have it. `where` narrows `source_model` to the rows the
+    aggregate sums (an intermediate aggregate reads int_requests_trial_applied, never a mart). -#}
+{% macro delete_emptied_groups(source_model, keys, where=none) -%}
     {%- if is_incremental() -%}
     delete from {{ this }} as kept
     where exists (
@@ -155,7 +156,7 @@ to_sum as (
         -- the rows left in those groups are no older than two days before the earliest re-priced request
         select 1 from (
             select * from {{ ref(source_model) }}
-            where created_at >= (
+            where {% if where %}({{ where }}) and {% endif %}created_at >= (
                 select min(created_at) - interval 2 day from ({{ repriced_requests_since_watermark() }})
             )
         ) as remaining

@@ -160,3 +160,35 @@
     {%- do current.update({'name': '(current pricing)'}) -%}
     {%- do return([current] + scenario_pricing_policies()) -%}
 {%- endmacro %}
+
+{#- The distinct sets of knobs among `policies` (pricing_policies()): policies with the same knobs (the current pricing
+    and the default scenario `current`) are priced once. Returns {knob_sets: one policy per distinct set, in order of
+    first use; policy_sets: each policy's set (index into knob_sets); markups: (set, 'model' or 'provider', key,
+    markup factor units) for every per-model and per-provider markup of each set}. -#}
+{% macro policy_knob_sets(policies) -%}
+    {%- set knob_sets = [] -%}
+    {%- set knob_keys = [] -%}
+    {%- set policy_sets = [] -%}
+    {%- for policy in policies -%}
+        {%- set key = tojson({'markup': policy['markup_percentage'], 'provider': policy['provider_markup_percentage'],
+                              'model': policy['model_markup_percentage'], 'minimum': policy['minimum_charge_usd'],
+                              'trial': policy['free_trial_tokens']}, sort_keys=true) -%}
+        {%- if key not in knob_keys -%}
+            {%- do knob_keys.append(key) -%}
+            {%- do knob_sets.append(policy) -%}
+        {%- endif -%}
+        {%- do policy_sets.append(knob_keys.index(key)) -%}
+    {%- endfor -%}
+    {%- set markups = [] -%}
+    {%- for policy in knob_sets -%}
+        {%- set knob_set = loop.index0 -%}
+        {%- for key in policy['model_markup_percentage'] | sort -%}
+            {%- do markups.append((knob_set, 'model', key, markup_factor_units(policy['model_markup_percentage'][key]))) -%}
+        {%- endfor -%}
+        {%- for key in policy['provider_markup_percentage'] | sort -%}
+            {%- do markups.append((knob_set, 'provider', key,
+                                   markup_factor_units(policy['provider_markup_percentage'][key]))) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {%- do return({'knob_sets': knob_sets, 'policy_sets': policy_sets, 'markups': markups}) -%}
+{%- endmacro %}

@@ -272,3 +272,34 @@
     {%- endif -%}
     {%- do return(false) -%}
 {%- endmacro %}
+
+{#- The alert thresholds of billing_alerts (var alert_thresholds_percent): a list of whole percents, 1..9999.
+    Checked when billing_alerts compiles (not at run start: a build without it does not need them). -#}
+{% macro alert_thresholds() -%}
+    {%- set thresholds = var('alert_thresholds_percent') -%}
+    {%- if thresholds is string or thresholds is number or thresholds | length == 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "dbt var 'alert_thresholds_percent' = " ~ (thresholds | string)[:60] ~ " must be a list of whole percents, "
+            ~ "e.g. --vars '{alert_thresholds_percent: [80, 100]}'.") }}
+    {%- endif -%}
+    {%- for threshold in thresholds -%}
+        {%- if not modules.re.match('^[1-9][0-9]{0,3}$', threshold | string) -%}
+            {{ exceptions.raise_compiler_error(
+                "dbt var 'alert_thresholds_percent' has " ~ (threshold | string)[:20]
+                ~ ": each threshold must be a whole percent, 1..9999.") }}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- do return(thresholds) -%}
+{%- endmacro %}
+
+{#- A whole-number var of the observed projections (projection_window_days, projection_days_per_month,
+    projection_top_models), 1..9999, as SQL text. Checked when revenue_projections_observed compiles. -#}
+{% macro projection_count(name) -%}
+    {%- set value = var(name) | string | trim -%}
+    {%- if not modules.re.match('^[1-9][0-9]{0,3}$', value) -%}
+        {{ exceptions.raise_compiler_error(
+            "dbt var '" ~ name ~ "' = " ~ value[:40] ~ " must be a whole number, 1..9999; "
+            ~ "set it like --vars '{" ~ name ~ ": 30}'.") }}
+    {%- endif -%}
+    {%- do return(value) -%}
+{%- endmacro %}

@@ -1,4 +1,4 @@
-"""Revenue projections (dbt models in models/projections), read from the session's built warehouse.
+"""Revenue projections (dbt models in models/marts/planning), read from the session's built warehouse.
 
 The guide's scenarios at a 25% markup: profit is 20% of revenue. The observed projections scale the fixture's two
 days (5 active users, 9 billed messages, revenue 0.201431818182, cost 0.63285, trial credit 0.591943181818) to the

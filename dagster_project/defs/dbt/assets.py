@@ -18,7 +18,8 @@ from dagster_project.settings import DBT_PRODUCTION_EXCLUDES
 
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
-    """Groups by folder (staging, intermediate, marts, seeds); sources keep the key [source, table]."""
+    """Groups by folder (staging, intermediate, marts and its subfolders, seeds) unless dbt sets meta.dagster.group;
+    sources keep the key [source, table]."""
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
@@ -29,6 +30,8 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
             # raw.gateway_requests is filled from two places: the drop-zone files (the dbt source's own asset)
             # and the gateway logs API pull.
             spec = spec.merge_attributes(deps=[GATEWAY_API_PULL])
+        if (props.get("config", {}).get("meta") or props.get("meta") or {}).get("dagster", {}).get("group"):
+            return spec  # a group set in dbt (meta.dagster.group: the projections of marts/planning) wins
         path = props.get("original_file_path", "")
         for folder in ("staging", "intermediate", "marts"):
             if f"models/{folder}/" in path:

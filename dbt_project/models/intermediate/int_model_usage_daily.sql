@@ -1,6 +1,9 @@
 -- Usage per model, user and UTC day: the small rollup that model_popularity sums, so that adding a day does not
--- re-read every request. Incremental like the daily marts (a group left with no request is deleted).
+-- re-read every request. It sums the requests ai_usage_analytics holds (priced, or not billed), read from
+-- int_requests_charged (intermediate reads no mart). Incremental like the daily marts (macros/incremental.sql): a
+-- group left with no request is deleted; a change of the markup or minimum knobs (the fingerprint) recomputes all.
 {%- set group_keys = {'model': 'model', 'user_id': 'user_id', 'created_date': 'cast(created_at as date)'} %}
+{%- set policy_fingerprint = knobs_fingerprint(pricing_policy()) %}
 {{
     config(
         materialized='incremental',
@@ -8,13 +11,18 @@
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
         tags=['daily'],
-        pre_hook="{{ delete_emptied_groups('ai_usage_analytics', " ~ group_keys ~ ") }}",
+        pre_hook=[
+            "{{ drop_rows_of_other_knobs(knobs_fingerprint(pricing_policy())) }}",
+            "{{ delete_emptied_groups('int_requests_trial_applied', " ~ group_keys ~ ", where='has_price or not is_billed') }}",
+        ],
     )
 }}
 
 -- depends_on: {{ ref('int_requests_trial_applied') }} (the requests re-priced since the last run: macros/incremental.sql)
 with requests as not materialized (
-    select * from {{ ref('ai_usage_analytics') }}
+    select *, priced_at as updated_at
+    from {{ ref('int_requests_charged') }}
+    where has_price or not is_billed
 ),
 
 {{ rows_of_changed_groups('requests', group_keys) }}
@@ -30,7 +38,8 @@ final as (
         sum(provider_cost_usd) as provider_cost_usd,
         sum(user_charge_usd) as user_charge_usd,
         sum(markup_usd) as markup_usd,
-        cast(current_timestamp as timestamp) as updated_at
+        cast(current_timestamp as timestamp) as updated_at,
+        {{ policy_fingerprint }} as knobs_fingerprint
     from to_sum
     group by all
 )

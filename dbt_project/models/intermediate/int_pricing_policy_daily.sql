@@ -16,38 +16,17 @@
         on_schema_change='sync_all_columns',
         pre_hook=[
             "{{ drop_rows_of_other_knobs(knobs_fingerprint({'policies': pricing_policies(), 'reporting_timezone': reporting_timezone()})) }}",
-            "{{ delete_emptied_groups('ai_usage_analytics', " ~ group_keys ~ ") }}",
+            "{{ delete_emptied_groups('int_requests_trial_applied', " ~ group_keys ~ ", where='has_price or not is_billed') }}",
         ],
     )
 }}
-{#- Policies with the same knobs (the default scenario `current` and the current pricing) are priced once: each
-    distinct set of knobs is a `knob_set`, and every policy names its set. -#}
-{%- set knob_sets = [] %}
-{%- set knob_keys = [] %}
-{%- set policy_sets = [] %}
-{%- for policy in policies %}
-    {%- set key = tojson({'markup': policy['markup_percentage'], 'provider': policy['provider_markup_percentage'],
-                          'model': policy['model_markup_percentage'], 'minimum': policy['minimum_charge_usd'],
-                          'trial': policy['free_trial_tokens']}, sort_keys=true) %}
-    {%- if key not in knob_keys %}
-        {%- do knob_keys.append(key) %}
-        {%- do knob_sets.append(policy) %}
-    {%- endif %}
-    {%- do policy_sets.append(knob_keys.index(key)) %}
-{%- endfor %}
-{%- set markups = [] %}
-{%- for policy in knob_sets %}
-    {%- set knob_set = loop.index0 %}
-    {%- for key in policy['model_markup_percentage'] | sort %}
-        {%- do markups.append((knob_set, 'model', key, markup_factor_units(policy['model_markup_percentage'][key]))) %}
-    {%- endfor %}
-    {%- for key in policy['provider_markup_percentage'] | sort %}
-        {%- do markups.append((knob_set, 'provider', key, markup_factor_units(policy['provider_markup_percentage'][key]))) %}
-    {%- endfor %}
-{%- endfor %}
+{#- Policies with the same knobs (the current pricing and the default scenario `current`) are priced once: each
+    distinct set of knobs is a `knob_set` (macros/pricing.sql: policy_knob_sets). -#}
+{%- set sets = policy_knob_sets(policies) %}
+{%- set knob_sets, policy_sets, markups = sets['knob_sets'], sets['policy_sets'], sets['markups'] %}
 
--- depends_on: {{ ref('ai_usage_analytics') }} (the pre-hook delete_emptied_groups reads it)
 with requests as not materialized (
+    -- the requests ai_usage_analytics holds: priced, or not billed
     select *, priced_at as updated_at
     from {{ ref('int_requests_trial_applied') }}
     where has_price or not is_billed

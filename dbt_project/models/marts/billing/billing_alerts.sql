@@ -5,19 +5,7 @@
 -- Usage counts billed requests only (a failed request costs nothing); a plan with an empty quota, and a user missing
 -- from the users export, get no quota alerts. crossed_at is the created_at of the request that crossed.
 -- alert_key is stable across rebuilds: the Dagster asset billing_alert_notifications delivers each key once.
-{%- set thresholds = var('alert_thresholds_percent') -%}
-{%- if thresholds is string or thresholds is number or thresholds | length == 0 -%}
-    {{ exceptions.raise_compiler_error(
-        "dbt var 'alert_thresholds_percent' = " ~ (thresholds | string)[:60] ~ " must be a list of whole percents, "
-        ~ "e.g. --vars '{alert_thresholds_percent: [80, 100]}'.") }}
-{%- endif -%}
-{%- for threshold in thresholds -%}
-    {%- if not modules.re.match('^[1-9][0-9]{0,3}$', threshold | string) -%}
-        {{ exceptions.raise_compiler_error(
-            "dbt var 'alert_thresholds_percent' has " ~ (threshold | string)[:20]
-            ~ ": each threshold must be a whole percent, 1..9999.") }}
-    {%- endif -%}
-{%- endfor %}
+{%- set thresholds = alert_thresholds() %}
 
 with requests as (
     select * from {{ ref('ai_usage_analytics') }}
@@ -76,29 +64,31 @@ running as (
 ),
 
 quota_crossings as (
+    -- per threshold and metric (tokens, spend): the request whose month-to-date usage first reaches the threshold
+    {%- set metrics = [('tokens', 'month_tokens', 'month_tokens_before', 'monthly_token_quota'),
+                       ('spend', 'month_spend_usd', 'month_spend_before_usd', 'monthly_spend_quota_usd')] %}
     {%- for threshold in thresholds %}
+    {%- set outer = loop %}
+    {%- for metric, used, before, quota in metrics %}
     select
-        *,
-        'tokens_{{ threshold }}pct' as alert_type,
-        'tokens' as metric,
-        {{ threshold }} as threshold_percent
+        user_id || '/' || strftime(month_start_date, '%Y-%m') || '/{{ metric }}_{{ threshold }}pct' as alert_key,
+        user_id,
+        month_start_date,
+        '{{ metric }}_{{ threshold }}pct' as alert_type,
+        '{{ metric }}' as metric,
+        {{ threshold }} as threshold_percent,
+        monthly_token_quota as quota_tokens,
+        monthly_spend_quota_usd as quota_spend_usd,
+        month_tokens as used_tokens,
+        month_spend_usd as used_spend_usd,
+        request_id,
+        created_at
     from running
-    where monthly_token_quota > 0
-        and month_tokens * 100 >= {{ threshold }} * monthly_token_quota
-        and month_tokens_before * 100 < {{ threshold }} * monthly_token_quota
-
-    union all
-
-    select
-        *,
-        'spend_{{ threshold }}pct' as alert_type,
-        'spend' as metric,
-        {{ threshold }} as threshold_percent
-    from running
-    where monthly_spend_quota_usd > 0
-        and month_spend_usd * 100 >= {{ threshold }} * monthly_spend_quota_usd
-        and month_spend_before_usd * 100 < {{ threshold }} * monthly_spend_quota_usd
-    {% if not loop.last %}union all{% endif %}
+    where {{ quota }} > 0
+        and {{ used }} * 100 >= {{ threshold }} * {{ quota }}
+        and {{ before }} * 100 < {{ threshold }} * {{ quota }}
+    {% if not (outer.last and loop.last) %}union all{% endif %}
+    {%- endfor %}
     {%- endfor %}
 ),
 
@@ -142,48 +132,26 @@ trial_end_usage as (
 
 trial_ends as (
     select
-        billed.*,
+        billed.user_id || '/trial_ended' as alert_key,
+        billed.user_id,
+        billed.month_start_date,
         'trial_ended' as alert_type,
         'trial' as metric,
         cast(null as integer) as threshold_percent,
-        trial_end_usage.lifetime_trial_tokens,
-        trial_end_usage.month_spend_usd
+        cast(null as bigint) as quota_tokens,
+        cast(null as decimal(38, 12)) as quota_spend_usd,
+        trial_end_usage.lifetime_trial_tokens as used_tokens,
+        trial_end_usage.month_spend_usd as used_spend_usd,
+        billed.request_id,
+        billed.created_at
     from billed
     inner join trial_end_usage using (request_id)
 ),
 
 crossings as (
-    select
-        user_id || '/' || strftime(month_start_date, '%Y-%m') || '/' || alert_type as alert_key,
-        user_id,
-        month_start_date,
-        alert_type,
-        metric,
-        threshold_percent,
-        monthly_token_quota as quota_tokens,
-        monthly_spend_quota_usd as quota_spend_usd,
-        month_tokens as used_tokens,
-        month_spend_usd as used_spend_usd,
-        request_id,
-        created_at
-    from quota_crossings
-
+    select * from quota_crossings
     union all
-
-    select
-        user_id || '/' || alert_type as alert_key,
-        user_id,
-        month_start_date,
-        alert_type,
-        metric,
-        threshold_percent,
-        cast(null as bigint) as quota_tokens,
-        cast(null as decimal(38, 12)) as quota_spend_usd,
-        lifetime_trial_tokens as used_tokens,
-        month_spend_usd as used_spend_usd,
-        request_id,
-        created_at
-    from trial_ends
+    select * from trial_ends
 ),
 
 final as (

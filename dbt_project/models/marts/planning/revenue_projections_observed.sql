@@ -8,100 +8,15 @@
 --   Every projected money figure is computed from the window's exact totals with one division on integer
 --   pico-dollars, rounded half to even at 12 places (macros/money.sql); profit = revenue - cost, exactly.
 --   The per-message and per-user rates are shown rounded the same way, for reading; the projections do not reuse them.
-{%- set window_days = var('projection_window_days') | string | trim -%}
-{%- set days_per_month = var('projection_days_per_month') | string | trim -%}
-{%- set top_models = var('projection_top_models') | string | trim -%}
-{%- for name, value in [('projection_window_days', window_days), ('projection_days_per_month', days_per_month),
-                         ('projection_top_models', top_models)] -%}
-    {%- if not modules.re.match('^[1-9][0-9]{0,3}$', value) -%}
-        {{ exceptions.raise_compiler_error(
-            "dbt var '" ~ name ~ "' = " ~ value[:40] ~ " must be a whole number, 1..9999; "
-            ~ "set it like --vars '{" ~ name ~ ": 30}'.") }}
-    {%- endif -%}
-{%- endfor %}
+{%- set days_per_month = projection_count('projection_days_per_month') %}
 
-with requests as (
-    select * from {{ ref('ai_usage_analytics') }}
+with observed as (
+    -- the trailing window's observed totals and model mix: one row, none without usage (observed_usage_window)
+    select * from {{ ref('observed_usage_window') }}
 ),
 
 scenarios as (
     select * from {{ ref('projection_scenarios') }}
-),
-
-data_bounds as (
-    select
-        min(cast(created_at as date)) as first_date,
-        max(cast(created_at as date)) as window_end_date
-    from requests
-),
-
-window_bounds as (
-    select
-        cast(window_end_date - {{ window_days }} + 1 as date) as window_start_date,
-        window_end_date,
-        cast(window_end_date - greatest(cast(window_end_date - {{ window_days }} + 1 as date), first_date) + 1
-            as bigint) as observed_days
-    from data_bounds
-),
-
-windowed as (
-    select requests.*
-    from requests
-    cross join window_bounds
-    where requests.is_billed
-        and cast(requests.created_at as date) between window_bounds.window_start_date and window_bounds.window_end_date
-),
-
-totals as (
-    select
-        count(distinct user_id) as observed_active_users,
-        count(*) as observed_messages,
-        count(*) filter (where is_trial_covered) as trial_covered_messages,
-        count(*) filter (where not is_trial_covered and user_charge_usd = {{ minimum_charge_usd() }})
-            as minimum_charge_messages,
-        -- exact sums at 12 places, turned into pico-dollars once (not once per request)
-        {{ usd_to_units('sum(user_charge_usd)') }} as revenue_units,
-        {{ usd_to_units('sum(provider_cost_usd)') }} as cost_units,
-        {{ usd_to_units('sum(trial_credit_usd)') }} as trial_credit_units
-    from windowed
-),
-
-per_model as (
-    select
-        model,
-        count(*) as messages,
-        sum(user_charge_usd) as revenue_usd,
-        row_number() over (order by count(*) desc, model) as model_rank
-    from windowed
-    group by model
-),
-
-model_mix as (
-    select
-        string_agg(
-            per_model.model || ' ' || printf('%.1f', 100.0 * per_model.messages / totals.observed_messages)
-            || '% of messages',
-            '; ' order by per_model.model_rank
-        ) as model_mix,
-        max(case when per_model.model_rank = 1 then per_model.model end) as top_model,
-        cast(round(100.0 * max(case when per_model.model_rank = 1 then per_model.messages end)
-            / totals.observed_messages, 4) as decimal(9, 4)) as top_model_percent_of_messages
-    from per_model
-    cross join totals
-    where per_model.model_rank <= {{ top_models }}
-    group by totals.observed_messages
-),
-
-observed as (
-    select
-        window_bounds.*,
-        totals.*,
-        model_mix.*,
-        totals.observed_active_users * window_bounds.observed_days as active_user_days
-    from totals
-    cross join window_bounds
-    cross join model_mix
-    where totals.observed_messages > 0
 ),
 
 projected as (

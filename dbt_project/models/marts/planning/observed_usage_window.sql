@@ -1,0 +1,89 @@
+-- The observed usage the observed projections scale (revenue_projections_observed): one row for the trailing window
+-- (var projection_window_days, ending at the latest day in the data) with its exact totals and model mix; no row
+-- when the window has no billed request. An active user has a billed request in the window; a message is a billed
+-- request; observed_days is the part of the window the data covers. Ephemeral: inlined into its one reader.
+{{ config(materialized='ephemeral', contract={'enforced': false}) }}
+{%- set window_days = projection_count('projection_window_days') %}
+{%- set top_models = projection_count('projection_top_models') %}
+
+with requests as (
+    select * from {{ ref('ai_usage_analytics') }}
+),
+
+data_bounds as (
+    select
+        min(cast(created_at as date)) as first_date,
+        max(cast(created_at as date)) as window_end_date
+    from requests
+),
+
+window_bounds as (
+    select
+        cast(window_end_date - {{ window_days }} + 1 as date) as window_start_date,
+        window_end_date,
+        cast(window_end_date - greatest(cast(window_end_date - {{ window_days }} + 1 as date), first_date) + 1
+            as bigint) as observed_days
+    from data_bounds
+),
+
+windowed as (
+    select requests.*
+    from requests
+    cross join window_bounds
+    where requests.is_billed
+        and cast(requests.created_at as date) between window_bounds.window_start_date and window_bounds.window_end_date
+),
+
+totals as (
+    select
+        count(distinct user_id) as observed_active_users,
+        count(*) as observed_messages,
+        count(*) filter (where is_trial_covered) as trial_covered_messages,
+        count(*) filter (where not is_trial_covered and user_charge_usd = {{ minimum_charge_usd() }})
+            as minimum_charge_messages,
+        -- exact sums at 12 places, turned into pico-dollars once (not once per request)
+        {{ usd_to_units('sum(user_charge_usd)') }} as revenue_units,
+        {{ usd_to_units('sum(provider_cost_usd)') }} as cost_units,
+        {{ usd_to_units('sum(trial_credit_usd)') }} as trial_credit_units
+    from windowed
+),
+
+per_model as (
+    select
+        model,
+        count(*) as messages,
+        sum(user_charge_usd) as revenue_usd,
+        row_number() over (order by count(*) desc, model) as model_rank
+    from windowed
+    group by model
+),
+
+model_mix as (
+    select
+        string_agg(
+            per_model.model || ' ' || printf('%.1f', 100.0 * per_model.messages / totals.observed_messages)
+            || '% of messages',
+            '; ' order by per_model.model_rank
+        ) as model_mix,
+        max(case when per_model.model_rank = 1 then per_model.model end) as top_model,
+        cast(round(100.0 * max(case when per_model.model_rank = 1 then per_model.messages end)
+            / totals.observed_messages, 4) as decimal(9, 4)) as top_model_percent_of_messages
+    from per_model
+    cross join totals
+    where per_model.model_rank <= {{ top_models }}
+    group by totals.observed_messages
+),
+
+observed as (
+    select
+        window_bounds.*,
+        totals.*,
+        model_mix.*,
+        totals.observed_active_users * window_bounds.observed_days as active_user_days
+    from totals
+    cross join window_bounds
+    cross join model_mix
+    where totals.observed_messages > 0
+)
+
+select * from observed
