@@ -3,7 +3,7 @@
     vars (they would invalidate dbt's partial parse on every run). To re-price given days as well, pass the vars
     `partition_start` and `partition_end` (ISO timestamps, end exclusive) by hand on the dbt command line.
     Either way, a run also re-prices what changed since the last one (see int_requests_trial_applied), and
-    `--full-refresh` rebuilds everything: all of these give identical marts (tests/test_incremental.py).
+    `--full-refresh` rebuilds everything: all of these give identical marts (tests/dbt/test_incremental.py).
 -#}
 
 {#- A SQL condition: `column` lies in the partitions being materialized (false when none are given). The vars are
