@@ -59,15 +59,7 @@
     {%- set start_date = trial_start_date() -%}
     select md5(
         {{ knobs_fingerprint({'free_trial_tokens': free_trial_tokens(), 'trial_start_date': start_date}) }}
-        || coalesce((
-            -- every column of every catalog row and alias: any catalog change changes the fingerprint
-            select string_agg(cast(prices as varchar), ',' order by cast(prices as varchar))
-            from {{ ref('stg_catalog__model_prices') }} as prices
-        ), '')
-        || coalesce((
-            select string_agg(cast(aliases as varchar), ',' order by cast(aliases as varchar))
-            from {{ ref('stg_catalog__model_aliases') }} as aliases
-        ), '')
+        || ({{ catalog_fingerprint_sql() }})
         {%- if start_date is not none %}
         || coalesce((
             select string_agg(user_id || '@' || created_at, ',' order by user_id) from {{ ref('stg_raw__users') }}
