@@ -1,5 +1,5 @@
 """dbt's unit tests (the `unit_tests:` next to the models) run here, in CI: production runs exclude them
-(`--exclude-resource-type unit_test` in dagster_project/defs/dbt/assets.py), since they check the SQL, not the data."""
+(`--exclude-resource-type unit_test` in dagster_project/settings.py), since they check the SQL, not the data."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from dagster_project.defs.dbt.assets import PRODUCTION_EXCLUDES
 from dagster_project.project import dbt_executable, dbt_project
+from dagster_project.settings import DBT_PRODUCTION_EXCLUDES as PRODUCTION_EXCLUDES
 
 
 def test_production_builds_leave_the_unit_tests_to_ci():

@@ -52,7 +52,6 @@ class DbtBuildConfig(dg.Config):
     full_refresh: bool = False
 
 
-PRODUCTION_EXCLUDES = DBT_PRODUCTION_EXCLUDES  # dagster_project/settings.py: no unit tests in production runs
 
 
 def _wait_until_writable(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> None:
@@ -74,7 +73,7 @@ def _build_args(config: DbtBuildConfig, data_dir: Path) -> list[str]:
         raise dg.Failure(
             f"run config dbt_vars must be a YAML mapping like '{{markup_percentage: 30}}', got {config.dbt_vars!r}"
         )
-    args = ["build", *PRODUCTION_EXCLUDES, "--vars", json.dumps({**dbt_vars, "data_dir": str(data_dir)})]
+    args = ["build", *DBT_PRODUCTION_EXCLUDES, "--vars", json.dumps({**dbt_vars, "data_dir": str(data_dir)})]
     if config.full_refresh:
         args.append("--full-refresh")
     return args
