@@ -15,7 +15,7 @@
 {% macro _plain_number(name, value, max_scale) -%}
     {%- set text = (value | string) | trim -%}
     {%- if value is boolean or value is none
-          or not modules.re.fullmatch('[0-9]+(\.[0-9]+)?', text) -%}
+          or not modules.re.fullmatch('[0-9]+([.][0-9]+)?', text) -%}
         {{ exceptions.raise_compiler_error(
             "dbt var '" ~ name ~ "' = " ~ (value | string)[:60] ~ " is not a plain non-negative number. "
             ~ ("Set it to a number like 25" if '.' in name else "Set it like --vars '{" ~ name ~ ": 25}'")
