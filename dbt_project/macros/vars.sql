@@ -327,7 +327,7 @@
             ~ "e.g. --vars '{alert_thresholds_percent: [80, 100]}'.") }}
     {%- endif -%}
     {%- for threshold in thresholds -%}
-        {%- if not modules.re.match('^[1-9][0-9]{0,3}$', threshold | string) -%}
+        {%- if not modules.re.fullmatch('[1-9][0-9]{0,3}', threshold | string) -%}
             {{ exceptions.raise_compiler_error(
                 "dbt var 'alert_thresholds_percent' has " ~ (threshold | string)[:20]
                 ~ ": each threshold must be a whole percent, 1..9999.") }}
@@ -341,7 +341,7 @@
     them. -#}
 {% macro projection_count(name) -%}
     {%- set value = var(name) | string | trim -%}
-    {%- if not modules.re.match('^[1-9][0-9]{0,3}$', value) -%}
+    {%- if not modules.re.fullmatch('[1-9][0-9]{0,3}', value) -%}
         {{ exceptions.raise_compiler_error(
             "dbt var '" ~ name ~ "' = " ~ value[:40] ~ " must be a whole number, 1..9999; "
             ~ "set it like --vars '{" ~ name ~ ": 30}'.") }}

@@ -14,7 +14,7 @@ import dagster as dg
 import duckdb
 
 from dagster_project.defs.ingest.gateway_api import GATEWAY_API_PULL
-from dagster_project.metadata import markdown_table
+from dagster_project.metadata import md_table
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
 
 SAMPLE = 10  # ids or rows listed in a check's metadata
@@ -37,10 +37,6 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
         ).fetchone()[0]
         > 0
     )
-
-
-def _md_table(header: tuple[str, ...], rows: list[tuple]) -> dg.MetadataValue:
-    return dg.MetadataValue.md(markdown_table(header, rows))
 
 
 def _run_id(context: dg.AssetCheckExecutionContext) -> str:
@@ -95,10 +91,10 @@ def load_log_balances(warehouse: WarehouseResource) -> dg.AssetCheckResult:
             "sources": sources,
             "source_kinds": kinds,
             "unbalanced": len(bad),
-            "unbalanced_sources": _md_table(
+            "unbalanced_sources": md_table(
                 ("load_id", "source", "kind", "read", "accepted", "duplicates", "quarantined"), bad[:SAMPLE]
             ),
-            "totals_by_kind": _md_table(
+            "totals_by_kind": md_table(
                 ("kind", "sources", "read", "accepted", "duplicates", "quarantined"), by_kind
             ),
         },
@@ -146,6 +142,6 @@ def quarantine_did_not_grow(context: dg.AssetCheckExecutionContext, warehouse: W
             "load_id": load_id,
             "added": added,
             "total_rows": total,
-            "reasons": _md_table(("reason", "lines", "sources", "first at"), reasons),
+            "reasons": md_table(("reason", "lines", "sources", "first at"), reasons),
         },
     )
