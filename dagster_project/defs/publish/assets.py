@@ -34,11 +34,13 @@ def _money(value: Decimal) -> str:
 
 
 @dg.asset(
-    deps=[dg.AssetKey(name) for name in (*EXPORT_ORDER, "monthly_revenue")],
+    deps=[dg.AssetKey(name) for name in (*EXPORT_ORDER, "monthly_revenue", "finance_as_of")],
     description=(
         "Finance exports in <data dir>/exports/: daily revenue, monthly revenue by provider and model, per-user "
-        "monthly statements and their request lines; Parquet (decimal128(38,12)) and CSV (exact decimals), one "
-        "file per month, each rewritten atomically."
+        "monthly statements (exact and rounded to cents, half up), the month's statement totals and the statements' "
+        "request lines; every row with its period and is_provisional (the running month); Parquet "
+        "(decimal128(38,12)) and CSV (exact decimals, UTC timestamps with Z), one file per month, each rewritten "
+        "atomically."
     ),
     group_name=GROUP,
     kinds={"python", "parquet", "csv"},
@@ -49,7 +51,14 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     with warehouse.connect(read_only=True) as con:
         written = write_exports(con, exports_dir)
         monthly = con.execute(
-            "select month, requests, revenue_usd, provider_cost_usd, profit_usd from monthly_revenue order by month"
+            """
+            select revenue.period_month, revenue.is_provisional, revenue.requests, revenue.revenue_usd,
+                   revenue.provider_cost_usd, revenue.profit_usd, totals.amount_due_rounded_usd,
+                   totals.rounding_difference_usd
+            from monthly_revenue as revenue
+            left join user_statement_totals as totals using (period_month)
+            order by revenue.period_month
+            """
         ).fetchall()
     files_by_table: dict[str, int] = defaultdict(int)
     for export in written:
@@ -62,8 +71,11 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "files_by_table": dg.MetadataValue.json(dict(files_by_table)),
             "months": dg.MetadataValue.md(
                 markdown_table(
-                    ["month", "requests", "revenue USD", "provider cost USD", "profit USD"],
-                    [[m, f"{n:,}", _money(r), _money(c), _money(p)] for m, n, r, c, p in monthly],
+                    ["month", "status", "requests", "revenue USD", "provider cost USD", "profit USD",
+                     "invoiced (rounded) USD", "rounding difference USD"],
+                    [[m, "provisional" if provisional else "closed", f"{n:,}", _money(r), _money(c), _money(p),
+                      _money(invoiced), usd_exact(difference)]
+                     for m, provisional, n, r, c, p, invoiced, difference in monthly],
                 )
             ),
         }
