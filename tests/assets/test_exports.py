@@ -15,6 +15,7 @@ import pytest
 
 from dagster_project.publish.exports import EXPORT_QUERIES, write_exports
 from dagster_project.publish.files import write_atomic
+from tests.assets.clock import fix_as_of
 
 TABLES = ("daily_revenue", "monthly_revenue_by_model", "user_statements", "user_statement_lines",
           "user_statement_totals")
@@ -181,16 +182,6 @@ def test_every_csv_cell_is_its_parquet_value_text_neutralised_numbers_exact(host
         ("daily_revenue", "profit_usd", profit),
     ):
         assert sum(D(r[column]) for r in read_csv(exports / table / "2026-11.csv")) == total, table
-
-
-def fix_as_of(con: duckdb.DuckDBPyConnection, day: str) -> None:
-    """Make the marts of a copy of the warehouse read `day` (UTC) as today: finance_as_of is the one view that reads
-    the clock, and the finance and reporting views name it `main.finance_as_of`."""
-    con.execute(f"""
-        create or replace view main.finance_as_of as
-        select cast(timestamptz '{day} 12:00:00+00' as timestamptz) as as_of_at, date '{day}' as as_of_date,
-               strftime(date '{day}', '%Y-%m') as running_month, date '{day}' as reporting_date
-    """)
 
 
 @pytest.fixture(scope="module")

@@ -23,6 +23,7 @@ from dagster_project.publish.alerts import (
 )
 from dagster_project.publish.dashboard import usd_exact, write_report
 from dagster_project.publish.exports import EXPORT_ORDER, write_exports
+from dagster_project.publish.user_pages import write_user_pages
 from dagster_project.resources import DUCKDB_WRITER_POOL, WEBHOOK_URL_ENV, AlertWebhookResource, WarehouseResource
 from ingest import settings
 
@@ -84,8 +85,8 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 
 @dg.asset(
     deps=[dg.AssetKey(name) for name in
-          ("ai_revenue_analytics", "model_popularity", "user_ai_usage_summary", "user_spending", "trial_usage_daily",
-           "trial_status", "run_summary", "pricing_dimension_usage")],
+          ("report_daily", "model_popularity", "user_spending_daily", "user_spending", "trial_status", "run_summary",
+           "pricing_dimension_usage", "finance_as_of")],
     description=(
         "The spending report, <data dir>/reports/index.html: revenue, cost and profit per day, top models, top users "
         "by spend, free-trial usage and a per-user spending section; plotly charts, self-contained (works offline)."
@@ -116,6 +117,34 @@ def spending_report(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "preview_last_7_days": dg.MetadataValue.md(preview),
             "preview_top_users": dg.MetadataValue.md(top_users),
             "users_in_picker": len(data.users),
+        }
+    )
+
+
+@dg.asset(
+    deps=[dg.AssetKey(name) for name in ("user_spending", "user_spending_daily", "user_alerts", "finance_as_of")],
+    description=(
+        "Each user's own spending page, <data dir>/user_pages/<token>.html: spend, free-trial tokens left, quota use "
+        "this month, alerts and spend per day, that user's figures only. The token is an HMAC of the user id with "
+        "the secret <data dir>/user_pages.key; nothing links to the pages; <data dir>/user_pages.csv says which page "
+        "is whose (send each user their link). Unchanged pages are not rewritten."
+    ),
+    group_name=GROUP,
+    kinds={"python", "html"},
+    pool=DUCKDB_WRITER_POOL,
+)
+def user_spending_pages(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect(read_only=True) as con:
+        result = write_user_pages(con, warehouse.root)
+    context.log.info(f"user spending pages: {result.pages} in {result.folder} ({result.rewritten} rewritten, "
+                     f"{result.removed} removed)")
+    # no page name here: the names are the links, and run metadata is visible to everyone with the Dagster UI
+    return dg.MaterializeResult(
+        metadata={
+            "folder": dg.MetadataValue.path(str(result.folder)),
+            "pages": result.pages,
+            "rewritten": result.rewritten,
+            "removed": result.removed,
         }
     )
 
