@@ -31,7 +31,7 @@ import duckdb
 from plotly.offline import get_plotlyjs
 
 from dagster_project.publish.dashboard import CSS, PARTIAL, day_label, usd, usd_exact
-from dagster_project.publish.files import write_atomic, write_text_atomic
+from dagster_project.publish.files import write_text_atomic
 
 PAGES_DIR = "user_pages"
 KEY_FILE = "user_pages.key"
@@ -133,17 +133,18 @@ def render_user_page(user: dict, days: list[dict], alerts: list[dict]) -> str:
         f"<li>{html.escape(alert['crossed_at'].strftime('%Y-%m-%d %H:%M'))} UTC: {html.escape(_alert_text(alert))}</li>"
         for alert in alerts
     ) or "<li>none</li>"
+    labels = [day_label(day) for day in days]  # ISO dates: nothing to escape
+    # one f-string per day (a page has a row per day and a run renders every user's page): no escaping of numbers
     rows = "".join(
-        f"<tr><td>{html.escape(day_label(day))}</td><td class=\"num\">{day['requests']:,}</td>"
-        f"<td class=\"num\">{int(day['total_tokens']):,}</td><td class=\"num\">{int(day['trial_tokens']):,}</td>"
-        f"<td class=\"num\" title=\"{usd_exact(day['spent_usd'])} USD, exact\">{html.escape(usd(day['spent_usd']))}"
-        "</td></tr>"
-        for day in reversed(days)
+        f'<tr><td>{label}</td><td class="num">{day["requests"]:,}</td><td class="num">{day["total_tokens"]:,}</td>'
+        f'<td class="num">{day["trial_tokens"]:,}</td><td class="num" title="{usd_exact(day["spent_usd"])} USD, '
+        f'exact">{usd(day["spent_usd"])}</td></tr>'
+        for label, day in zip(reversed(labels), reversed(days), strict=True)
     )
     series = json.dumps({
-        "dates": [day_label(day) for day in days],
+        "dates": labels,
         "spent": [float(day["spent_usd"]) for day in days],
-        "tokens": [int(day["total_tokens"]) for day in days],
+        "tokens": [day["total_tokens"] for day in days],
         "opacity": [0.45 if day["is_partial_day"] else 1.0 for day in days],
     }).replace("</", "<\\/")
     last = days[-1] if days else None
@@ -168,13 +169,22 @@ far.</p>
 
 
 def _write_if_changed(path: Path, text: str) -> bool:
+    """Write `text` to `path` unless it holds it already; atomically (temporary file, then rename) but without the
+    fsync of write_atomic: a run writes one page per user, and a page lost to a crash is written again next run."""
     data = text.encode("utf-8")
     try:
-        if path.read_bytes() == data:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
             return False
     except FileNotFoundError:
         pass
-    write_atomic(path, lambda tmp: tmp.write_bytes(data))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return True
 
 

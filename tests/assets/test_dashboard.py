@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html.parser
+import json
 import re
 import shutil
 import subprocess
@@ -187,6 +188,11 @@ def test_a_day_without_requests_is_a_zero_and_today_is_a_partial_day(gap_report)
             '<td class="num" title="0.001 USD, exact">$0.00</td>') in text
     daily = text.split('id="chart-daily"')[1]
     assert '"x":["2026-11-20","2026-11-21","2026-11-22","2026-11-23 (partial day)"]' in daily
+    # the per-user picker's series too: usr_past had no request on 11-22, a zero there
+    per_user = json.loads(re.search(r'id="per-user-data">(.*?)</script>', text).group(1))
+    assert per_user["series"]["usr_past"]["dates"] == ["2026-11-20", "2026-11-21", "2026-11-22",
+                                                       "2026-11-23 (partial day)"]
+    assert per_user["series"]["usr_past"]["spent"] == [0.001, 0.1135, 0.0, 0.001]
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (apt-get install chromium; .ci/run installs it)")

@@ -146,7 +146,8 @@ def test_the_page_renders_in_headless_chromium_with_axes_from_zero(pages, user_i
     _, by_user = pages
     finder = TickFinder(["chart-user"])
     finder.feed(dump_dom(by_user[user_id].as_uri(), tmp_path / "profile"))
-    assert finder.ticks[("chart-user", "xtick")] == ["2026-11-20", "2026-11-21 (partial day)"]
+    assert finder.ticks[("chart-user", "xtick")] == {
+        "usr_t95": ["2026-11-20", "2026-11-21 (partial day)"], "usr_new": ["2026-11-20"]}[user_id]
     spend = [tick_value(t) for t in finder.ticks[("chart-user", "ytick")]]
     tokens = [tick_value(t) for t in finder.ticks[("chart-user", "y2tick")]]
     assert min(spend) == 0 and min(tokens) == 0

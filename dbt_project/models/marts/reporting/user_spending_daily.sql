@@ -1,5 +1,6 @@
--- One row per user and day (reporting_timezone) from the user's first day with requests to the last day of the
--- data, days without requests as zeros: the chart of each user's spending page. is_partial_day marks today.
+-- One row per user and day (reporting_timezone) from the user's first to last day with requests, days without
+-- requests as zeros: the chart of each user's spending page. is_partial_day marks today. (Ending at the user's own
+-- last day, not the data's, keeps an inactive user's page unchanged from run to run, so it is not rewritten.)
 with user_days as (
     select * from {{ ref('user_ai_usage_summary') }}
 ),
@@ -9,7 +10,7 @@ as_of as (
 ),
 
 spans as (
-    select user_id, min(date) as first_date, (select max(date) from user_days) as last_date
+    select user_id, min(date) as first_date, max(date) as last_date
     from user_days
     group by user_id
 ),
