@@ -193,6 +193,8 @@ def write_user_pages(con: duckdb.DuckDBPyConnection, data_dir: Path) -> PagesWri
     them (`<data dir>/user_pages.csv`, outside the folder)."""
     folder = pages_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    for leftover in folder.glob(".*.tmp"):  # pages of a run killed half-way
+        leftover.unlink(missing_ok=True)
     key = page_key(data_dir)
     users = _rows(con, """
         select user_id, email, plan, requests, total_tokens, spent_usd, trial_allowance_tokens, trial_tokens_left,

@@ -108,8 +108,10 @@ def test_unchanged_pages_are_not_rewritten_and_a_gone_user_loses_the_page(pages,
     folder, by_user = pages
     shutil.copytree(folder, tmp_path / "data")
     data = tmp_path / "data"
+    (data / "user_pages" / ".0123.html.99.tmp").write_text("half a page of a killed run")
     with duckdb.connect(str(data / "warehouse.duckdb")) as con:
         again = write_user_pages(con, data)
+        assert not list((data / "user_pages").glob(".*"))
         assert (again.pages, again.rewritten, again.removed) == (5, 0, 0)
         con.execute("delete from ai_usage_analytics where user_id = 'usr_az'")
         con.execute("delete from user_ai_usage_summary where user_id = 'usr_az'")
