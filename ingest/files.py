@@ -450,8 +450,8 @@ def _split(complete: bytes, number: int) -> tuple[int, list[LineBatch | BadLine]
 
 
 def _one_value(data: bytes) -> pa.Array:
-    """``data`` as a binary array of one value, without a copy (``pa.array([data])`` copies it, slowly)."""
-    offsets = pa.py_buffer(struct.pack("<ii", 0, len(data)))
+    """``data`` as a binary array of one value, without copying it as ``pa.array([data])`` does."""
+    offsets = pa.py_buffer(struct.pack("=ii", 0, len(data)))  # int32 offsets, in the machine's byte order
     return pa.Array.from_buffers(pa.binary(), 1, [None, offsets, pa.py_buffer(data)])
 
 
