@@ -25,7 +25,7 @@ with requests as not materialized (
     where has_price or not is_billed
 ),
 
-{{ rows_of_changed_groups('requests', group_keys) }}
+{{ rows_of_changed_groups('requests', group_keys, policy_fingerprint) }}
 
 final as (
     select

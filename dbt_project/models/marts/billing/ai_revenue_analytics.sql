@@ -21,7 +21,7 @@ with requests as not materialized (
     select * from {{ ref('ai_usage_analytics') }}
 ),
 
-{{ rows_of_changed_groups('requests', group_keys) }}
+{{ rows_of_changed_groups('requests', group_keys, knobs_fingerprint({'reporting_timezone': reporting_timezone()})) }}
 
 final as (
     select
