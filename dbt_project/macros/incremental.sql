@@ -92,7 +92,7 @@
     model's last run, or a request re-priced since then (one that left `relation` included), so that those groups
     are summed again, whole; on a first run or full refresh, every row. A group left with no rows is deleted by the
     pre-hook `delete_emptied_groups` (an aggregate cannot emit "no row"). -#}
-{% macro rows_of_changed_groups(relation, keys, fingerprint=none) -%}
+{% macro rows_of_changed_groups(relation, keys, fingerprint=none, source=none) -%}
 {%- set names = keys.keys() | list -%}
 {%- set group_columns -%}{% for name in names %}_group_{{ name }}{{ ", " if not loop.last }}{% endfor %}{%- endset -%}
 {% if is_incremental() %}
@@ -130,7 +130,7 @@ to_sum as (
         from {{ relation }}
         -- a group's day starts at most two days before its earliest changed row (any time zone): only the rows of
         -- those days are read and keyed
-        where created_at >= (select min(created_at) - interval 2 day from changed)
+        where created_at >= {{ earliest_changed_day(fingerprint, source) }}
     ) as keyed
     semi join touched using ({{ group_columns }})
 ),
@@ -146,11 +146,20 @@ to_sum as (
     `source_model` (every request of the group held back after a catalog change). Without it such a group would
     keep its old sums for ever; a full refresh would not have it. `where` narrows `source_model` to the rows the
     aggregate sums (an intermediate aggregate reads int_requests_trial_applied, never a mart). -#}
-{% macro delete_emptied_groups(source_model, keys, where=none) -%}
-    {%- if is_incremental() -%}
+{% macro delete_emptied_groups(source_model, keys, where=none, fingerprint=none) -%}
+    {%- set literal = fingerprint is not none and execute and is_incremental() and model.resource_type != 'unit_test' -%}
+    {%- if literal -%}
+        {#- read once: when no request was re-priced since the last run, there is nothing to delete -#}
+        {%- set since = watermark('updated_at', fingerprint) -%}
+        {%- set first = run_query("select cast(min(created_at) - interval 2 day as varchar) from "
+                                  ~ ref('int_requests_trial_applied') ~ " where priced_at > " ~ since).columns[0].values()[0] -%}
+    {%- endif -%}
+    {%- if literal and first is none -%}
+        select 1
+    {%- elif is_incremental() -%}
     delete from {{ this }} as kept
     where exists (
-        select 1 from ({{ repriced_requests_since_watermark() }}) as repriced
+        select 1 from ({{ repriced_requests_since_watermark(fingerprint) }}) as repriced
         where true
         {%- for name, expr in keys.items() %}
             and {{ expr }} = kept.{{ name }}
@@ -160,9 +169,9 @@ to_sum as (
         -- the rows left in those groups are no older than two days before the earliest re-priced request
         select 1 from (
             select * from {{ ref(source_model) }}
-            where {% if where %}({{ where }}) and {% endif %}created_at >= (
+            where {% if where %}({{ where }}) and {% endif %}created_at >= {% if literal %}cast('{{ first }}' as timestamp){% else %}(
                 select min(created_at) - interval 2 day from ({{ repriced_requests_since_watermark() }})
-            )
+            ){% endif %}
         ) as remaining
         where true
         {%- for name, expr in keys.items() %}
@@ -357,4 +366,26 @@ requests as (
     select * from {{ landed }}
 ),
 {%- endif %}
+{%- endmacro %}
+
+{#- For rows_of_changed_groups: two days before the earliest request changed since this model's last run (a request
+    re-priced since then, or, with `source`, a row of that model written since then: its updated_at). With
+    `fingerprint` (see watermark) it is read when the model is compiled and written in as a literal, so that DuckDB
+    prunes the scan with it (nothing changed: a day after any data, so nothing is read); else a subquery over
+    `changed`. -#}
+{% macro earliest_changed_day(fingerprint=none, source=none) -%}
+    {%- if fingerprint is not none and execute and is_incremental() and model.resource_type != 'unit_test' -%}
+        {%- set since = watermark('updated_at', fingerprint) -%}
+        {%- set query -%}
+            select cast(coalesce(min(created_at), cast('9999-12-31' as timestamp)) - interval 2 day as varchar) from (
+                {%- if source %}
+                select created_at from {{ source }} where updated_at > {{ since }} union all
+                {%- endif %}
+                select created_at from {{ ref('int_requests_trial_applied') }} where priced_at > {{ since }}
+            )
+        {%- endset -%}
+        cast('{{ run_query(query).columns[0].values()[0] }}' as timestamp)
+    {%- else -%}
+        (select min(created_at) - interval 2 day from changed)
+    {%- endif -%}
 {%- endmacro %}

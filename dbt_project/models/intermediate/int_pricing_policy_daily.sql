@@ -17,7 +17,7 @@
         on_schema_change='sync_all_columns',
         pre_hook=[
             "{{ drop_rows_of_other_knobs(knobs_fingerprint({'policies': pricing_policies(), 'reporting_timezone': reporting_timezone()})) }}",
-            "{{ delete_emptied_groups('int_requests_trial_applied', " ~ group_keys ~ ", where='has_price or not is_billed') }}",
+            "{{ delete_emptied_groups('int_requests_trial_applied', " ~ group_keys ~ ", where='has_price or not is_billed', fingerprint=knobs_fingerprint({'policies': pricing_policies(), 'reporting_timezone': reporting_timezone()})) }}",
         ],
     )
 }}

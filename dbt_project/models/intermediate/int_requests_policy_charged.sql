@@ -9,7 +9,11 @@
 {%- set knob_sets, markups = sets['knob_sets'], sets['markups'] %}
 
 with requests as (
-    select * from {{ ref('int_requests_trial_applied') }}
+    -- the cost in integer pico-dollars once per request, before the knob sets multiply the rows
+    select
+        * exclude (trial_tokens, chargeable_tokens, is_trial_covered),
+        {{ usd_to_units('provider_cost_usd') }} as provider_cost_units
+    from {{ ref('int_requests_trial_applied') }}
 ),
 
 knob_sets as (
@@ -35,9 +39,8 @@ policy_markups as (
 
 policy_requests as (
     select
-        requests.* exclude (trial_tokens, chargeable_tokens, is_trial_covered),
+        requests.*,
         knob_sets.*,
-        {{ usd_to_units('requests.provider_cost_usd') }} as provider_cost_units,
         {%- if markups %}
         coalesce(model_markups.markup_factor_units, provider_markups.markup_factor_units,
                  knob_sets.set_markup_factor_units) as markup_factor_units,
