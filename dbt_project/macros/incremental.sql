@@ -201,20 +201,31 @@ to_sum as (
 {#- A pre-hook of int_billing_quota_crossings: delete the months with a request priced since the last run that have
     no billed, priced request left (all held back after a catalog change); a full build would not have them. -#}
 {% macro delete_emptied_quota_months() -%}
-    {%- if is_incremental() -%}
+    {%- set literal = execute and is_incremental() and model.resource_type != 'unit_test' -%}
+    {%- set since = watermark('updated_at', quota_fingerprint_sql() if literal else none) -%}
+    {%- if literal -%}
+        {#- read once: the first month with a request priced since the last run (none: nothing to delete) -#}
+        {%- set first = run_query("select cast(min(date_trunc('month', created_at)) as varchar) from "
+                                  ~ ref('int_requests_charged') ~ " where priced_at > " ~ since).columns[0].values()[0] -%}
+    {%- endif -%}
+    {%- if not is_incremental() or (literal and first is none) -%}
+        select 1
+    {%- else -%}
     delete from {{ this }} as kept
     where exists (
         select 1 from {{ ref('int_requests_charged') }} as charged
-        where charged.priced_at > {{ watermark('updated_at') }} and charged.user_id = kept.user_id
+        where charged.priced_at > {{ since }} and charged.user_id = kept.user_id
             and cast(date_trunc('month', charged.created_at) as date) = kept.month_start_date
     )
     and not exists (
-        select 1 from {{ ref('int_requests_charged') }} as charged
-        where charged.is_billed and charged.has_price and charged.user_id = kept.user_id
+        select 1 from (
+            select * from {{ ref('int_requests_charged') }}
+            where is_billed and has_price
+            {%- if literal %} and created_at >= cast('{{ first }}' as timestamp){% endif %}
+        ) as charged
+        where charged.user_id = kept.user_id
             and charged.created_at >= kept.month_start_date and charged.created_at < kept.month_start_date + interval 1 month
     )
-    {%- else -%}
-        select 1
     {%- endif -%}
 {%- endmacro %}
 

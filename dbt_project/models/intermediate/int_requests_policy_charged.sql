@@ -1,9 +1,8 @@
 -- Steps 4 to 7 of pricing-rules.md under every pricing policy: one row per request of int_requests_trial_applied and
 -- distinct set of knobs (`knob_set`; 0 is the current pricing, the vars). The one pricing path: the current charge
 -- (int_requests_charged, knob_set 0) and every what-if scenario (int_pricing_policy_daily) are rows of this view.
--- The trial's tokens come from the user's running sum (trial_tokens_before) and the set's allowance; the charges are
--- rounded on integer pico-dollars, half to even at 12 places, here and only here (macros/pricing.sql, money.sql).
--- A view: per-row arithmetic, computed where it is read (a reader of knob_set 0 prices one set, not all of them).
+-- Charges are rounded half to even on integer pico-dollars (macros/pricing.sql, money.sql); a view, computed where
+-- it is read (a reader of knob_set 0 prices one set).
 {{ config(materialized='view') }}
 {%- set sets = policy_knob_sets(pricing_policies()) %}
 {%- set knob_sets, markups = sets['knob_sets'], sets['markups'] %}
