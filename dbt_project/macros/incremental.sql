@@ -17,9 +17,21 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The newest value of `column` in this incremental model (a watermark), or a time before any data. -#}
-{% macro watermark(column) -%}
-    (select coalesce(max({{ column }}), cast('1970-01-01' as timestamp)) from {{ this }})
+{#- The newest value of `column` in this incremental model (a watermark), or a time before any data.
+    With `fingerprint` (the SQL of the model's knobs fingerprint, whose pre-hook drop_rows_of_other_knobs deletes the
+    rows of other knobs before the model runs), the watermark is read once when the model is compiled, of the rows
+    that keep their fingerprint, and written into the SQL as a literal: the scans compare a constant, which DuckDB
+    pushes into them (a subquery stays a join above them, over every row, views included). `fingerprint=''`: a model
+    with no such pre-hook. A unit test (whose `this` is a CTE) keeps the subquery. -#}
+{% macro watermark(column, fingerprint=none) -%}
+    {%- if fingerprint is not none and execute and is_incremental() and model.resource_type != 'unit_test' -%}
+        {%- set kept = "" if fingerprint == "" else " where knobs_fingerprint = (" ~ fingerprint ~ ")" -%}
+        {%- set value = run_query("select cast(coalesce(max(" ~ column ~ "), cast('1970-01-01' as timestamp)) as varchar) from "
+                                  ~ this ~ kept).columns[0].values()[0] -%}
+        cast('{{ value }}' as timestamp)
+    {%- else -%}
+        (select coalesce(max({{ column }}), cast('1970-01-01' as timestamp)) from {{ this }})
+    {%- endif -%}
 {%- endmacro %}
 
 {#- A fingerprint of the knobs a model's rows depend on: when it differs from the one stored in the rows, the
@@ -71,8 +83,8 @@
 {#- The requests re-priced since this model's last run, whatever their fate: int_requests_trial_applied holds every
     request (priced, failed or held back) and stamps `priced_at` whenever it prices one again. A request that leaves
     ai_usage_analytics (held back after a catalog change) is still here, so the groups it left are found too. -#}
-{% macro repriced_requests_since_watermark() -%}
-    select * from {{ ref('int_requests_trial_applied') }} where priced_at > {{ watermark('updated_at') }}
+{% macro repriced_requests_since_watermark(fingerprint=none) -%}
+    select * from {{ ref('int_requests_trial_applied') }} where priced_at > {{ watermark('updated_at', fingerprint) }}
 {%- endmacro %}
 
 {#- For an incremental aggregate: CTEs `touched` and `to_sum`. `to_sum` holds the rows of `relation` (a CTE with
@@ -80,7 +92,7 @@
     model's last run, or a request re-priced since then (one that left `relation` included), so that those groups
     are summed again, whole; on a first run or full refresh, every row. A group left with no rows is deleted by the
     pre-hook `delete_emptied_groups` (an aggregate cannot emit "no row"). -#}
-{% macro rows_of_changed_groups(relation, keys) -%}
+{% macro rows_of_changed_groups(relation, keys, fingerprint=none, source=none) -%}
 {%- set names = keys.keys() | list -%}
 {%- set group_columns -%}{% for name in names %}_group_{{ name }}{{ ", " if not loop.last }}{% endfor %}{%- endset -%}
 {% if is_incremental() %}
@@ -92,14 +104,14 @@ changed as (
         {%- endfor %}
         created_at
     from {{ relation }}
-    where updated_at > {{ watermark('updated_at') }}
+    where updated_at > {{ watermark('updated_at', fingerprint) }}
     union all
     select
         {%- for name, expr in keys.items() %}
         {{ expr }} as _group_{{ name }},
         {%- endfor %}
         created_at
-    from ({{ repriced_requests_since_watermark() }})
+    from ({{ repriced_requests_since_watermark(fingerprint) }})
 ),
 
 touched as (
@@ -118,7 +130,7 @@ to_sum as (
         from {{ relation }}
         -- a group's day starts at most two days before its earliest changed row (any time zone): only the rows of
         -- those days are read and keyed
-        where created_at >= (select min(created_at) - interval 2 day from changed)
+        where created_at >= {{ earliest_changed_day(fingerprint, source) }}
     ) as keyed
     semi join touched using ({{ group_columns }})
 ),
@@ -134,11 +146,20 @@ to_sum as (
     `source_model` (every request of the group held back after a catalog change). Without it such a group would
     keep its old sums for ever; a full refresh would not have it. `where` narrows `source_model` to the rows the
     aggregate sums (an intermediate aggregate reads int_requests_trial_applied, never a mart). -#}
-{% macro delete_emptied_groups(source_model, keys, where=none) -%}
-    {%- if is_incremental() -%}
+{% macro delete_emptied_groups(source_model, keys, where=none, fingerprint=none) -%}
+    {%- set literal = fingerprint is not none and execute and is_incremental() and model.resource_type != 'unit_test' -%}
+    {%- if literal -%}
+        {#- read once: when no request was re-priced since the last run, there is nothing to delete -#}
+        {%- set since = watermark('updated_at', fingerprint) -%}
+        {%- set first = run_query("select cast(min(created_at) - interval 2 day as varchar) from "
+                                  ~ ref('int_requests_trial_applied') ~ " where priced_at > " ~ since).columns[0].values()[0] -%}
+    {%- endif -%}
+    {%- if literal and first is none -%}
+        select 1
+    {%- elif is_incremental() -%}
     delete from {{ this }} as kept
     where exists (
-        select 1 from ({{ repriced_requests_since_watermark() }}) as repriced
+        select 1 from ({{ repriced_requests_since_watermark(fingerprint) }}) as repriced
         where true
         {%- for name, expr in keys.items() %}
             and {{ expr }} = kept.{{ name }}
@@ -148,9 +169,9 @@ to_sum as (
         -- the rows left in those groups are no older than two days before the earliest re-priced request
         select 1 from (
             select * from {{ ref(source_model) }}
-            where {% if where %}({{ where }}) and {% endif %}created_at >= (
+            where {% if where %}({{ where }}) and {% endif %}created_at >= {% if literal %}cast('{{ first }}' as timestamp){% else %}(
                 select min(created_at) - interval 2 day from ({{ repriced_requests_since_watermark() }})
-            )
+            ){% endif %}
         ) as remaining
         where true
         {%- for name, expr in keys.items() %}
@@ -159,5 +180,223 @@ to_sum as (
     )
     {%- else -%}
         select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- What the quota alerts depend on besides the charges: the thresholds, the plans' quotas and each user's plan. -#}
+{% macro quota_fingerprint_sql() -%}
+    select md5(
+        {{ knobs_fingerprint({'alert_thresholds_percent': alert_thresholds()}) }}
+        || coalesce((
+            select string_agg(cast(quotas as varchar), ',' order by cast(quotas as varchar))
+            from {{ ref('plan_quotas') }} as quotas
+        ), '')
+        || coalesce((
+            select string_agg(user_id || '=' || coalesce(plan, ''), ',' order by user_id, plan)
+            from {{ ref('stg_raw__users') }}
+        ), '')
+    )
+{%- endmacro %}
+
+{#- A pre-hook of int_billing_quota_crossings: delete the months with a request priced since the last run that have
+    no billed, priced request left (all held back after a catalog change); a full build would not have them. -#}
+{% macro delete_emptied_quota_months() -%}
+    {%- set literal = execute and is_incremental() and model.resource_type != 'unit_test' -%}
+    {%- set since = watermark('updated_at', quota_fingerprint_sql() if literal else none) -%}
+    {%- if literal -%}
+        {#- read once: the first month with a request priced since the last run (none: nothing to delete) -#}
+        {%- set first = run_query("select cast(min(date_trunc('month', created_at)) as varchar) from "
+                                  ~ ref('int_requests_charged') ~ " where priced_at > " ~ since).columns[0].values()[0] -%}
+    {%- endif -%}
+    {%- if not is_incremental() or (literal and first is none) -%}
+        select 1
+    {%- else -%}
+    delete from {{ this }} as kept
+    where exists (
+        select 1 from {{ ref('int_requests_charged') }} as charged
+        where charged.priced_at > {{ since }} and charged.user_id = kept.user_id
+            and cast(date_trunc('month', charged.created_at) as date) = kept.month_start_date
+    )
+    and not exists (
+        select 1 from (
+            select * from {{ ref('int_requests_charged') }}
+            where is_billed and has_price
+            {%- if literal %} and created_at >= cast('{{ first }}' as timestamp){% endif %}
+        ) as charged
+        where charged.user_id = kept.user_id
+            and charged.created_at >= kept.month_start_date and charged.created_at < kept.month_start_date + interval 1 month
+    )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- For int_requests_trial_applied (`requests`: the CTE of its narrow input rows): CTEs `to_price` (the rows to price)
+    and `tokens_before_restart` (per user, the tokens the user's billed requests before them used). Incremental:
+    for every user with a changed request (new, held back and now priced, or in the partition window), the user's
+    requests from the earliest change on, after the tokens of the user's earlier requests (those rows stay as they
+    are); otherwise (first build or full refresh) every request, from 0. -#}
+{% macro trial_restart_ctes(requests) -%}
+{% if is_incremental() %}
+previous as not materialized (
+    select request_id, user_id, created_at, is_billed, has_price, total_tokens from {{ this }}
+),
+
+recently_priced as (
+    -- the requests int_requests_priced priced since this model's last run (costed_at after the newest here): new
+    -- ones, held-back ones priced again, or all of them after a catalog change (the pre-hook then emptied this)
+    select request_id, user_id, created_at, has_price
+    from {{ requests }}
+    where costed_at > {{ watermark('costed_at', trial_fingerprint_sql()) }}
+),
+
+changed as (
+    -- new requests, held-back ones that now have a price, and the days being re-materialized
+    select recently_priced.request_id, recently_priced.user_id, recently_priced.created_at
+    from recently_priced
+    left join previous using (request_id)
+    where previous.request_id is null
+        or (previous.is_billed and not previous.has_price and recently_priced.has_price)
+    union all
+    select request_id, user_id, created_at
+    from {{ requests }}
+    where {{ in_partition_window('created_at') }}
+),
+
+restart as (
+    select user_id, min(created_at) as reprice_from
+    from changed
+    group by user_id
+),
+
+to_price as (
+    select requests.*
+    from {{ requests }}
+    inner join restart
+        on requests.user_id = restart.user_id
+        and requests.created_at >= restart.reprice_from
+    -- lets the scan skip what is older than every restart
+    where requests.created_at >= (select min(reprice_from) from restart)
+),
+
+tokens_before_restart as (
+    -- what each affected user's billed requests before the re-priced stretch used (those rows stay as they are)
+    select previous.user_id, sum(previous.total_tokens) as tokens
+    from previous
+    inner join restart
+        on previous.user_id = restart.user_id
+        and previous.created_at < restart.reprice_from
+    where previous.is_billed and previous.has_price
+    group by previous.user_id
+),
+{% else %}
+to_price as (
+    select * from {{ requests }}
+),
+
+tokens_before_restart as (
+    select cast(null as varchar) as user_id, cast(0 as hugeint) as tokens
+    where false
+),
+{% endif %}
+{%- endmacro %}
+
+{#- The quota alert types of int_billing_quota_crossings: per threshold of var alert_thresholds_percent, for tokens
+    and for spend: (alert type, metric, threshold, the month's running usage column, the request's own column, the
+    plan's quota column). -#}
+{% macro quota_alert_types() -%}
+    {%- set types = [] -%}
+    {%- for threshold in alert_thresholds() -%}
+        {%- do types.append(('tokens_' ~ threshold ~ 'pct', 'tokens', threshold, 'month_tokens', 'total_tokens',
+                             'monthly_token_quota')) -%}
+        {%- do types.append(('spend_' ~ threshold ~ 'pct', 'spend', threshold, 'month_spend_usd', 'user_charge_usd',
+                             'monthly_spend_quota_usd')) -%}
+    {%- endfor -%}
+    {%- do return(types) -%}
+{%- endmacro %}
+
+{#- For int_billing_quota_crossings (`charged`: its CTE of int_requests_charged with month_start_date): CTEs `stored`
+    (this table) and `restart` (per month with a request priced since the last run: `sum_from`, where its running
+    sums restart, and the stored totals they go on from when every changed request comes after the month's last
+    stored one, `goes_on`), and `billed` (the billed, priced requests to sum, with tokens_before and spend_before).
+    First build or full refresh: every billed, priced request, from 0. -#}
+{% macro quota_restart_ctes(charged) -%}
+{% if is_incremental() -%}
+stored as (
+    select * from {{ this }}
+),
+
+restart as (
+    -- per changed month: sum from the earliest changed request on, starting from the stored totals, or from scratch
+    select changed.*, coalesce(months.last_created_at < changed.reprice_from, false) as goes_on,
+           case when goes_on then changed.reprice_from else changed.month_start_date end as sum_from,
+           case when goes_on then months.month_tokens else 0 end as tokens_before,
+           case when goes_on then months.month_spend_usd else 0 end as spend_before
+    from (
+        select user_id, month_start_date, min(created_at) as reprice_from
+        from {{ charged }} where priced_at > {{ watermark('updated_at', quota_fingerprint_sql()) }} group by all
+    ) as changed
+    left join (select distinct user_id, month_start_date, month_tokens, month_spend_usd, last_created_at from stored)
+        as months using (user_id, month_start_date)
+),
+
+billed as (
+    select charged.*, restart.tokens_before, restart.spend_before
+    from {{ charged }} as charged
+    inner join restart
+        on charged.user_id = restart.user_id and charged.month_start_date = restart.month_start_date
+        and charged.created_at >= restart.sum_from
+    where charged.is_billed and charged.has_price and charged.created_at >= (select min(sum_from) from restart)
+),
+{%- else -%}
+billed as (
+    select *, 0 as tokens_before, 0 as spend_before from {{ charged }} where is_billed and has_price
+),
+{%- endif %}
+{%- endmacro %}
+
+{#- For int_requests_priced (`landed`: the landed requests): the CTE `requests`, the requests to price. Incremental:
+    the requests not in this table yet and the held-back ones again (one anti-join on the request ids alone); a
+    first build or full refresh: every request. -#}
+{% macro requests_to_price(landed) -%}
+{% if is_incremental() -%}
+to_price as (
+    -- new requests, and the held-back ones again: one anti-join on the request ids alone
+    select request_id, loaded_at
+    from {{ landed }}
+    anti join (select request_id from {{ this }} where has_price or not is_billed) as kept using (request_id)
+),
+
+requests as (
+    -- joined on loaded_at too: the scan of the landed requests then skips the row groups landed before the
+    -- earliest of them (DuckDB pushes the join keys' range into the scan)
+    select landed.*
+    from {{ landed }} as landed
+    semi join to_price using (request_id, loaded_at)
+),
+{%- else %}
+requests as (
+    select * from {{ landed }}
+),
+{%- endif %}
+{%- endmacro %}
+
+{#- For rows_of_changed_groups: two days before the earliest request changed since this model's last run (a request
+    re-priced since then, or, with `source`, a row of that model written since then: its updated_at). With
+    `fingerprint` (see watermark) it is read when the model is compiled and written in as a literal, so that DuckDB
+    prunes the scan with it (nothing changed: a day after any data, so nothing is read); else a subquery over
+    `changed`. -#}
+{% macro earliest_changed_day(fingerprint=none, source=none) -%}
+    {%- if fingerprint is not none and execute and is_incremental() and model.resource_type != 'unit_test' -%}
+        {%- set since = watermark('updated_at', fingerprint) -%}
+        {%- set query -%}
+            select cast(coalesce(min(created_at), cast('9999-12-31' as timestamp)) - interval 2 day as varchar) from (
+                {%- if source %}
+                select created_at from {{ source }} where updated_at > {{ since }} union all
+                {%- endif %}
+                select created_at from {{ ref('int_requests_trial_applied') }} where priced_at > {{ since }}
+            )
+        {%- endset -%}
+        cast('{{ run_query(query).columns[0].values()[0] }}' as timestamp)
+    {%- else -%}
+        (select min(created_at) - interval 2 day from changed)
     {%- endif -%}
 {%- endmacro %}

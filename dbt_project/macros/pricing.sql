@@ -192,3 +192,21 @@
     {%- endfor -%}
     {%- do return({'knob_sets': knob_sets, 'policy_sets': policy_sets, 'markups': markups}) -%}
 {%- endmacro %}
+
+{#- The rows of the catalog (`catalog`) with their prices as exact integer units (price_units: the effective price,
+    the parent's where the row has none), computed once per catalog row, not per request, and each row's number
+    `price_cell`. -#}
+{% macro catalog_price_units(catalog) -%}
+select
+    *,
+    -- a row's rank for a request: its own service tier before `any`, then the highest long-context tier
+    row_number() over (order by model, valid_from, service_tier, window_start, input_tokens_above) as price_cell,
+    {{ price_units('input_price_per_1m_usd') }} as input_units,
+    {{ price_units('output_price_per_1m_usd') }} as output_units,
+    {{ price_units('coalesce(cache_read_price_per_1m_usd, input_price_per_1m_usd)') }} as cache_read_units,
+    {{ price_units('coalesce(cache_write_price_per_1m_usd, input_price_per_1m_usd)') }} as cache_write_units,
+    {{ price_units('coalesce(cache_write_1h_price_per_1m_usd, cache_write_price_per_1m_usd, input_price_per_1m_usd)') }}
+        as cache_write_1h_units,
+    {{ price_units('coalesce(reasoning_price_per_1m_usd, output_price_per_1m_usd)') }} as reasoning_units
+from {{ catalog }}
+{%- endmacro %}

@@ -4,7 +4,8 @@
     write-time column equals its newest value. A full build or full refresh writes every row at once (one value),
     so it checks every row; an incremental run checks the rows it (re)wrote. The meaning holds because every test
     here is about single rows, except `unique`, and the unique key is what these tables are merged on
-    (delete+insert by request_id): a duplicate can only come from the rows of one write. A row that is not rewritten
+    (delete+insert by request_id, or by the group of a daily aggregate): a duplicate can only come from the rows of
+    one write. A row that is not rewritten
     was checked when it was written; a change of a knob or of the catalog rewrites every row (and so checks it).
     A test's own `where:` config still works as usual (dbt's default below).
 -#}
@@ -13,6 +14,9 @@
         'int_requests_priced': 'costed_at',
         'int_requests_trial_applied': 'priced_at',
         'ai_usage_analytics': 'updated_at',
+        'int_model_usage_daily': 'updated_at',
+        'int_pricing_policy_daily': 'updated_at',
+        'user_ai_usage_summary': 'updated_at',
     }) -%}
 {%- endmacro %}
 

@@ -13,7 +13,7 @@
         tags=['daily'],
         pre_hook=[
             "{{ drop_rows_of_other_knobs(knobs_fingerprint(pricing_policy())) }}",
-            "{{ delete_emptied_groups('int_requests_trial_applied', " ~ group_keys ~ ", where='has_price or not is_billed') }}",
+            "{{ delete_emptied_groups('int_requests_trial_applied', " ~ group_keys ~ ", where='has_price or not is_billed', fingerprint=knobs_fingerprint(pricing_policy())) }}",
         ],
     )
 }}
@@ -25,7 +25,7 @@ with requests as not materialized (
     where has_price or not is_billed
 ),
 
-{{ rows_of_changed_groups('requests', group_keys) }}
+{{ rows_of_changed_groups('requests', group_keys, policy_fingerprint) }}
 
 final as (
     select

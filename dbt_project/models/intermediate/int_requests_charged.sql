@@ -1,52 +1,33 @@
--- Steps 5 to 7 of pricing-rules.md: what the user is charged, the markup (profit), the list charge and the trial
--- credit. The markup is the model's, else its provider's, else the global one (dbt vars). All divisions are done
--- on integer pico-dollars and rounded half to even at 12 places, here and only here (macros/pricing.sql).
--- A view: the charges are per-row arithmetic on int_requests_trial_applied, computed when ai_usage_analytics reads them.
-{{ config(materialized='view', tags=['daily']) }}
-{%- set policy = pricing_policy() %}
-{%- set minimum = minimum_charge_usd(policy['minimum_charge_usd']) %}
-with requests as (
-    select * from {{ ref('int_requests_trial_applied') }}
-),
+-- Steps 5 to 7 of pricing-rules.md for the current pricing: what the user is charged, the markup (profit), the list
+-- charge and the trial credit, in USD. The rows of knob_set 0 (the vars) of int_requests_policy_charged, the view
+-- that prices every policy the same way (the what-if scenarios are its other rows): one pricing path.
+-- Incremental: the rows int_requests_trial_applied priced since this model's last run (`priced_at`); a change of the
+-- markup or minimum knobs (the fingerprint) prices every row again. Stored once, narrow, for ai_usage_analytics,
+-- int_model_usage_daily and the billing alerts.
+{{
+    config(
+        materialized='incremental',
+        unique_key='request_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='sync_all_columns',
+        tags=['daily'],
+        pre_hook="{{ drop_rows_of_other_knobs(knobs_fingerprint(pricing_policy())) }}",
+    )
+}}
 
-factors as (
-    select
-        *,
-        {{ usd_to_units('provider_cost_usd') }} as provider_cost_units,
-        {{ markup_factor_expr(policy) }} as markup_factor_units
-    from requests
-),
-
-units as (
-    select
-        *,
-        {{ marked_up_units_x1e6_expr('markup_factor_units') }} as marked_up_units_x1e6
-    from factors
-),
-
-rounded as (
-    select
-        *,
-        {{ list_units_expr() }} as list_units,
-        {{ charge_units_expr() }} as charge_units
-    from units
-),
-
-charged as (
-    select
-        *,
-        {{ user_charge_usd_expr(minimum) }} as user_charge_usd,
-        {{ list_charge_usd_expr(minimum) }} as list_charge_usd,
-        {{ hits_minimum_charge_expr(minimum) }} as is_minimum_charge
-    from rounded
+with charged as (
+    select * from {{ ref('int_requests_policy_charged') }}
+    where knob_set = 0
+    {%- if is_incremental() %}
+        and priced_at > {{ watermark('priced_at', knobs_fingerprint(pricing_policy())) }}
+    {%- endif %}
 ),
 
 final as (
     select
-        * exclude (provider_cost_units, markup_factor_units, marked_up_units_x1e6, list_units, charge_units),
-        cast((markup_factor_units - 1000000) * 0.0001 as decimal(9, 4)) as markup_percentage,
-        cast(user_charge_usd - provider_cost_usd as decimal(38, 12)) as markup_usd,
-        cast(list_charge_usd - user_charge_usd as decimal(38, 12)) as trial_credit_usd
+        * exclude (knob_set, set_markup_factor_units, set_minimum_units, set_free_trial_tokens, provider_cost_units,
+                   markup_factor_units, user_charge_units, list_charge_units, knobs_fingerprint),
+        {{ knobs_fingerprint(pricing_policy()) }} as knobs_fingerprint
     from charged
 )
 

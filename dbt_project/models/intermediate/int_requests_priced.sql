@@ -1,18 +1,13 @@
--- Step 3 of pricing-rules.md: the provider's cost of each request, from the catalog price in effect at its
--- created_at. The logged model name is first mapped to its catalog model (stg_catalog__model_aliases, from the
--- alias's valid_from on); then the catalog row is the one of that model whose validity range holds the request's
--- UTC day (valid_from inclusive, valid_to exclusive), whose time-of-day window holds its time in the window's time
--- zone, whose service tier is the request's (else `any`), and whose long-context tier is the highest one below the
--- request's input tokens (the whole request at that tier's prices). Each token type is priced at its own price
--- (see provider_cost_x1e18_expr in macros/pricing.sql).
--- A billed request whose model has no price is kept with has_price = false and no cost: it is held back from
--- billing (see unpriced_requests), never billed at $0.
--- Incremental: a request is priced once, when it is new; held-back requests are priced again on every run (they
--- may have a price now); a change of the catalog (its fingerprint) prices everything again. `costed_at` says when
--- a row was priced: int_requests_trial_applied takes the rows priced since its own last run.
--- Speed: each catalog row's prices are turned into integer units once (not once per request), the best row of a
--- request is one arg_max per request (no window over all requests), and the cost's numerator is computed once per
--- request before it is rounded.
+-- Step 3 of pricing-rules.md: the provider's cost of each request, from the catalog price in effect at created_at.
+-- The logged model name is mapped to its catalog model (stg_catalog__model_aliases, from the alias's valid_from
+-- on); the catalog row is the one of that model whose validity range holds the request's UTC day, whose
+-- time-of-day window holds its time in the window's time zone, whose service tier is the request's (else `any`)
+-- and whose long-context tier is the highest one below its input tokens. Each token type is priced at its own
+-- price (provider_cost_x1e18_expr in macros/pricing.sql). A billed request whose model has no price is kept with
+-- has_price = false and no cost: held back from billing (unpriced_requests), never billed at $0.
+-- Incremental: a request is priced once, when new; held-back ones again on every run; a catalog change (its
+-- fingerprint) prices all again. `costed_at` says when a row was priced (int_requests_trial_applied takes the
+-- rows priced since its last run). Speed: one arg_max per request picks its row (no window over all requests).
 {{
     config(
         materialized='incremental',
@@ -24,40 +19,11 @@
     )
 }}
 
-{%- if is_incremental() %}
-with to_price as (
-    -- new requests, and the held-back ones again: one anti-join on the request ids alone
-    select request_id, loaded_at
-    from {{ ref('stg_raw__gateway_requests') }}
-    anti join (select request_id from {{ this }} where has_price or not is_billed) as kept using (request_id)
-),
-
-requests as (
-    -- joined on loaded_at too: the scan of the landed requests then skips the row groups landed before the
-    -- earliest of them (DuckDB pushes the join keys' range into the scan)
-    select landed.*
-    from {{ ref('stg_raw__gateway_requests') }} as landed
-    semi join to_price using (request_id, loaded_at)
-),
-{%- else %}
-with requests as (
-    select * from {{ ref('stg_raw__gateway_requests') }}
-),
-{%- endif %}
+with {{ requests_to_price(ref('stg_raw__gateway_requests')) }}
 
 prices as (
-    select
-        *,
-        -- a row's rank for a request: its own service tier before `any`, then the highest long-context tier
-        row_number() over (order by model, valid_from, service_tier, window_start, input_tokens_above) as price_cell,
-        {{ price_units('input_price_per_1m_usd') }} as input_units,
-        {{ price_units('output_price_per_1m_usd') }} as output_units,
-        {{ price_units('coalesce(cache_read_price_per_1m_usd, input_price_per_1m_usd)') }} as cache_read_units,
-        {{ price_units('coalesce(cache_write_price_per_1m_usd, input_price_per_1m_usd)') }} as cache_write_units,
-        {{ price_units('coalesce(cache_write_1h_price_per_1m_usd, cache_write_price_per_1m_usd, input_price_per_1m_usd)') }}
-            as cache_write_1h_units,
-        {{ price_units('coalesce(reasoning_price_per_1m_usd, output_price_per_1m_usd)') }} as reasoning_units
-    from {{ ref('stg_catalog__model_prices') }}
+    -- each catalog row with its prices as integer units (macros/pricing.sql) and its number, price_cell
+    {{ catalog_price_units(ref('stg_catalog__model_prices')) | indent(4) }}
 ),
 
 aliases as (

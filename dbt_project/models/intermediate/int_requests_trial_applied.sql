@@ -49,68 +49,7 @@ fingerprint as (
     {{ trial_fingerprint_sql() | indent(4) }} as value
 ),
 
-{% if is_incremental() %}
-previous as not materialized (
-    select request_id, user_id, created_at, is_billed, has_price, total_tokens from {{ this }}
-),
-
-recently_priced as (
-    -- the requests int_requests_priced priced since this model's last run (costed_at after the newest here): new
-    -- ones, held-back ones priced again, or all of them after a catalog change (the pre-hook then emptied this)
-    select request_id, user_id, created_at, has_price
-    from requests
-    where costed_at > (select coalesce(max(costed_at), cast('1970-01-01' as timestamp)) from {{ this }})
-),
-
-changed as (
-    -- new requests, held-back ones that now have a price, and the days being re-materialized
-    select recently_priced.request_id, recently_priced.user_id, recently_priced.created_at
-    from recently_priced
-    left join previous using (request_id)
-    where previous.request_id is null
-        or (previous.is_billed and not previous.has_price and recently_priced.has_price)
-    union all
-    select request_id, user_id, created_at
-    from requests
-    where {{ in_partition_window('created_at') }}
-),
-
-restart as (
-    select user_id, min(created_at) as reprice_from
-    from changed
-    group by user_id
-),
-
-to_price as (
-    select requests.*
-    from requests
-    inner join restart
-        on requests.user_id = restart.user_id
-        and requests.created_at >= restart.reprice_from
-    -- lets the scan skip what is older than every restart
-    where requests.created_at >= (select min(reprice_from) from restart)
-),
-
-tokens_before_restart as (
-    -- what each affected user's billed requests before the re-priced stretch used (those rows stay as they are)
-    select previous.user_id, sum(previous.total_tokens) as tokens
-    from previous
-    inner join restart
-        on previous.user_id = restart.user_id
-        and previous.created_at < restart.reprice_from
-    where previous.is_billed and previous.has_price
-    group by previous.user_id
-),
-{% else %}
-to_price as (
-    select * from requests
-),
-
-tokens_before_restart as (
-    select cast(null as varchar) as user_id, cast(0 as hugeint) as tokens
-    where false
-),
-{% endif %}
+{{ trial_restart_ctes('requests') }}
 
 trial as (
     -- the running sum in one window over the rows being priced (failed and held-back rows add nothing to it)

@@ -16,11 +16,11 @@
 }}
 
 with charged as (
-    -- the trial's narrow rows with their charges (int_requests_charged is a view over int_requests_trial_applied)
+    -- the trial's narrow rows with their charges (int_requests_charged: the current pricing's rows, stored)
     select * from {{ ref('int_requests_charged') }}
     where (has_price or not is_billed)
     {%- if is_incremental() %}
-        and priced_at > {{ watermark('priced_at') }}
+        and priced_at > {{ watermark('priced_at', policy_fingerprint) }}
     {%- endif %}
 ),
 

@@ -11,7 +11,7 @@
         tags=['daily'],
         pre_hook=[
             "{{ drop_rows_of_other_knobs(knobs_fingerprint({'reporting_timezone': reporting_timezone()})) }}",
-            "{{ delete_emptied_groups('ai_usage_analytics', " ~ group_keys ~ ") }}",
+            "{{ delete_emptied_groups('ai_usage_analytics', " ~ group_keys ~ ", fingerprint=knobs_fingerprint({'reporting_timezone': reporting_timezone()})) }}",
         ],
     )
 }}
@@ -21,7 +21,7 @@ with requests as not materialized (
     select * from {{ ref('ai_usage_analytics') }}
 ),
 
-{{ rows_of_changed_groups('requests', group_keys) }}
+{{ rows_of_changed_groups('requests', group_keys, knobs_fingerprint({'reporting_timezone': reporting_timezone()}), ref('ai_usage_analytics')) }}
 
 final as (
     select
