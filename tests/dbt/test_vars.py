@@ -34,12 +34,18 @@ def dbt(data_dir: Path, *args: str, dbt_vars: dict) -> subprocess.CompletedProce
 
 
 def tables(data_dir: Path) -> dict[str, tuple]:
-    """Every table and view of the warehouse with its row count and a hash of its rows."""
+    """Every table of the warehouse with its row count and a hash of its rows, and every view with its definition
+    (a view's rows may follow the clock: finance_as_of reads the current time)."""
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
         names = con.execute(
-            "select table_schema || '.' || table_name from information_schema.tables order by all"
+            "select table_schema || '.' || table_name from information_schema.tables"
+            " where table_type = 'BASE TABLE' order by all"
         ).fetchall()
-        return {name: con.execute(f"select count(*), sum(hash(t)) from {name} as t").fetchone() for (name,) in names}
+        stored = {name: con.execute(f"select count(*), sum(hash(t)) from {name} as t").fetchone() for (name,) in names}
+        views = con.execute(
+            "select schema_name || '.' || view_name, sql from duckdb_views() where not internal order by all"
+        ).fetchall()
+        return {**stored, **{name: (sql,) for name, sql in views}}
 
 
 def valid_names() -> list[str]:
