@@ -6,6 +6,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
+from dagster_project import run as run_path
+from dagster_project.dead_runs import PID_TAG
 from dagster_project.resources import WarehouseResource
 from dagster_project.settings import (  # noqa: F401 - re-exported
     DEFAULT_LOOKBACK_DAYS,
@@ -13,7 +15,7 @@ from dagster_project.settings import (  # noqa: F401 - re-exported
     lookback_days,
     partition_range_tags,
 )
-from ingest.drop_zone import drop_zone_changes, mtime_day
+from ingest.drop_zone import mtime_day
 from ingest.files import LogFile, safe_name
 
 materialize_everything = dg.define_asset_job(
@@ -56,12 +58,13 @@ def new_files_range(changed: list[LogFile], today: date, lookback: int) -> tuple
     job=materialize_everything,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="New or changed files in <data dir>/raw/gateway (by name, size and mtime; no file is read): "
-    "materialize from the earliest file's last-write day, less the lookback window, to today.",
+    description="New or changed files in <data dir>/raw/gateway (by name, size and mtime; no file is read), less "
+    "those the landing ledger shows landed as they are (by `make run` or any other run): materialize from the "
+    "earliest file's last-write day, less the lookback window, to today.",
 )
 def new_gateway_files(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     previous = json.loads(context.cursor) if context.cursor else {}
-    changes = drop_zone_changes(warehouse.root, previous)
+    changes = run_path.known_changes(warehouse.root, previous)
     if not changes.changed:
         return dg.SkipReason("no new or changed gateway log files")
     today = datetime.now(timezone.utc).date()
@@ -79,3 +82,26 @@ def new_gateway_files(context: dg.SensorEvaluationContext, warehouse: WarehouseR
         run_key=f"files-{hashlib.sha256(cursor.encode()).hexdigest()[:16]}",
         tags=partition_range_tags(first, last),
     )
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[materialize_everything],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="After a successful run of materialize_everything launched here (the sensor, the schedule, the UI), "
+    "record what it saw as `make run` does (<data dir>/logs/last_run.json), so that the next `make run` does not "
+    "redo it; the files counted are those the landing ledger shows landed.",
+)
+def remember_successful_runs(context: dg.RunStatusSensorContext, warehouse: WarehouseResource):
+    if PID_TAG in context.dagster_run.tags:  # a `make run`: it records its own state
+        return dg.SkipReason("a make run records its own state")
+    data_dir = warehouse.root
+    listing = run_path.known_changes(data_dir, {})
+    landed = run_path.landed_files(data_dir, listing.state)
+    state = {**run_path.current_state(data_dir, listing), "drop_zone": landed}
+    alerts = context.instance.get_latest_materialization_event(dg.AssetKey(run_path.ALERTS_ASSET))
+    undelivered = (run_path.undelivered_in(alerts.asset_materialization.metadata)
+                   if alerts and alerts.run_id == context.dagster_run.run_id and alerts.asset_materialization else 0)
+    run_path.write_state(data_dir, {**state, "undelivered_alerts": undelivered, "run_id": context.dagster_run.run_id})
+    return dg.SkipReason(f"recorded run {context.dagster_run.run_id}: {len(landed)} landed files")
