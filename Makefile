@@ -61,9 +61,9 @@ test-unit: setup
 test-slow: setup
 	$(BIN)/python -m pytest -m slow
 
-## make dev: the Dagster UI on http://127.0.0.1:3000
+## make dev: the Dagster UI on http://127.0.0.1:3000 (ARGS="--port 3001"); Ctrl-C or SIGTERM stops all of it
 dev: setup
-	$(BIN)/dagster dev -m dagster_project.definitions
+	$(BIN)/python -m dagster_project.dev $(ARGS)
 
 ## make benchmark: the project against one DuckDB script, polars and pandas (1M requests; ARGS="--requests 5000000")
 benchmark: setup

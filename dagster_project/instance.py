@@ -91,3 +91,27 @@ def project_instance(home: Path | str | None = None) -> dg.DagsterInstance:
         }},
     )
     return dg.DagsterInstance.from_ref(ref)
+
+
+CHECKS_WARNED_TAG = "checks/warned"  # how many checks of severity WARN did not pass in the run
+CHECKS_FAILED_TAG = "checks/failed"  # how many checks of severity ERROR did not pass
+
+
+def tag_check_outcomes(instance: dg.DagsterInstance, run_id: str) -> dict[str, str]:
+    """Tag a run with the counts of its checks that did not pass (only counts above zero), so that the runs list
+    shows `checks/warned: N` beside a run that otherwise says Success. Returns the tags added."""
+    from dagster._core.events import DagsterEventType
+
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    warned = failed = 0
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        if not evaluation.passed:
+            if evaluation.severity == dg.AssetCheckSeverity.WARN:
+                warned += 1
+            else:
+                failed += 1
+    tags = {tag: str(count) for tag, count in ((CHECKS_WARNED_TAG, warned), (CHECKS_FAILED_TAG, failed)) if count}
+    if tags:
+        instance.add_run_tags(run_id, tags)
+    return tags

@@ -18,6 +18,8 @@ import dagster as dg
 from dagster._core.events import DagsterEventType
 from dagster._core.log_manager import LOG_RECORD_METADATA_ATTR
 
+from ingest.settings import default_data_dir, logs_dir
+
 DBT_STEP = "warehouse_dbt_models"
 PROGRESS_SECONDS = 15.0  # at most one progress line per step this often
 # dagster-dbt echoes every dbt line to sys.stdout, which `make run` sends to the log file while its run lasts: the
@@ -30,9 +32,10 @@ NOT_FOR_THE_TERMINAL = ("Logging an `AssetObservation` instead of an `AssetCheck
 class TerminalHandler(logging.Handler):
     """A handler of Dagster's log records that prints the few lines a person follows (see the module docstring)."""
 
-    def __init__(self, stream: TextIO, dbt_nodes: int = 0):
+    def __init__(self, stream: TextIO, dbt_nodes: int = 0, prefix: str = ""):
         super().__init__(level=logging.DEBUG)
         self.stream = stream
+        self.prefix = prefix  # under `dagster dev`, where runs may overlap: "run <id>:"
         self.dbt_nodes = dbt_nodes
         self.started: dict[str, float] = {}
         self.shown_progress: dict[str, float] = {}
@@ -42,7 +45,7 @@ class TerminalHandler(logging.Handler):
 
     def say(self, text: str, *, error: bool = False) -> None:
         stream = sys.stderr if error else self.stream
-        stream.write(text + "\n")
+        stream.write(f"{self.prefix}{text}\n")
         stream.flush()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -117,11 +120,24 @@ def _file_handler(path: Path) -> logging.Handler:
 
 
 @dg.logger(
-    config_schema={"log_path": dg.Field(str), "dbt_nodes": dg.Field(int, default_value=0)},
-    description="make run: a few lines per step on the terminal, Dagster's whole event stream in log_path.",
+    config_schema={"log_path": dg.Field(str, is_required=False, default_value=""),
+                   "dbt_nodes": dg.Field(int, default_value=0)},
+    description="A few lines per step on the terminal, Dagster's whole event stream in log_path (default "
+    "`<data dir>/logs/run-<run id>.log`, printed when the run starts).",
 )
 def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    """`make run` configures it (log_path, dbt_nodes); under `dagster dev` (the code location's default logger,
+    dagster_project/definitions.py) each run's lines are prefixed with its id and its log file is printed first."""
     logger = logging.Logger("make_run", level=logging.DEBUG)
-    logger.addHandler(_file_handler(Path(init_context.logger_config["log_path"])))
-    logger.addHandler(TerminalHandler(terminal or sys.stdout, init_context.logger_config["dbt_nodes"]))
+    log_path = init_context.logger_config["log_path"]
+    prefix = ""
+    if not log_path:
+        run_id = init_context.run_id or "no-run"
+        log_path = str(logs_dir(default_data_dir()) / f"run-{run_id}.log")
+        prefix = f"run {run_id[:8]}: "
+        stream = terminal or sys.stdout
+        stream.write(f"{prefix}the full log is {log_path}\n")
+        stream.flush()
+    logger.addHandler(_file_handler(Path(log_path)))
+    logger.addHandler(TerminalHandler(terminal or sys.stdout, init_context.logger_config["dbt_nodes"], prefix))
     return logger

@@ -252,7 +252,7 @@ def execute(tags: dict[str, str], data_dir: Path):
     from dagster_project.dead_runs import process_tags, recover_dead_runs, watching_for_dead_runs
     from dagster_project.definitions import defs
     from dagster_project.defs.automation.schedules import materialize_everything
-    from dagster_project.instance import project_instance
+    from dagster_project.instance import project_instance, tag_check_outcomes
     from dagster_project.progress import DBT_STEP, progress_logger
 
     job = defs.resolve_job_def(materialize_everything.name).with_logger_defs({"progress": progress_logger})
@@ -271,6 +271,7 @@ def execute(tags: dict[str, str], data_dir: Path):
                 instance=instance, run_id=run_id, tags={**tags, **process_tags()}, raise_on_error=False,
                 run_config={"loggers": {"progress": {"config": {"log_path": str(log_path), "dbt_nodes": dbt_nodes}}}},
             )
+        tag_check_outcomes(instance, run_id)
     progress.terminal = None
     return result, log_path
 

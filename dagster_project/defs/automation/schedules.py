@@ -8,6 +8,7 @@ import dagster as dg
 
 from dagster_project import run as run_path
 from dagster_project.dead_runs import PID_TAG
+from dagster_project.instance import tag_check_outcomes
 from dagster_project.resources import WarehouseResource
 from dagster_project.settings import (  # noqa: F401 - re-exported
     DEFAULT_LOOKBACK_DAYS,
@@ -58,7 +59,7 @@ def new_files_range(changed: list[LogFile], today: date, lookback: int) -> tuple
     job=materialize_everything,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="New or changed files in <data dir>/raw/gateway (by name, size and mtime; no file is read), less "
+    description="New or changed files in `<data dir>/raw/gateway` (by name, size and mtime; no file is read), less "
     "those the landing ledger shows landed as they are (by `make run` or any other run): materialize from the "
     "earliest file's last-write day, less the lookback window, to today.",
 )
@@ -66,7 +67,8 @@ def new_gateway_files(context: dg.SensorEvaluationContext, warehouse: WarehouseR
     previous = json.loads(context.cursor) if context.cursor else {}
     changes = run_path.known_changes(warehouse.root, previous)
     if not changes.changed:
-        return dg.SkipReason("no new or changed gateway log files")
+        context.update_cursor(json.dumps(changes.state, sort_keys=True))
+        return dg.SkipReason("no new or changed gateway log files (or all landed already, by any run)")
     today = datetime.now(timezone.utc).date()
     first, last = new_files_range(changes.changed, today, lookback_days())
     cursor = json.dumps(changes.state, sort_keys=True)
@@ -89,13 +91,15 @@ def new_gateway_files(context: dg.SensorEvaluationContext, warehouse: WarehouseR
     monitored_jobs=[materialize_everything],
     default_status=dg.DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
-    description="After a successful run of materialize_everything launched here (the sensor, the schedule, the UI), "
-    "record what it saw as `make run` does (<data dir>/logs/last_run.json), so that the next `make run` does not "
-    "redo it; the files counted are those the landing ledger shows landed.",
+    description="After a successful run of materialize_everything launched here (the sensor, the schedule, the UI): "
+    "tag it with its checks that did not pass (`checks/warned`, `checks/failed`), and record what it saw as `make "
+    "run` does (`<data dir>/logs/last_run.json`; the files the landing ledger shows landed), so that the next "
+    "`make run` does not redo it.",
 )
 def remember_successful_runs(context: dg.RunStatusSensorContext, warehouse: WarehouseResource):
-    if PID_TAG in context.dagster_run.tags:  # a `make run`: it records its own state
+    if PID_TAG in context.dagster_run.tags:  # a `make run`: it records its own state and tags
         return dg.SkipReason("a make run records its own state")
+    tag_check_outcomes(context.instance, context.dagster_run.run_id)
     data_dir = warehouse.root
     listing = run_path.known_changes(data_dir, {})
     landed = run_path.landed_files(data_dir, listing.state)

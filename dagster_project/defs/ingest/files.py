@@ -24,6 +24,7 @@ from ingest.files import DropZoneListing, gateway_dir, scan_drop_zone
 from ingest.warehouse import LoadResult, line_counts, load_gateway_files, load_users
 
 GROUP = "ingest"
+PREVIEW_ROWS = 10  # quarantined lines shown on the asset page
 
 
 def _totals(results: list[LoadResult]) -> dict[str, int]:
@@ -73,7 +74,7 @@ def _days_landed(days: list[tuple]) -> dg.MetadataValue:
     specs=[
         dg.AssetSpec(
             ["raw", "gateway_requests"],
-            description="Distinct gateway requests landed from <data dir>/raw/gateway/*.jsonl[.gz].",
+            description="Distinct gateway requests landed from `<data dir>/raw/gateway/*.jsonl[.gz]`.",
             group_name=GROUP,
             kinds={"python", "duckdb"},
         ),
@@ -107,6 +108,10 @@ def gateway_log_files(context: dg.AssetExecutionContext, warehouse: WarehouseRes
             "select count(*) from raw.gateway_requests where created_at >= ? and created_at < ?", [start, end]
         ).fetchone()[0]
         quarantine_total = con.execute("select count(*) from raw.quarantine").fetchone()[0]
+        quarantined = con.execute(
+            "select source, line_number, reason, field, detail from raw.quarantine where load_id = ? "
+            f"order by source, line_number limit {PREVIEW_ROWS}", [context.run.run_id]
+        ).fetchall()
         days = con.execute(
             "select cast(created_at as date), count(*) from raw.gateway_requests where load_id = ? group by 1 "
             "order by 1", [context.run.run_id]
@@ -132,14 +137,20 @@ def gateway_log_files(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     yield dg.MaterializeResult(
         asset_key=["raw", "quarantine"],
         metadata={"new_this_run": totals["quarantined"], "total_rows": quarantine_total,
-                  "reasons_this_run": reasons_table(reasons)},
+                  "reasons_this_run": reasons_table(reasons), "table": "raw.quarantine",
+                  "preview_this_run": dg.MetadataValue.md(markdown_table(
+                      ("source", "line", "reason", "field", "detail"),
+                      [(source.replace("|", "\\|"), line, reason, field, (detail or "").replace("|", "\\|")[:120])
+                       for source, line, reason, field, detail in quarantined])),
+                  "query": "select reason, source, line_number, field, detail from raw.quarantine "
+                           f"where load_id = '{context.run.run_id}'"},
     )
     yield dg.MaterializeResult(asset_key=["raw", "load_log"], metadata={"sources_logged": totals["files_loaded"]})
 
 
 @dg.asset(
     key=["raw", "users"],
-    description="The platform's users export (<data dir>/raw/users.csv), replaced as a whole on each load.",
+    description="The platform's users export (`<data dir>/raw/users.csv`), replaced as a whole on each load.",
     group_name=GROUP,
     kinds={"python", "duckdb"},
     pool=DUCKDB_WRITER_POOL,
