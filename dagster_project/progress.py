@@ -9,6 +9,7 @@ built and the tests passed and failed, every check that failed, warnings, and er
 from __future__ import annotations
 
 import logging
+import resource
 import sys
 import time
 from pathlib import Path
@@ -42,6 +43,8 @@ class TerminalHandler(logging.Handler):
         self.built = 0
         self.checks_passed: dict[str, int] = {}
         self.checks_failed: dict[str, int] = {}
+        self.cpu_started: dict[str, float] = {}
+        self.details: logging.Logger | None = None  # set by progress_logger: lines for the log file only
 
     def say(self, text: str, *, error: bool = False) -> None:
         stream = sys.stderr if error else self.stream
@@ -78,6 +81,7 @@ class TerminalHandler(logging.Handler):
         now = time.monotonic()
         if kind == DagsterEventType.STEP_START:
             self.started[step] = now
+            self.cpu_started[step] = cpu_seconds()
             if step == DBT_STEP:
                 self.say(f"  {step}: dbt build started ({self.dbt_nodes} models and seeds, their data tests)")
         elif kind == DagsterEventType.ASSET_MATERIALIZATION and step == DBT_STEP:
@@ -98,6 +102,9 @@ class TerminalHandler(logging.Handler):
                 self.say(f"  check failed ({severity}) {name}{detail}")
         elif kind == DagsterEventType.STEP_SUCCESS:
             seconds = now - self.started.get(step, now)
+            if self.details is not None:  # the log file: what each step cost (this process and dbt's)
+                self.details.info(f"{step}: {cpu_seconds() - self.cpu_started.get(step, 0.0):.2f} CPU s, "
+                                  f"{seconds:.2f} s")
             if step == DBT_STEP:
                 self.say(f"  {step}: {self.built} models and seeds built, {self.checks_passed.get(step, 0)} tests "
                          f"passed, {self.checks_failed.get(step, 0)} failed ({seconds:.0f} s)")
@@ -109,6 +116,12 @@ class TerminalHandler(logging.Handler):
             lines = message.splitlines()
             shown = "\n    ".join(lines[:12]) + ("\n    ..." if len(lines) > 12 else "")
             self.say(f"  {step} FAILED: {shown}", error=True)
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that ended (dbt's build)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def _file_handler(path: Path) -> logging.Handler:
@@ -138,6 +151,10 @@ def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
         stream = terminal or sys.stdout
         stream.write(f"{prefix}the full log is {log_path}\n")
         stream.flush()
-    logger.addHandler(_file_handler(Path(log_path)))
-    logger.addHandler(TerminalHandler(terminal or sys.stdout, init_context.logger_config["dbt_nodes"], prefix))
+    file_handler = _file_handler(Path(log_path))
+    logger.addHandler(file_handler)
+    handler = TerminalHandler(terminal or sys.stdout, init_context.logger_config["dbt_nodes"], prefix)
+    handler.details = logging.Logger("make_run.steps", level=logging.INFO)
+    handler.details.addHandler(file_handler)
+    logger.addHandler(handler)
     return logger
