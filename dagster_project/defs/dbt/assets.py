@@ -45,7 +45,7 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
         if spec is None or spec.description:
             return spec
-        return spec._replace(description=test_description(manifest["nodes"].get(unique_id) or {}))
+        return spec._replace(description=dbt_test_description(manifest["nodes"].get(unique_id) or {}))
 
 
 GENERIC_TESTS = {  # what each generic test asserts, from its arguments
@@ -63,7 +63,7 @@ GENERIC_TESTS = {  # what each generic test asserts, from its arguments
 }
 
 
-def test_description(node: Mapping[str, Any]) -> str:
+def dbt_test_description(node: Mapping[str, Any]) -> str:
     """A dbt test's description: its own, else what it asserts (GENERIC_TESTS, or the leading `--` comment of a
     singular test), with its severity and where its SQL lives."""
     severity = str((node.get("config") or {}).get("severity") or "error").lower()
