@@ -27,6 +27,7 @@ PROGRESS_SECONDS = 15.0  # at most one progress line per step this often
 # terminal lines go to the stream that was stdout before (set by dagster_project/run.py).
 terminal: TextIO | None = None
 # What dagster-dbt says about every dbt test on a source (not an asset check in Dagster): for the log file only.
+_announced: set[str] = set()  # the runs whose log file this process printed
 NOT_FOR_THE_TERMINAL = ("Logging an `AssetObservation` instead of an `AssetCheckResult`",)
 
 
@@ -148,9 +149,11 @@ def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
         run_id = init_context.run_id or "no-run"
         log_path = str(logs_dir(default_data_dir()) / f"run-{run_id}.log")
         prefix = f"run {run_id[:8]}: "
-        stream = terminal or sys.stdout
-        stream.write(f"{prefix}the full log is {log_path}\n")
-        stream.flush()
+        if run_id not in _announced:  # Dagster may set up a run's loggers more than once
+            _announced.add(run_id)
+            stream = terminal or sys.stdout
+            stream.write(f"{prefix}the full log is {log_path}\n")
+            stream.flush()
     file_handler = _file_handler(Path(log_path))
     logger.addHandler(file_handler)
     handler = TerminalHandler(terminal or sys.stdout, init_context.logger_config["dbt_nodes"], prefix)

@@ -253,9 +253,9 @@ def execute(tags: dict[str, str], data_dir: Path):
     from dagster_project.definitions import defs
     from dagster_project.defs.automation.schedules import materialize_everything
     from dagster_project.instance import project_instance, tag_check_outcomes
-    from dagster_project.progress import DBT_STEP, progress_logger
+    from dagster_project.progress import DBT_STEP
 
-    job = defs.resolve_job_def(materialize_everything.name).with_logger_defs({"progress": progress_logger})
+    job = defs.resolve_job_def(materialize_everything.name)  # its "console" logger: progress.progress_logger
     run_id = make_new_run_id()
     log_path = data_dir / "logs" / f"run-{run_id}.log"
     dbt_nodes = sum(len(a.keys) for a in defs.resolve_asset_graph().assets_defs
@@ -269,7 +269,7 @@ def execute(tags: dict[str, str], data_dir: Path):
         with watching_for_dead_runs(log=_say), contextlib.redirect_stdout(log_file):
             result = job.execute_in_process(
                 instance=instance, run_id=run_id, tags={**tags, **process_tags()}, raise_on_error=False,
-                run_config={"loggers": {"progress": {"config": {"log_path": str(log_path), "dbt_nodes": dbt_nodes}}}},
+                run_config={"loggers": {"console": {"config": {"log_path": str(log_path), "dbt_nodes": dbt_nodes}}}},
             )
         tag_check_outcomes(instance, run_id)
     progress.terminal = None

@@ -11,6 +11,7 @@ import dagster as dg
 import pytest
 
 from dagster_project.definitions import defs
+from dagster_project.defs.automation.schedules import materialize_everything
 from dagster_project.defs.dbt.assets import _held_back, dbt_test_description
 from dagster_project.defs.ingest.files import gateway_log_files
 from dagster_project.instance import CHECKS_FAILED_TAG, CHECKS_WARNED_TAG, tag_check_outcomes
@@ -104,3 +105,31 @@ def test_held_back_requests_are_observed_on_unpriced_requests(built_warehouse: P
     assert observation.metadata["table"].value == "main.unpriced_requests"
     assert observation.metadata["preview"].value.splitlines()[2].startswith("| g06 | ")
     assert "acme/mystery-model" in observation.metadata["by_model"].value
+
+
+def test_runs_under_dagster_dev_print_a_few_lines_and_log_the_rest_to_a_file_they_name(tmp_path, monkeypatch, capsys):
+    from dagster_project import progress
+
+    assert defs.loggers == {"console": progress.progress_logger}  # every job of the code location logs through it
+    assert materialize_everything.config == {"loggers": {"console": {}}}  # and its runs use it without run config
+    monkeypatch.setenv("AI_USAGE_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(progress, "terminal", None)
+
+    @dg.op
+    def land(context):
+        context.log.info("gateway files: 2 landed")
+        context.log.debug("a detail for the file only")
+
+    @dg.job(logger_defs={"console": progress.progress_logger}, config={"loggers": {"console": {}}})
+    def job():
+        land()
+
+    result = job.execute_in_process()  # no run config: as the sensor's and the schedule's runs
+    log_file = tmp_path / "logs" / f"run-{result.run_id}.log"
+    captured = capsys.readouterr()
+    out = captured.out.splitlines()
+    assert out == [f"run {result.run_id[:8]}: the full log is {log_file}",
+                   f"run {result.run_id[:8]}:   land: gateway files: 2 landed"]
+    text = log_file.read_text()
+    assert text.count("a detail for the file only") == 1 and "STEP_SUCCESS" in text
+    assert "land: " in text and " CPU s, " in text  # each step's cost

@@ -26,6 +26,10 @@ materialize_everything = dg.define_asset_job(
     # One process for the whole run: the steps are sequential anyway (one DuckDB writer), and a process per step
     # would load the definitions again for each.
     executor_def=dg.in_process_executor,
+    # Its runs log through dagster_project/progress.py (the code location's "console" logger, definitions.py): a
+    # few lines per step on the terminal of `make dev`, the whole event stream in a log file whose path the run
+    # prints first. Dagster uses a job's loggers only when run config names them, hence this default.
+    config={"loggers": {"console": {}}},
 )
 
 
