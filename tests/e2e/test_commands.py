@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from dagster_project.defs.automation.schedules import new_gateway_files
@@ -87,6 +88,17 @@ def test_the_readme_run_recipes_work_from_the_root_on_the_projects_instance(tmp_
     context = dg.build_sensor_context(instance=instance,
                                       resources={"warehouse": WarehouseResource(data_dir=str(data_dir))})
     assert isinstance(new_gateway_files(context), dg.SkipReason)
+
+    # the README's dbt recipes (a knob for one build, a what-if scenario list), each block as written
+    blocks = [block for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S) if "dbt build" in block]
+    assert len(blocks) == 2
+    for block in blocks:
+        done = subprocess.run(["bash", "-e", "-c", block], cwd=PROJECT, env=_env(data_dir), capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, block + done.stdout[-3000:] + done.stderr[-3000:]
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select distinct scenario from pricing_scenario_comparison order by 1").fetchall() == [
+            ("anthropic_35",), ("current",), ("small_trial",)]
 
 
 def _free_port() -> int:
