@@ -85,3 +85,26 @@ def test_run_py_uses_the_projects_instance_when_dagster_home_is_unset(monkeypatc
     monkeypatch.setenv("DAGSTER_HOME", "/tmp/elsewhere-home-for-this-test")
     monkeypatch.setattr(Path, "mkdir", lambda *args, **kwargs: None)
     assert run.use_project_instance() == Path("/tmp/elsewhere-home-for-this-test")
+
+
+def test_a_successful_run_under_make_dev_records_what_it_landed_for_make_run(data_dir):
+    from dagster._core.events import DagsterEvent, DagsterEventType
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
+    from dagster_project.defs.automation.schedules import remember_successful_runs
+
+    _ledger(data_dir, ("a.jsonl", 3, "2026-11-21T02:15:09.512000Z"))  # b is not landed (yet)
+    with dg.instance_for_test() as instance:
+        dagster_run = instance.add_run(DagsterRun(job_name="materialize_everything", run_id="r" * 36,
+                                                  status=DagsterRunStatus.SUCCESS))
+        event = DagsterEvent(DagsterEventType.RUN_SUCCESS.value, "materialize_everything")
+        context = dg.build_run_status_sensor_context(
+            sensor_name="remember_successful_runs", dagster_instance=instance, dagster_run=dagster_run,
+            dagster_event=event, resources={"warehouse": WarehouseResource(data_dir=str(data_dir))},
+        )
+        remember_successful_runs(context)
+    state = run.read_state(data_dir)
+    assert state["run_id"] == "r" * 36
+    assert state["drop_zone"] == {"a.jsonl": run.known_changes(data_dir, {}).state["a.jsonl"]}
+    previous = run.read_state(data_dir)["drop_zone"]
+    assert [f.path.name for f in run.drop_zone_changes(data_dir, previous).changed] == ["b.jsonl"]
