@@ -90,7 +90,7 @@ def test_the_readme_run_recipes_work_from_the_root_on_the_projects_instance(tmp_
     assert isinstance(new_gateway_files(context), dg.SkipReason)
 
     # the README's dbt recipes (a knob for one build, a what-if scenario list), each block as written
-    blocks = [block for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S) if "dbt build" in block]
+    blocks = [block for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S) if ".venv/bin/dbt build" in block]
     assert len(blocks) == 2
     for block in blocks:
         done = subprocess.run(["bash", "-e", "-c", block], cwd=PROJECT, env=_env(data_dir), capture_output=True,
