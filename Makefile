@@ -15,9 +15,17 @@ export PYTHONPATH := $(CURDIR)
 # dagster dev starts processes of its own: they find dbt in the venv through PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup run test test-unit test-slow dev benchmark lint clean catalog
+.PHONY: setup dagster-home run test test-unit test-slow dev benchmark lint clean catalog
 
-setup: $(INSTALLED) $(MANIFEST)
+setup: $(INSTALLED) $(MANIFEST) dagster-home
+
+# One Dagster instance for every command of the project (make run, make dev, the sensor, the README's CLI recipes):
+# `.dagster_home`. make exports DAGSTER_HOME; `python -m dagster_project.run` defaults to it; Dagster's own CLI
+# (`dagster dev`, `dagster asset materialize`) reads `.env` in the folder it runs from, which this writes (an
+# absolute path, as Dagster requires; other lines of .env are kept).
+dagster-home:
+	@line='DAGSTER_HOME=$(CURDIR)/.dagster_home'; grep -qxF "$$line" .env 2>/dev/null || { \
+	  { grep -v '^DAGSTER_HOME=' .env 2>/dev/null || true; echo "$$line"; } > .env.tmp && mv .env.tmp .env; }
 
 # uv installs the stack in seconds (pip takes about a minute); it comes from PyPI into the venv itself.
 # --compile-bytecode: every process (Dagster, dbt, landing) then starts from .pyc files instead of compiling its
@@ -53,9 +61,9 @@ test-unit: setup
 test-slow: setup
 	$(BIN)/python -m pytest -m slow
 
-## make dev: the Dagster UI on http://127.0.0.1:3000
+## make dev: the Dagster UI on http://127.0.0.1:3000 (ARGS="--port 3001"); Ctrl-C or SIGTERM stops all of it
 dev: setup
-	$(BIN)/dagster dev -m dagster_project.definitions
+	$(BIN)/python -m dagster_project.dev $(ARGS)
 
 ## make benchmark: the project against one DuckDB script, polars and pandas (1M requests; ARGS="--requests 5000000")
 benchmark: setup

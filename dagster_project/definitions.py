@@ -18,7 +18,15 @@ from pathlib import Path
 
 import dagster as dg
 
-defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+from dagster_project.progress import progress_logger
+
+# Every run of the code location (`make dev`: the sensor's, the schedule's, the UI's) logs through progress.py: a few
+# lines per step on the terminal, Dagster's whole event stream in `<data dir>/logs/run-<run id>.log` (its path is
+# printed when the run starts). `make run` configures the same logger itself.
+defs = dg.Definitions.merge(
+    dg.load_from_defs_folder(path_within_project=Path(__file__).parent),
+    dg.Definitions(loggers={"console": progress_logger}),
+)
 
 # For tests and the benchmark, which materialize the asset graph with resources of their own.
 ALL_ASSETS = list(defs.assets or [])

@@ -9,6 +9,7 @@ built and the tests passed and failed, every check that failed, warnings, and er
 from __future__ import annotations
 
 import logging
+import resource
 import sys
 import time
 from pathlib import Path
@@ -18,31 +19,37 @@ import dagster as dg
 from dagster._core.events import DagsterEventType
 from dagster._core.log_manager import LOG_RECORD_METADATA_ATTR
 
+from ingest.settings import default_data_dir, logs_dir
+
 DBT_STEP = "warehouse_dbt_models"
 PROGRESS_SECONDS = 15.0  # at most one progress line per step this often
 # dagster-dbt echoes every dbt line to sys.stdout, which `make run` sends to the log file while its run lasts: the
 # terminal lines go to the stream that was stdout before (set by dagster_project/run.py).
 terminal: TextIO | None = None
 # What dagster-dbt says about every dbt test on a source (not an asset check in Dagster): for the log file only.
+_announced: set[str] = set()  # the runs whose log file this process printed
 NOT_FOR_THE_TERMINAL = ("Logging an `AssetObservation` instead of an `AssetCheckResult`",)
 
 
 class TerminalHandler(logging.Handler):
     """A handler of Dagster's log records that prints the few lines a person follows (see the module docstring)."""
 
-    def __init__(self, stream: TextIO, dbt_nodes: int = 0):
+    def __init__(self, stream: TextIO, dbt_nodes: int = 0, prefix: str = ""):
         super().__init__(level=logging.DEBUG)
         self.stream = stream
+        self.prefix = prefix  # under `dagster dev`, where runs may overlap: "run <id>:"
         self.dbt_nodes = dbt_nodes
         self.started: dict[str, float] = {}
         self.shown_progress: dict[str, float] = {}
         self.built = 0
         self.checks_passed: dict[str, int] = {}
         self.checks_failed: dict[str, int] = {}
+        self.cpu_started: dict[str, float] = {}
+        self.details: logging.Logger | None = None  # set by progress_logger: lines for the log file only
 
     def say(self, text: str, *, error: bool = False) -> None:
         stream = sys.stderr if error else self.stream
-        stream.write(text + "\n")
+        stream.write(f"{self.prefix}{text}\n")
         stream.flush()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -75,6 +82,7 @@ class TerminalHandler(logging.Handler):
         now = time.monotonic()
         if kind == DagsterEventType.STEP_START:
             self.started[step] = now
+            self.cpu_started[step] = cpu_seconds()
             if step == DBT_STEP:
                 self.say(f"  {step}: dbt build started ({self.dbt_nodes} models and seeds, their data tests)")
         elif kind == DagsterEventType.ASSET_MATERIALIZATION and step == DBT_STEP:
@@ -95,6 +103,9 @@ class TerminalHandler(logging.Handler):
                 self.say(f"  check failed ({severity}) {name}{detail}")
         elif kind == DagsterEventType.STEP_SUCCESS:
             seconds = now - self.started.get(step, now)
+            if self.details is not None:  # the log file: what each step cost (this process and dbt's)
+                self.details.info(f"{step}: {cpu_seconds() - self.cpu_started.get(step, 0.0):.2f} CPU s, "
+                                  f"{seconds:.2f} s")
             if step == DBT_STEP:
                 self.say(f"  {step}: {self.built} models and seeds built, {self.checks_passed.get(step, 0)} tests "
                          f"passed, {self.checks_failed.get(step, 0)} failed ({seconds:.0f} s)")
@@ -108,6 +119,12 @@ class TerminalHandler(logging.Handler):
             self.say(f"  {step} FAILED: {shown}", error=True)
 
 
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that ended (dbt's build)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _file_handler(path: Path) -> logging.Handler:
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
@@ -117,11 +134,30 @@ def _file_handler(path: Path) -> logging.Handler:
 
 
 @dg.logger(
-    config_schema={"log_path": dg.Field(str), "dbt_nodes": dg.Field(int, default_value=0)},
-    description="make run: a few lines per step on the terminal, Dagster's whole event stream in log_path.",
+    config_schema={"log_path": dg.Field(str, is_required=False, default_value=""),
+                   "dbt_nodes": dg.Field(int, default_value=0)},
+    description="A few lines per step on the terminal, Dagster's whole event stream in log_path (default "
+    "`<data dir>/logs/run-<run id>.log`, printed when the run starts).",
 )
 def progress_logger(init_context: dg.InitLoggerContext) -> logging.Logger:
+    """`make run` configures it (log_path, dbt_nodes); under `dagster dev` (the code location's default logger,
+    dagster_project/definitions.py) each run's lines are prefixed with its id and its log file is printed first."""
     logger = logging.Logger("make_run", level=logging.DEBUG)
-    logger.addHandler(_file_handler(Path(init_context.logger_config["log_path"])))
-    logger.addHandler(TerminalHandler(terminal or sys.stdout, init_context.logger_config["dbt_nodes"]))
+    log_path = init_context.logger_config["log_path"]
+    prefix = ""
+    if not log_path:
+        run_id = init_context.run_id or "no-run"
+        log_path = str(logs_dir(default_data_dir()) / f"run-{run_id}.log")
+        prefix = f"run {run_id[:8]}: "
+        if run_id not in _announced:  # Dagster may set up a run's loggers more than once
+            _announced.add(run_id)
+            stream = terminal or sys.stdout
+            stream.write(f"{prefix}the full log is {log_path}\n")
+            stream.flush()
+    file_handler = _file_handler(Path(log_path))
+    logger.addHandler(file_handler)
+    handler = TerminalHandler(terminal or sys.stdout, init_context.logger_config["dbt_nodes"], prefix)
+    handler.details = logging.Logger("make_run.steps", level=logging.INFO)
+    handler.details.addHandler(file_handler)
+    logger.addHandler(handler)
     return logger

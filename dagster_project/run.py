@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import hashlib
+import io
 import json
 import os
 import sys
@@ -32,6 +34,7 @@ from pathlib import Path
 from dagster_project.settings import PROJECT_ROOT, default_data_dir, lookback_days, partition_range_tags
 from ingest.drop_zone import Changes, drop_zone_changes, first_day, mtime_day
 from ingest.files import gateway_dir
+from ingest.ledger import ledger_path
 
 STATE_FILE = "last_run.json"  # under <data dir>/logs/: what the last successful run saw
 # Settings that make every run do work: data outside the drop zone may be new (API pull, price list).
@@ -42,6 +45,18 @@ SOURCE_FOLDERS = ("dbt_project/models", "dbt_project/macros", "dbt_project/seeds
                   "dagster_project", "ingest")
 SOURCE_FILES = ("dbt_project/dbt_project.yml", "dbt_project/profiles.yml")
 OUTPUTS = ("exports", "reports/index.html")
+# The project's one Dagster instance (make run, make dev, the sensor, the README's CLI recipes): see the Makefile.
+DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
+
+
+def use_project_instance() -> Path:
+    """$DAGSTER_HOME, or the project's `.dagster_home` when it is unset (a README recipe run without make): the
+    same instance that `make dev` shows and whose pool and memory (the sensor's) this run shares."""
+    if not os.environ.get("DAGSTER_HOME", "").strip():
+        os.environ["DAGSTER_HOME"] = str(DAGSTER_HOME)
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    return home
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,10 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--to", dest="last", type=date.fromisoformat, help="last UTC day (default: today)")
     parser.add_argument("--force", action="store_true", help="run even when nothing is new")
     args = parser.parse_args(argv)
+    use_project_instance()
     data_dir = default_data_dir()
     today = datetime.now(timezone.utc).date()
     previous = read_state(data_dir)
-    changes = drop_zone_changes(data_dir, previous.get("drop_zone", {}))
+    changes = known_changes(data_dir, previous.get("drop_zone", {}))
     files = changes.listing.files
     if changes.listing.refused or changes.listing.near_misses:
         print(f"not loaded: {len(changes.listing.refused)} refused and {len(changes.listing.near_misses)} near-miss "
@@ -81,6 +97,47 @@ def main(argv: list[str] | None = None) -> int:
     write_state(data_dir, {**state, "undelivered_alerts": undelivered_alerts(result), "run_id": result.run_id})
     print(f"run {result.run_id} succeeded in {seconds:.0f} s; full log: {log_path}", flush=True)
     return 0
+
+
+def landed_files(data_dir: Path, state: dict[str, list[int]]) -> dict[str, list[int]]:
+    """The files of a drop-zone state ({name: [size, mtime_ns]}) that the landing ledger shows landed as they are
+    now: an entry for that path with the same size, written after the file's last write. Whoever landed them (`make
+    run`, the sensor's or the schedule's run, the UI, a CLI recipe), they are not new: the sensor and `make run` both
+    start from this. Read-only on purpose (a run may be appending): an unfinished or malformed line is ignored, so a
+    file it names counts as new, and the run that follows skips it by its stat without reading it."""
+    try:
+        text = ledger_path(data_dir).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    landed: dict[str, tuple[int, str]] = {}
+    for row in csv.reader(io.StringIO(text[: text.rfind("\n") + 1], newline="")):
+        if len(row) == 6 and row[2].startswith("raw/gateway/") and row[3].isdigit():
+            landed[row[2].removeprefix("raw/gateway/")] = (int(row[3]), row[5])  # the latest entry wins
+    known = {}
+    for name, (size, mtime_ns) in state.items():
+        entry = landed.get(name)
+        if entry and entry[0] == size and entry[1] >= _utc_text(mtime_ns):
+            known[name] = [size, mtime_ns]
+    return known
+
+
+def _utc_text(ns: int) -> str:
+    """A file's mtime in the ledger's landed_at format (ISO, UTC, microseconds, Z), which sorts as text."""
+    return datetime.fromtimestamp(ns / 1e9, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def known_changes(data_dir: Path, seen: dict[str, list[int]]) -> Changes:
+    """The drop zone's files new or changed since `seen` (a state recorded earlier), less those that the landing
+    ledger shows landed as they are (by another run of the same instance: the sensor's after `make run`, or the
+    reverse)."""
+    changes = drop_zone_changes(data_dir, seen)
+    if not changes.changed:
+        return changes
+    landed = landed_files(data_dir, changes.state)
+    folder = gateway_dir(data_dir)
+    changed = [log_file for log_file in changes.changed
+               if log_file.path.relative_to(folder).as_posix() not in landed]
+    return Changes(changes.listing, changes.state, changed)
 
 
 def days_to_run(changes: Changes, today: date, first: date | None, last: date | None) -> tuple[date, date]:
@@ -170,11 +227,18 @@ def reasons_to_run(previous: dict, state: dict, data_dir: Path) -> list[str]:
     return reasons
 
 
+ALERTS_ASSET = "billing_alert_notifications"
+
+
+def undelivered_in(metadata) -> int:
+    """The alerts a run of the alerts asset left undelivered, from its materialization's metadata."""
+    return sum(int(metadata[name].value) for name in ("failed", "not_tried") if name in metadata)
+
+
 def undelivered_alerts(result) -> int:
     for event in result.all_events:
-        if event.is_step_materialization and event.asset_key.to_user_string() == "billing_alert_notifications":
-            metadata = event.event_specific_data.materialization.metadata
-            return sum(int(metadata[name].value) for name in ("failed", "not_tried") if name in metadata)
+        if event.is_step_materialization and event.asset_key.to_user_string() == ALERTS_ASSET:
+            return undelivered_in(event.event_specific_data.materialization.metadata)
     return 0
 
 
@@ -182,16 +246,16 @@ def execute(tags: dict[str, str], data_dir: Path):
     """The job in this process, in the instance of $DAGSTER_HOME, after clearing runs that died without finishing;
     the run is tagged with this process so that a later run can tell whether it is still alive. Dagster's events go
     to the run's log file, a few lines of them to the terminal. Returns the result and the log file."""
-    import dagster as dg  # here, not at the top: a run with nothing to do never pays for importing Dagster
     from dagster._core.utils import make_new_run_id
 
     from dagster_project import progress
     from dagster_project.dead_runs import process_tags, recover_dead_runs, watching_for_dead_runs
     from dagster_project.definitions import defs
     from dagster_project.defs.automation.schedules import materialize_everything
-    from dagster_project.progress import DBT_STEP, progress_logger
+    from dagster_project.instance import project_instance, tag_check_outcomes
+    from dagster_project.progress import DBT_STEP
 
-    job = defs.resolve_job_def(materialize_everything.name).with_logger_defs({"progress": progress_logger})
+    job = defs.resolve_job_def(materialize_everything.name)  # its "console" logger: progress.progress_logger
     run_id = make_new_run_id()
     log_path = data_dir / "logs" / f"run-{run_id}.log"
     dbt_nodes = sum(len(a.keys) for a in defs.resolve_asset_graph().assets_defs
@@ -200,13 +264,14 @@ def execute(tags: dict[str, str], data_dir: Path):
     log_path.parent.mkdir(parents=True, exist_ok=True)
     progress.terminal = sys.stdout
     # dbt's own lines (dagster-dbt echoes them to stdout) go to the log file; the terminal gets progress.py's lines
-    with dg.DagsterInstance.get() as instance, open(log_path, "a", encoding="utf-8", buffering=1) as log_file:
+    with project_instance() as instance, open(log_path, "a", encoding="utf-8", buffering=1) as log_file:
         recover_dead_runs(instance, log=_say)
         with watching_for_dead_runs(log=_say), contextlib.redirect_stdout(log_file):
             result = job.execute_in_process(
                 instance=instance, run_id=run_id, tags={**tags, **process_tags()}, raise_on_error=False,
-                run_config={"loggers": {"progress": {"config": {"log_path": str(log_path), "dbt_nodes": dbt_nodes}}}},
+                run_config={"loggers": {"console": {"config": {"log_path": str(log_path), "dbt_nodes": dbt_nodes}}}},
             )
+        tag_check_outcomes(instance, run_id)
     progress.terminal = None
     return result, log_path
 

@@ -69,11 +69,15 @@ def land(data_dir: Path, load_id: str = "run-1") -> list:
         return load_gateway_files(con, data_dir, load_id=load_id, files=listing.files, now=NOW)
 
 
+# the run's days as `make run` tags them (the ingest asset is not partitioned: dagster_project/partitions.py)
+ONE_DAY = {"dagster/asset_partition_range_start": "2026-11-20", "dagster/asset_partition_range_end": "2026-11-20"}
+
+
 def materialize_ingest(data_dir: Path) -> tuple[dg.ExecuteInProcessResult, list[tuple[str, str]]]:
     """Materialize the gateway files asset alone; return the result and its log lines as (level, message)."""
     with dg.instance_for_test() as instance:
         warehouse = WarehouseResource(data_dir=str(data_dir))
-        result = dg.materialize([gateway_log_files], instance=instance, partition_key="2026-11-20",
+        result = dg.materialize([gateway_log_files], instance=instance, tags=ONE_DAY,
                                 resources={"warehouse": warehouse}, raise_on_error=False)
         logs = [(logging.getLevelName(entry.level), entry.user_message) for entry in instance.all_logs(result.run_id)]
     return result, logs
@@ -128,7 +132,8 @@ secret = os.environ["AI_GATEWAY_API_TOKEN"]
 with open("/proc/self/environ", "rb") as handle:  # the run's own environment holds the secrets (test sanity)
     print("environ holds the secret:", secret.encode() in handle.read(), flush=True)
 result = dg.materialize([gateway_log_files], resources={"warehouse": WarehouseResource(data_dir=str(data_dir))},
-                        partition_key="2026-11-20", raise_on_error=False)
+                        tags={"dagster/asset_partition_range_start": "2026-11-20",
+                              "dagster/asset_partition_range_end": "2026-11-20"}, raise_on_error=False)
 print("success:", result.success, flush=True)
 for event in result.all_events:
     print("event:", event.event_type_value, event.message, flush=True)

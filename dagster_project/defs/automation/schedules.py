@@ -6,6 +6,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import dagster as dg
 
+from dagster_project import run as run_path
+from dagster_project.dead_runs import PID_TAG
+from dagster_project.instance import tag_check_outcomes
 from dagster_project.resources import WarehouseResource
 from dagster_project.settings import (  # noqa: F401 - re-exported
     DEFAULT_LOOKBACK_DAYS,
@@ -13,7 +16,7 @@ from dagster_project.settings import (  # noqa: F401 - re-exported
     lookback_days,
     partition_range_tags,
 )
-from ingest.drop_zone import drop_zone_changes, mtime_day
+from ingest.drop_zone import mtime_day
 from ingest.files import LogFile, safe_name
 
 materialize_everything = dg.define_asset_job(
@@ -23,6 +26,10 @@ materialize_everything = dg.define_asset_job(
     # One process for the whole run: the steps are sequential anyway (one DuckDB writer), and a process per step
     # would load the definitions again for each.
     executor_def=dg.in_process_executor,
+    # Its runs log through dagster_project/progress.py (the code location's "console" logger, definitions.py): a
+    # few lines per step on the terminal of `make dev`, the whole event stream in a log file whose path the run
+    # prints first. Dagster uses a job's loggers only when run config names them, hence this default.
+    config={"loggers": {"console": {}}},
 )
 
 
@@ -56,14 +63,16 @@ def new_files_range(changed: list[LogFile], today: date, lookback: int) -> tuple
     job=materialize_everything,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="New or changed files in <data dir>/raw/gateway (by name, size and mtime; no file is read): "
-    "materialize from the earliest file's last-write day, less the lookback window, to today.",
+    description="New or changed files in `<data dir>/raw/gateway` (by name, size and mtime; no file is read), less "
+    "those the landing ledger shows landed as they are (by `make run` or any other run): materialize from the "
+    "earliest file's last-write day, less the lookback window, to today.",
 )
 def new_gateway_files(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
     previous = json.loads(context.cursor) if context.cursor else {}
-    changes = drop_zone_changes(warehouse.root, previous)
+    changes = run_path.known_changes(warehouse.root, previous)
     if not changes.changed:
-        return dg.SkipReason("no new or changed gateway log files")
+        context.update_cursor(json.dumps(changes.state, sort_keys=True))
+        return dg.SkipReason("no new or changed gateway log files (or all landed already, by any run)")
     today = datetime.now(timezone.utc).date()
     first, last = new_files_range(changes.changed, today, lookback_days())
     cursor = json.dumps(changes.state, sort_keys=True)
@@ -79,3 +88,28 @@ def new_gateway_files(context: dg.SensorEvaluationContext, warehouse: WarehouseR
         run_key=f"files-{hashlib.sha256(cursor.encode()).hexdigest()[:16]}",
         tags=partition_range_tags(first, last),
     )
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[materialize_everything],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="After a successful run of materialize_everything launched here (the sensor, the schedule, the UI): "
+    "tag it with its checks that did not pass (`checks/warned`, `checks/failed`), and record what it saw as `make "
+    "run` does (`<data dir>/logs/last_run.json`; the files the landing ledger shows landed), so that the next "
+    "`make run` does not redo it.",
+)
+def remember_successful_runs(context: dg.RunStatusSensorContext, warehouse: WarehouseResource):
+    if PID_TAG in context.dagster_run.tags:  # a `make run`: it records its own state and tags
+        return dg.SkipReason("a make run records its own state")
+    tag_check_outcomes(context.instance, context.dagster_run.run_id)
+    data_dir = warehouse.root
+    listing = run_path.known_changes(data_dir, {})
+    landed = run_path.landed_files(data_dir, listing.state)
+    state = {**run_path.current_state(data_dir, listing), "drop_zone": landed}
+    alerts = context.instance.get_latest_materialization_event(dg.AssetKey(run_path.ALERTS_ASSET))
+    undelivered = (run_path.undelivered_in(alerts.asset_materialization.metadata)
+                   if alerts and alerts.run_id == context.dagster_run.run_id and alerts.asset_materialization else 0)
+    run_path.write_state(data_dir, {**state, "undelivered_alerts": undelivered, "run_id": context.dagster_run.run_id})
+    return dg.SkipReason(f"recorded run {context.dagster_run.run_id}: {len(landed)} landed files")

@@ -12,6 +12,7 @@ import yaml
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from dagster_project.defs.ingest.gateway_api import GATEWAY_API_PULL
+from dagster_project.metadata import markdown_table
 from dagster_project.project import dbt_project
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource, wait_for_write_lock
 from dagster_project.settings import DBT_PRODUCTION_EXCLUDES
@@ -37,6 +38,59 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
             if f"models/{folder}/" in path:
                 return spec.replace_attributes(group_name=folder)
         return spec
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        """dbt tests as asset checks, each with a description (dagster-dbt leaves it empty unless the test has one):
+        what the test asserts, from its name and arguments, or a singular test's leading comment; its severity."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None or spec.description:
+            return spec
+        return spec._replace(description=dbt_test_description(manifest["nodes"].get(unique_id) or {}))
+
+
+GENERIC_TESTS = {  # what each generic test asserts, from its arguments
+    "not_null": "no row has a null `{column_name}`",
+    "unique": "`{column_name}` is unique: no value appears twice",
+    "non_negative": "no row has a negative `{column_name}`",
+    "accepted_values": "`{column_name}` is one of {values}",
+    "not_greater_than": "no row has `{column_name}` greater than `{other_column}`",
+    "unique_combination_of_columns": "no two rows share ({combination_of_columns})",
+    "contiguous_validity": "the validity ranges (`{valid_from}`..`{valid_to}`) of each `{column_name}` follow each "
+                           "other with no gap and no overlap",
+    "row_checks": "every row meets each condition: {checks}",
+    "has_no_rows": "the table is empty: any row is something to act on",
+    "relationships": "every `{column_name}` is found in `{field}` of {to}",
+}
+
+
+def dbt_test_description(node: Mapping[str, Any]) -> str:
+    """A dbt test's description: its own, else what it asserts (GENERIC_TESTS, or the leading `--` comment of a
+    singular test), with its severity and where its SQL lives."""
+    severity = str((node.get("config") or {}).get("severity") or "error").lower()
+    where = node.get("original_file_path", "")
+    meta = node.get("test_metadata") or {}
+    if node.get("description"):
+        what = node["description"]
+    elif meta.get("name") in GENERIC_TESTS:
+        kwargs = {key: (", ".join(f"`{v}`" for v in value) if isinstance(value, list)
+                        else ", ".join(value) if isinstance(value, dict) else value)
+                  for key, value in (meta.get("kwargs") or {}).items()}
+        try:
+            what = GENERIC_TESTS[meta["name"]].format(**kwargs)
+        except (KeyError, IndexError):
+            what = f"dbt test {meta['name']} with {meta.get('kwargs')}"
+    elif meta.get("name"):
+        what = f"dbt test {meta['name']} with {meta.get('kwargs')}"
+    else:
+        comment = []
+        for line in (node.get("raw_code") or "").splitlines():
+            if not line.startswith("--"):
+                break
+            comment.append(line.removeprefix("--").strip())
+        what = " ".join(comment) or f"the rows that {node.get('name', 'this test')} selects must not exist"
+    kind = "warns" if severity == "warn" else "fails the build"
+    return f"dbt test: {what.rstrip('.')}. Otherwise it {kind} (severity {severity}). SQL: dbt_project/{where}."
+
 
 translator = WarehouseDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
@@ -99,6 +153,38 @@ def warehouse_dbt_models(
     invocation = dbt.cli(_build_args(config, warehouse.root), context=context)
     yield from invocation.stream()
     _keep_partial_parse(invocation.target_path, context)
+    if HELD_BACK in context.selected_asset_keys and warehouse.path.exists():
+        yield _held_back(warehouse)
+
+
+HELD_BACK = dg.AssetKey("unpriced_requests")
+PREVIEW_ROWS = 10
+
+
+def _held_back(warehouse: WarehouseResource) -> dg.AssetObservation:
+    """The requests held back for want of a catalog price, on the page of `unpriced_requests`: how many, per model,
+    and the first rows (read once dbt has finished and let go of the file)."""
+    with warehouse.connect(read_only=True) as con:
+        total = con.execute("select count(*) from unpriced_requests").fetchone()[0]
+        models = con.execute(
+            "select model, count(*), min(created_at), max(created_at) from unpriced_requests group by 1 "
+            "order by 2 desc, 1 limit 20"
+        ).fetchall()
+        rows = con.execute(
+            "select request_id, user_id, model, created_at, source, source_line from unpriced_requests "
+            f"order by created_at, request_id limit {PREVIEW_ROWS}"
+        ).fetchall()
+    return dg.AssetObservation(
+        asset_key=HELD_BACK,
+        description=f"{total:,} requests held back (not billed) until the catalog has a price for their model",
+        metadata={
+            "held_back_requests": total,
+            "table": "main.unpriced_requests",
+            "by_model": dg.MetadataValue.md(markdown_table(("model", "requests", "first", "last"), models)),
+            "preview": dg.MetadataValue.md(markdown_table(
+                ("request_id", "user_id", "model", "created_at", "source", "line"), rows)),
+        },
+    )
 
 
 KEEP_TARGETS = 5  # the last dbt invocations' target folders (dbt.log, run_results.json) kept in dbt_project/target

@@ -2,10 +2,10 @@
 
 Asset keys equal the dbt sources' keys ([raw, <table>]), so lineage runs from these into every dbt model.
 
-The gateway files asset is partitioned by UTC day like the request-level models. A file is the unit of
-atomicity: whatever partition runs first lands every new or changed file whole, in one transaction per file,
-and a later run of any partition skips it (same name and SHA-256). Re-materializing a day therefore never
-double-counts, and the new-file sensor need not know which days a new file touches.
+The gateway files asset is not partitioned: a file is the unit of atomicity. A run lands every new or changed file
+whole, in one transaction per file, and a later run skips it (same name and SHA-256, or the same size, mtime and
+inode without reading it), so running again never double-counts. Its metadata records the UTC days the run's new
+requests fall on (`days_landed`), and the requests in the run's days (dagster_project/partitions.py).
 
 Only what :func:`ingest.files.scan_drop_zone` accepts is read; refused entries (links, FIFOs, devices, names that
 are not UTF-8) and near misses are recorded in ``raw.drop_zone_refusals`` and warned about.
@@ -17,13 +17,14 @@ from datetime import timedelta
 import dagster as dg
 
 from dagster_project.metadata import markdown_table, reasons_table
-from dagster_project.partitions import daily_partitions
+from dagster_project.partitions import run_days
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
 from ingest.drop_zone import record_refusals
 from ingest.files import DropZoneListing, gateway_dir, scan_drop_zone
 from ingest.warehouse import LoadResult, line_counts, load_gateway_files, load_users
 
 GROUP = "ingest"
+PREVIEW_ROWS = 10  # quarantined lines shown on the asset page
 
 
 def _totals(results: list[LoadResult]) -> dict[str, int]:
@@ -61,11 +62,19 @@ def _not_loaded(listing: DropZoneListing, context: dg.AssetExecutionContext) -> 
     }
 
 
+def _days_landed(days: list[tuple]) -> dg.MetadataValue:
+    """The UTC days of the requests this run landed, with their counts (a day per row; at most 100 rows)."""
+    rows = [(f"{day}", f"{count:,}") for day, count in days[:100]]
+    if len(days) > 100:
+        rows.append((f"... {len(days) - 100} more days", f"{sum(count for _, count in days[100:]):,}"))
+    return dg.MetadataValue.md(markdown_table(("day (UTC)", "new requests"), rows))
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
             ["raw", "gateway_requests"],
-            description="Distinct gateway requests landed from <data dir>/raw/gateway/*.jsonl[.gz].",
+            description="Distinct gateway requests landed from `<data dir>/raw/gateway/*.jsonl[.gz]`.",
             group_name=GROUP,
             kinds={"python", "duckdb"},
         ),
@@ -82,15 +91,12 @@ def _not_loaded(listing: DropZoneListing, context: dg.AssetExecutionContext) -> 
             kinds={"duckdb"},
         ),
     ],
-    partitions_def=daily_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
     pool=DUCKDB_WRITER_POOL,
 )
 def gateway_log_files(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     """Land new or changed gateway log files whole; unchanged files are skipped, every id is landed once."""
     data_dir = warehouse.root
-    window = context.partition_time_window
-    start, end = window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
+    start, end = (moment.replace(tzinfo=None) for moment in run_days(context))
     context.log.info(f"reading gateway log files from {gateway_dir(data_dir)}")
     listing = scan_drop_zone(gateway_dir(data_dir))
     with warehouse.connect() as con:
@@ -102,6 +108,14 @@ def gateway_log_files(context: dg.AssetExecutionContext, warehouse: WarehouseRes
             "select count(*) from raw.gateway_requests where created_at >= ? and created_at < ?", [start, end]
         ).fetchone()[0]
         quarantine_total = con.execute("select count(*) from raw.quarantine").fetchone()[0]
+        quarantined = con.execute(
+            "select source, line_number, reason, field, detail from raw.quarantine where load_id = ? "
+            f"order by source, line_number limit {PREVIEW_ROWS}", [context.run.run_id]
+        ).fetchall()
+        days = con.execute(
+            "select cast(created_at as date), count(*) from raw.gateway_requests where load_id = ? group by 1 "
+            "order by 1", [context.run.run_id]
+        ).fetchall()
     totals = _totals(results)
     not_loaded = _not_loaded(listing, context)
     reasons = sum((result.reasons for result in results), Counter())
@@ -116,19 +130,27 @@ def gateway_log_files(context: dg.AssetExecutionContext, warehouse: WarehouseRes
         context.log.warning(f"no *.jsonl or *.jsonl.gz files in {gateway_dir(data_dir)}: nothing to load")
     yield dg.MaterializeResult(
         asset_key=["raw", "gateway_requests"],
-        metadata={**totals, **not_loaded, "requests_in_partitions": in_window, "data_dir": str(data_dir)},
+        metadata={**totals, **not_loaded, "requests_in_run_days": in_window, "run_days": f"{start:%Y-%m-%d}.."
+                  f"{end - timedelta(seconds=1):%Y-%m-%d}", "days_landed": _days_landed(days),
+                  "data_dir": str(data_dir)},
     )
     yield dg.MaterializeResult(
         asset_key=["raw", "quarantine"],
         metadata={"new_this_run": totals["quarantined"], "total_rows": quarantine_total,
-                  "reasons_this_run": reasons_table(reasons)},
+                  "reasons_this_run": reasons_table(reasons), "table": "raw.quarantine",
+                  "preview_this_run": dg.MetadataValue.md(markdown_table(
+                      ("source", "line", "reason", "field", "detail"),
+                      [(source.replace("|", "\\|"), line, reason, field, (detail or "").replace("|", "\\|")[:120])
+                       for source, line, reason, field, detail in quarantined])),
+                  "query": "select reason, source, line_number, field, detail from raw.quarantine "
+                           f"where load_id = '{context.run.run_id}'"},
     )
     yield dg.MaterializeResult(asset_key=["raw", "load_log"], metadata={"sources_logged": totals["files_loaded"]})
 
 
 @dg.asset(
     key=["raw", "users"],
-    description="The platform's users export (<data dir>/raw/users.csv), replaced as a whole on each load.",
+    description="The platform's users export (`<data dir>/raw/users.csv`), replaced as a whole on each load.",
     group_name=GROUP,
     kinds={"python", "duckdb"},
     pool=DUCKDB_WRITER_POOL,
