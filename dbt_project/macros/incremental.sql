@@ -43,11 +43,11 @@
 {% macro catalog_fingerprint_sql() -%}
     select md5(
         coalesce((
-            select string_agg(cast(prices as varchar), ',' order by cast(prices as varchar))
+            select {{ ordered_string_agg(row_as_text('prices'), "','", row_as_text('prices')) }}
             from {{ ref('stg_catalog__model_prices') }} as prices
         ), '')
         || coalesce((
-            select string_agg(cast(aliases as varchar), ',' order by cast(aliases as varchar))
+            select {{ ordered_string_agg(row_as_text('aliases'), "','", row_as_text('aliases')) }}
             from {{ ref('stg_catalog__model_aliases') }} as aliases
         ), '')
     )
@@ -62,7 +62,7 @@
         || ({{ catalog_fingerprint_sql() }})
         {%- if start_date is not none %}
         || coalesce((
-            select string_agg(user_id || '@' || created_at, ',' order by user_id) from {{ ref('stg_raw__users') }}
+            select {{ ordered_string_agg("user_id || '@' || created_at", "','", 'user_id') }} from {{ ref('stg_raw__users') }}
         ), '')
         {%- endif %}
     )
@@ -108,7 +108,7 @@ touched as (
 ),
 
 to_sum as (
-    select keyed.* exclude ({{ group_columns }})
+    select keyed.* except ({{ group_columns }})
     from (
         select
             *,

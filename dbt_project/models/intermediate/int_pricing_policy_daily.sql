@@ -10,7 +10,7 @@
 {%- set fingerprint = {'policies': policies, 'reporting_timezone': reporting_timezone()} %}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key=['scenario', 'date'],
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
@@ -25,7 +25,7 @@
 {%- set sets = policy_knob_sets(policies) %}
 {%- set knob_sets, policy_sets, markups = sets['knob_sets'], sets['policy_sets'], sets['markups'] %}
 
-with requests as not materialized (
+with requests {{ cte_inlined() }} (
     -- the requests ai_usage_analytics holds: priced, or not billed
     select *, priced_at as updated_at
     from {{ ref('int_requests_trial_applied') }}
@@ -72,7 +72,7 @@ policy_markups as (
 costed as (
     -- once per request, before the policies multiply the rows
     select
-        * exclude (trial_tokens, chargeable_tokens, is_trial_covered),
+        * except (trial_tokens, chargeable_tokens, is_trial_covered),
         {{ usd_to_units('provider_cost_usd') }} as provider_cost_units
     from to_sum
 ),
@@ -166,7 +166,7 @@ final as (
         policies.scenario_markup_percentage,
         policies.scenario_minimum_charge_usd,
         policies.scenario_free_trial_tokens,
-        per_knob_set.* exclude (knob_set),
+        per_knob_set.* except (knob_set),
         cast(current_timestamp as timestamp) as updated_at,
         {{ knobs_fingerprint(fingerprint) }} as knobs_fingerprint
     from per_knob_set

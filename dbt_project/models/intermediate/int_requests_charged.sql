@@ -43,7 +43,7 @@ charged as (
 
 final as (
     select
-        * exclude (provider_cost_units, markup_factor_units, marked_up_units_x1e6, list_units, charge_units),
+        * except (provider_cost_units, markup_factor_units, marked_up_units_x1e6, list_units, charge_units),
         cast((markup_factor_units - 1000000) * 0.0001 as decimal(9, 4)) as markup_percentage,
         cast(user_charge_usd - provider_cost_usd as decimal(38, 12)) as markup_usd,
         cast(list_charge_usd - user_charge_usd as decimal(38, 12)) as trial_credit_usd

@@ -12,7 +12,7 @@
 -- catalog or (with trial_start_date set) the users export re-prices everything.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='request_id',
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
@@ -23,7 +23,7 @@
 {%- set allowance = free_trial_tokens() %}
 {%- set start_date = trial_start_date() %}
 
-with requests as not materialized (
+with requests {{ cte_inlined() }} (
     -- narrow: what the trial, the charges (int_requests_charged) and the increments need; ai_usage_analytics takes
     -- the request's other columns from int_requests_priced once, by request_id (the window below sorts these
     -- columns alone, and this table stores them alone)
@@ -50,7 +50,7 @@ fingerprint as (
 ),
 
 {% if is_incremental() %}
-previous as not materialized (
+previous {{ cte_inlined() }} (
     select request_id, user_id, created_at, is_billed, has_price, total_tokens from {{ this }}
 ),
 
@@ -107,7 +107,7 @@ to_price as (
 ),
 
 tokens_before_restart as (
-    select cast(null as varchar) as user_id, cast(0 as hugeint) as tokens
+    select cast(null as string) as user_id, cast(0 as {{ int128() }}) as tokens
     where false
 ),
 {% endif %}

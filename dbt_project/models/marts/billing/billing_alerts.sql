@@ -71,7 +71,7 @@ quota_crossings as (
     {%- set outer = loop %}
     {%- for metric, used, before, quota in metrics %}
     select
-        user_id || '/' || strftime(month_start_date, '%Y-%m') || '/{{ metric }}_{{ threshold }}pct' as alert_key,
+        user_id || '/' || {{ year_month('month_start_date') }} || '/{{ metric }}_{{ threshold }}pct' as alert_key,
         user_id,
         month_start_date,
         '{{ metric }}_{{ threshold }}pct' as alert_type,
@@ -94,7 +94,7 @@ quota_crossings as (
 
 first_trial as (
     -- each user's first billed request with trial tokens (in the user's order: created_at, request_id)
-    select user_id, arg_min(request_id, (created_at, request_id)) as request_id, min(created_at) as created_at
+    select user_id, min_by(request_id, {{ sort_key(['created_at', 'request_id']) }}) as request_id, min(created_at) as created_at
     from billed
     where trial_tokens > 0
     group by user_id
@@ -102,7 +102,7 @@ first_trial as (
 
 trial_end_requests as (
     -- the trial ends with the first billed request, from the first with trial tokens on, that it does not cover
-    select billed.user_id, arg_min(billed.request_id, (billed.created_at, billed.request_id)) as request_id
+    select billed.user_id, min_by(billed.request_id, {{ sort_key(['billed.created_at', 'billed.request_id']) }}) as request_id
     from billed
     inner join first_trial
         on billed.user_id = first_trial.user_id

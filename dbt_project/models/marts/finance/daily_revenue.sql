@@ -5,7 +5,7 @@ with days as (
 
 final as (
     select
-        strftime(date, '%Y-%m') as month,
+        {{ year_month('date') }} as month,
         date,
         requests,
         billed_requests,

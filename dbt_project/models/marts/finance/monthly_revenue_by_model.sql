@@ -6,7 +6,7 @@ with requests as (
 
 final as (
     select
-        strftime(created_at, '%Y-%m') as month,
+        {{ year_month('created_at') }} as month,
         provider,
         model,
         count(*) as requests,

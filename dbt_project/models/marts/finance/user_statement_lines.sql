@@ -5,7 +5,7 @@ with requests as (
 
 final as (
     select
-        strftime(created_at, '%Y-%m') as month,
+        {{ year_month('created_at') }} as month,
         user_id,
         request_id,
         created_at,

@@ -10,7 +10,7 @@ users as (
 
 per_user_month as (
     select
-        strftime(created_at, '%Y-%m') as month,
+        {{ year_month('created_at') }} as month,
         user_id,
         count(*) as requests,
         count(*) filter (where is_billed) as billed_requests,
