@@ -85,12 +85,12 @@
 {% macro default__incremental_materialization() -%}{{ return('incremental') }}{%- endmacro %}
 {% macro spark__incremental_materialization() -%}{{ return('table') }}{%- endmacro %}
 
-{#- on-run-start: make the raw sources readable. DuckDB: the landing's tables are there (nothing to do). Spark:
+{#- on-run-start (renders to nothing; runs its statements itself): make the raw sources readable. DuckDB: the landing's tables are there (nothing to do). Spark:
     external tables `raw.*` over the Parquet mirror of the landing (ingest/raw_parquet.py), re-declared at every run
     (the mirror's columns follow the warehouse's) and their day partitions listed again. The mirror's folder is the
     var `raw_parquet_dir`, else $AI_USAGE_SPARK_RAW_PARQUET, else <data dir>/raw_parquet. -#}
 {% macro register_raw_sources() -%}{{ return(adapter.dispatch('register_raw_sources')()) }}{%- endmacro %}
-{% macro default__register_raw_sources() -%}select 1{%- endmacro %}
+{% macro default__register_raw_sources() -%}{%- endmacro %}
 {% macro spark__register_raw_sources() -%}
     {%- set data_dir = var('data_dir', env_var('AI_USAGE_DATA_DIR', '../data')) -%}
     {%- set folder = var('raw_parquet_dir', env_var('AI_USAGE_SPARK_RAW_PARQUET', data_dir ~ '/raw_parquet')) -%}
@@ -114,7 +114,6 @@
         {%- endfor -%}
         {%- do run_query('msck repair table raw.gateway_requests') -%}
     {%- endif -%}
-    select 1
 {%- endmacro %}
 
 {#- Seeds on Spark: dbt-spark's session-mode loader formats the values into the SQL itself without escaping quotes,
