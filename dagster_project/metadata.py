@@ -14,6 +14,11 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> s
     return "\n".join(lines)
 
 
+def md_table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> dg.MetadataValue:
+    """`markdown_table` as metadata the Dagster UI renders."""
+    return dg.MetadataValue.md(markdown_table(header, rows))
+
+
 def reasons_table(reasons: Counter) -> dg.MetadataValue:
     """Quarantine reasons and how many lines each, most first."""
-    return dg.MetadataValue.md(markdown_table(("reason", "lines"), reasons.most_common()))
+    return md_table(("reason", "lines"), reasons.most_common())

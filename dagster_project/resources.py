@@ -1,7 +1,12 @@
 """The resource classes (where the data lives, the gateway API, the alert webhook, the public price list) and the
 warehouse's lock and memory helpers. Which environment variable configures which field is decided in one place,
 `dagster_project/defs/resources.py` (with `dg.EnvVar`, read when a run starts); here a field left empty means the
-feature is off (the data directory: the project's default, `dagster_project/settings.py`)."""
+feature is off (the data directory: the one default of `ingest/settings.py`).
+
+Two things here still read the environment when called, on purpose: `from_env` (a field that run config left out,
+see there), and the DuckDB process settings `memory_limit()` and `lock_wait_seconds()`, which are not resource fields
+because the same variables govern connections made outside any resource (dbt's profile reads
+$AI_USAGE_DUCKDB_MEMORY_LIMIT; `wait_for_write_lock` guards dbt's own open)."""
 
 from __future__ import annotations
 
@@ -20,8 +25,8 @@ import pydantic
 
 from dagster_project.publish.alerts import DeliveryPolicy
 from ingest.gateway_api import GatewayLogsClient, GatewaySettings, RetryPolicy
-from ingest.price_list import PRICE_LIST_ENV  # noqa: F401 - re-exported: defs/resources.py binds it
-from ingest.settings import DATA_DIR_ENV, PROJECT_ROOT, SPILL_DIR, default_data_dir, warehouse_path  # noqa: F401
+from ingest.price_list import PRICE_LIST_ENV
+from ingest.settings import SPILL_DIR, default_data_dir, warehouse_path
 from ingest.warehouse import connect
 
 # Every asset that writes the DuckDB file shares this pool; `.dagster_home/dagster.yaml` sets its limit to 1
@@ -40,7 +45,7 @@ MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.I
 class WarehouseResource(dg.ConfigurableResource):
     """The data directory (raw drop zone, warehouse file, exports, reports).
 
-    Leave `data_dir` empty for the default of `dagster_project/settings.py` ($AI_USAGE_DATA_DIR or `<project>/data`).
+    Leave `data_dir` empty for the default of `ingest/settings.py` ($AI_USAGE_DATA_DIR or `<project>/data`).
     """
 
     data_dir: str = ""
@@ -179,8 +184,9 @@ class WarehouseLockedError(RuntimeError):
 
 def from_env(resource: dg.ConfigurableResource, field: str, env: dict[str, str]) -> str:
     """The field's value; empty, its environment variable's. defs/resources.py binds the variables with dg.EnvVar,
-    but Dagster drops those bindings when run config configures the resource (`resources.<key>.config`, e.g. only
-    `timeout_seconds`): a field that the run config leaves out then still comes from its variable."""
+    but Dagster (1.13) drops those bindings when run config configures the resource (`resources.<key>.config`, e.g.
+    only `timeout_seconds`: the bound field comes back empty, checked by hand): a field that the run config leaves
+    out then still comes from its variable. This is the one read of these variables outside dg.EnvVar."""
     return (getattr(resource, field) or os.environ.get(env[field], "")).strip()
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import os
 from datetime import date, datetime, timezone
 
-# The data directory and its paths are defined once, in ingest/settings.py (ingest, Dagster and dbt use it).
-from ingest.settings import DATA_DIR_ENV, PROJECT_ROOT, default_data_dir  # noqa: F401 - re-exported
+# The data directory and its paths are defined once, in ingest/settings.py (ingest, Dagster and dbt use it); the
+# run path (dagster_project/run.py) imports these two from here.
+from ingest.settings import PROJECT_ROOT, default_data_dir  # noqa: F401 - re-exported
 
 # dbt's unit tests check the SQL, not the data: CI runs them (tests/dbt/test_dbt_unit_tests.py), a production run (the
 # Dagster dbt asset, and the benchmark's measure of it) does not.

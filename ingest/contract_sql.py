@@ -119,11 +119,15 @@ _REPR = (
 )
 
 # Over ``landing_batch(line_number, line)`` (lines that plain_lines passed): the clean lines as staging rows
-# (seq = source_line = the line number). Parameters: time_bounds(now). The fields are a materialized CTE: filters
-# on them would otherwise be pushed down and parse the line once per field.
+# (seq = source_line = the line number). Parameters: time_bounds(now). Each line is parsed once, into one struct
+# column of a materialized CTE: with the struct unnested there, DuckDB pushed the filters below it and parsed every
+# line twice.
 CLEAN_SQL = f"""
-with landing_fields as materialized (
-    select line_number, unnest(try(from_json(line, '{_STRUCT}'))) from landing_batch
+with landing_parsed as materialized (
+    select line_number, try(from_json(line, '{_STRUCT}')) as fields from landing_batch
+),
+landing_fields as (
+    select line_number, unnest(fields) from landing_parsed
 ),
 typed as (
     select

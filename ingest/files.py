@@ -30,6 +30,7 @@ import hashlib
 import io
 import os
 import stat
+import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -404,7 +405,8 @@ def line_batches(stream: BinaryIO, *, chunk_bytes: int = CHUNK_BYTES) -> Iterato
         if complete:
             if first:
                 first = False
-                if len(complete.split(b"\n", 1)[0]) > MAX_LINE_BYTES:
+                end = complete.find(b"\n")
+                if (end if end >= 0 else len(complete)) > MAX_LINE_BYTES:
                     raise IrregularFile("the first line is longer than the limit")
                 if complete.startswith(BOM):
                     complete = complete[len(BOM):]
@@ -418,7 +420,7 @@ def line_batches(stream: BinaryIO, *, chunk_bytes: int = CHUNK_BYTES) -> Iterato
 def _split(complete: bytes, number: int) -> tuple[int, list[LineBatch | BadLine]]:
     """The physical lines of ``complete`` (whole lines, the last one with or without its newline), numbered from
     ``number + 1``: how many there are and the batch (and bad lines) they make."""
-    parts = pc.split_pattern(pa.array([complete], pa.binary()), "\n").flatten()
+    parts = pc.split_pattern(_one_value(complete), "\n").flatten()
     if complete.endswith(b"\n"):
         parts = parts.slice(0, len(parts) - 1)
     count = len(parts)
@@ -427,6 +429,8 @@ def _split(complete: bytes, number: int) -> tuple[int, list[LineBatch | BadLine]
     numbers = pa.array(range(number + 1, number + count + 1), pa.int64())
     if complete.isascii() or _is_utf8(complete):
         texts = pc.utf8_trim(parts.cast(pa.string()), _ASCII_SPACE)
+        if count and pc.min(pc.binary_length(texts)).as_py() > 0:  # no blank line (the usual case): no copy
+            return count, [LineBatch(numbers, texts)]
         keep = pc.greater(pc.binary_length(texts), 0)
         return count, [LineBatch(numbers.filter(keep), texts.filter(keep))]
     items: list[LineBatch | BadLine] = []  # some line is not UTF-8: line by line, as lines_of does it
@@ -443,6 +447,12 @@ def _split(complete: bytes, number: int) -> tuple[int, list[LineBatch | BadLine]
             items.append(line)
     items.append(LineBatch(pa.array(good_numbers, pa.int64()), pa.array(good_texts, pa.string())))
     return count, items
+
+
+def _one_value(data: bytes) -> pa.Array:
+    """``data`` as a binary array of one value, without copying it as ``pa.array([data])`` does."""
+    offsets = pa.py_buffer(struct.pack("=ii", 0, len(data)))  # int32 offsets, in the machine's byte order
+    return pa.Array.from_buffers(pa.binary(), 1, [None, offsets, pa.py_buffer(data)])
 
 
 def _is_utf8(data: bytes) -> bool:

@@ -507,11 +507,13 @@ def _quarantine_conflicts(con: duckdb.DuckDBPyConnection, source: str, load_id: 
     while True:  # a page at a time (an open result would block the inserts into raw.quarantine)
         rows = con.sql(
             f"""
+            with page as (
+                select * from landing_repeats where outcome = 'conflict' and seq > $after
+                order by seq limit {BATCH_LINES}
+            )
             select s.seq, s.source_line, r.landed_before, r.kept_source, r.kept_line, {columns}
-            from landing_staged as s join landing_repeats as r on r.seq = s.seq
-            where r.outcome = 'conflict' and s.seq > $after
+            from page as r join landing_staged as s on s.seq = r.seq
             order by s.seq
-            limit {BATCH_LINES}
             """,
             params={"after": after},
         ).to_arrow_table().to_pylist()
@@ -526,6 +528,8 @@ def _quarantine_conflicts(con: duckdb.DuckDBPyConnection, source: str, load_id: 
         count += len(bad)
         after = rows[-1]["seq"]
         _quarantine(con, source, bad, load_id, result)
+        if len(rows) < BATCH_LINES:  # the last page
+            return count
 
 
 def _insert_new(con: duckdb.DuckDBPyConnection, source: str, load_id: str, loaded_at: datetime) -> int:

@@ -17,18 +17,19 @@ import dagster as dg
 from dagster_project.project import WarehouseDbtResource, dbt_executable, dbt_project
 from dagster_project.resources import (
     GATEWAY_ENV,
-    PRICE_LIST_ENV,
-    WEBHOOK_URL_ENV,
+    PRICE_LIST_ENV_BY_FIELD,
+    WEBHOOK_ENV,
     AlertWebhookResource,
     GatewayApiResource,
     PriceListResource,
     WarehouseResource,
 )
-from dagster_project.settings import DATA_DIR_ENV
+from ingest.settings import DATA_DIR_ENV
 
 
 def _env(name: str) -> dg.EnvVar | str:
-    """`dg.EnvVar(name)` when the variable is set, else "" (the field's default: off, or the default data dir)."""
+    """`dg.EnvVar(name)` when the variable is set, else "" (the field's default: off, or the default data dir).
+    Whether it is set is read when the definitions load; its value, by Dagster when a run starts."""
     return dg.EnvVar(name) if os.environ.get(name, "").strip() else ""
 
 
@@ -39,8 +40,8 @@ def warehouse_resources(data_dir: Path | str | None = None) -> dict[str, dg.Conf
         "warehouse": warehouse,
         "dbt": WarehouseDbtResource(project_dir=dbt_project, dbt_executable=dbt_executable()),
         "gateway_api": GatewayApiResource(**{field: _env(env) for field, env in GATEWAY_ENV.items()}),
-        "alert_webhook": AlertWebhookResource(url=_env(WEBHOOK_URL_ENV)),
-        "price_list": PriceListResource(source=_env(PRICE_LIST_ENV)),
+        "alert_webhook": AlertWebhookResource(**{field: _env(env) for field, env in WEBHOOK_ENV.items()}),
+        "price_list": PriceListResource(**{field: _env(env) for field, env in PRICE_LIST_ENV_BY_FIELD.items()}),
     }
 
 

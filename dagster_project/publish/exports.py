@@ -3,14 +3,18 @@
     exports/daily_revenue/<YYYY-MM>.{parquet,csv}             one row per day (ai_revenue_analytics)
     exports/monthly_revenue_by_model/<YYYY-MM>.{parquet,csv}  one row per provider and model in the month
     exports/user_statements/<YYYY-MM>.{parquet,csv}           one row per user in the month: the statement total
+    exports/user_statement_totals/<YYYY-MM>.{parquet,csv}     one row: the month's statements, exact and rounded
     exports/user_statement_lines/<YYYY-MM>.{parquet,csv}      the requests each statement is the sum of
 
 Each is a copy of the finance mart of the same name (dbt_project/models/marts/finance), cut by month: this module
 decides nothing about the figures, only the file format.
 
 Money stays exact: DECIMAL(38,12) in the warehouse, decimal128(38, 12) in Parquet, and the decimal written out in
-full (12 places, no float, no exponent) in CSV. Every file is rewritten atomically on each run. Months are UTC
-calendar months of the request's created_at (daily_revenue: of the mart's `date`).
+full (12 places, no float, no exponent) in CSV; the amounts rounded to cents (`*_rounded_usd`, DECIMAL(38,2)) keep
+their 2 places. Every row carries its period (`period_month`, `period_start_date`, `period_end_date`) and
+`is_provisional` (the running month); the file is picked by `period_month`. Months are UTC calendar months of the
+request's created_at (daily_revenue: of the mart's `date`). Timestamps are UTC with the zone: TIMESTAMPTZ in the
+marts, timestamp[us, tz=UTC] in Parquet, ISO 8601 with `Z` in CSV; a timestamp without a zone is refused.
 
 CSV injection (OWASP): a spreadsheet runs a cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return as a
 formula (`=HYPERLINK(...)`, `@SUM(...)`), and user ids and e-mails are whatever users typed. In CSV, every text value
@@ -33,12 +37,13 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 # Export name -> the order of its rows. Each export is the finance mart of the same name
 # (dbt_project/models/marts/finance: what is in a statement, what a month's revenue is, is decided there); every one
-# has a `month` column (YYYY-MM) that picks the file and is then dropped.
+# has a `period_month` column (YYYY-MM) that picks the file.
 EXPORT_ORDER: dict[str, str] = {
     "daily_revenue": "date",
-    "monthly_revenue_by_model": "month, provider, model",
-    "user_statements": "month, user_id",
-    "user_statement_lines": "month, user_id, created_at, request_id",
+    "monthly_revenue_by_model": "period_month, provider, model",
+    "user_statements": "period_month, user_id",
+    "user_statement_totals": "period_month",
+    "user_statement_lines": "period_month, user_id, created_at, request_id",
 }
 EXPORT_QUERIES: dict[str, str] = {name: f"select * from main.{name} order by {order}"
                                   for name, order in EXPORT_ORDER.items()}
@@ -70,10 +75,18 @@ def _literal(text: str) -> str:
 TRIGGERS_SQL = ", ".join(f"chr({ord(char)})" for char in FORMULA_TRIGGERS)
 
 
-def _parquet_column(name: str) -> str:
-    """Money columns (`*_usd`) as DECIMAL(38, 12) (decimal128(38, 12) in Parquet), whatever the query returned."""
+def _money_type(name: str, kind: str) -> str:
+    """DECIMAL(38, 2) for an amount rounded to cents (`*_rounded_usd`), else DECIMAL(38, 12)."""
+    return "decimal(38, 2)" if name.endswith("_rounded_usd") else "decimal(38, 12)"
+
+
+def _parquet_column(name: str, kind: str) -> str:
+    """Money columns (`*_usd`) as DECIMAL(38, 12) (decimal128(38, 12) in Parquet; rounded amounts decimal128(38, 2)),
+    whatever the query returned; timestamps with their zone as UTC."""
     column = _quoted(name)
-    return f"cast({column} as decimal(38, 12)) as {column}" if name.endswith("_usd") else column
+    if name.endswith("_usd"):
+        return f"cast({column} as {_money_type(name, kind)}) as {column}"
+    return column
 
 
 def _csv_column(name: str, kind: str) -> str:
@@ -83,15 +96,17 @@ def _csv_column(name: str, kind: str) -> str:
     a cell holding a comma, a quote, CR or LF (RFC 4180), and writes booleans as true/false."""
     column = _quoted(name)
     if name.endswith("_usd"):
-        return f"cast(cast({column} as decimal(38, 12)) as varchar) as {column}"
+        return f"cast(cast({column} as {_money_type(name, kind)}) as varchar) as {column}"
     if kind == "VARCHAR":
         return (f"case when {column} = '' then null when left({column}, 1) in ({TRIGGERS_SQL}) "
                 f"then chr(39) || {column} else {column} end as {column}")
-    if kind == "TIMESTAMP":
-        return (f"strftime({column}, '%Y-%m-%dT%H:%M:%S') || case when microsecond({column}) % 1000000 <> 0 "
-                f"then strftime({column}, '.%f') else '' end as {column}")
+    if kind == "TIMESTAMP WITH TIME ZONE":
+        utc = f"timezone('UTC', {column})"
+        return (f"strftime({utc}, '%Y-%m-%dT%H:%M:%S') || case when microsecond({utc}) % 1000000 <> 0 "
+                f"then strftime({utc}, '.%f') else '' end || 'Z' as {column}")
     if kind.startswith(("TIMESTAMP", "TIME")):
-        raise TypeError(f"export column {name} is {kind}: spell out its CSV text in exports.py before exporting it")
+        raise TypeError(f"export column {name} is {kind}: make it TIMESTAMPTZ (UTC, with its zone) in the mart, or "
+                        "spell out its CSV text in exports.py, before exporting it")
     return column
 
 
@@ -109,13 +124,13 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[Exp
         scratch = f"export_{name}"
         con.execute(f"create or replace temp table {scratch} as {query}")
         try:
-            columns = [(column, kind) for column, kind in con.execute(
-                f"select column_name, column_type from (describe {scratch})").fetchall() if column != "month"]
-            parquet_select = ", ".join(_parquet_column(column) for column, _ in columns)
+            columns = con.execute(f"select column_name, column_type from (describe {scratch})").fetchall()
+            parquet_select = ", ".join(_parquet_column(column, kind) for column, kind in columns)
             csv_select = ", ".join(_csv_column(column, kind) for column, kind in columns)
-            months = con.execute(f"select month, count(*) from {scratch} group by month order by month").fetchall()
+            months = con.execute(f"select period_month, count(*) from {scratch} group by period_month "
+                                 "order by period_month").fetchall()
             for month, rows in months:
-                rows_of_month = f"from {scratch} where month = {_literal(month)}"
+                rows_of_month = f"from {scratch} where period_month = {_literal(month)}"
                 path = exports_dir / name / month
                 parquet = _copy(con, f"select {parquet_select} {rows_of_month}", path.with_suffix(".parquet"),
                                 "format parquet")

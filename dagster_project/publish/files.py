@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
+def write_atomic(path: Path, write: Callable[[Path], None], *, mode: int = 0o644) -> Path:
     """Call `write(tmp)` on a temporary file next to `path`, then rename it over `path` (same directory, so the
-    rename is atomic on POSIX). The temporary file is removed if `write` fails."""
+    rename is atomic on POSIX) with permissions `mode`. The temporary file is removed if `write` fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -19,7 +19,7 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
-        tmp.chmod(0o644)  # mkstemp makes it private; exports and reports are for others to read
+        tmp.chmod(mode)  # mkstemp makes it private; exports and reports are for others to read
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -27,5 +27,5 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def write_text_atomic(path: Path, text: str) -> Path:
-    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+def write_text_atomic(path: Path, text: str, *, mode: int = 0o644) -> Path:
+    return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), mode=mode)

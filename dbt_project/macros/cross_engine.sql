@@ -87,13 +87,13 @@
 
 {#- on-run-start (renders to nothing; runs its statements itself): make the raw sources readable. DuckDB: the landing's tables are there (nothing to do). Spark:
     external tables `raw.*` over the Parquet mirror of the landing (ingest/raw_parquet.py), re-declared at every run
-    (the mirror's columns follow the warehouse's) and their day partitions listed again. The mirror's folder is the
-    var `raw_parquet_dir`, else $AI_USAGE_SPARK_RAW_PARQUET, else <data dir>/raw_parquet. -#}
+    (the mirror's columns follow the warehouse's) and their day partitions listed again. The mirror's folder is
+    $AI_USAGE_SPARK_RAW_PARQUET, else <data dir>/raw_parquet. -#}
 {% macro register_raw_sources() -%}{{ return(adapter.dispatch('register_raw_sources')()) }}{%- endmacro %}
 {% macro default__register_raw_sources() -%}{%- endmacro %}
 {% macro spark__register_raw_sources() -%}
-    {%- set data_dir = var('data_dir', env_var('AI_USAGE_DATA_DIR', '../data')) -%}
-    {%- set folder = var('raw_parquet_dir', env_var('AI_USAGE_SPARK_RAW_PARQUET', data_dir ~ '/raw_parquet')) -%}
+    {%- set folder = env_var('AI_USAGE_SPARK_RAW_PARQUET', '')
+                     or (var('data_dir', none) or env_var('AI_USAGE_DATA_DIR')) ~ '/raw_parquet' -%}
     {%- set tables = {
         'gateway_requests': "id string, created_at timestamp, user_id string, model string, status_code int,
             native_tokens_prompt bigint, native_tokens_completion bigint, native_tokens_cached bigint,
@@ -159,3 +159,34 @@
 {% macro days_between(start, end) -%}{{ return(adapter.dispatch('days_between')(start, end)) }}{%- endmacro %}
 {% macro default__days_between(start, end) -%}(({{ end }}) - ({{ start }})){%- endmacro %}
 {% macro spark__days_between(start, end) -%}datediff({{ end }}, {{ start }}){%- endmacro %}
+
+{#- A UTC timestamp without time zone as an instant (TIMESTAMPTZ on DuckDB; Spark's TIMESTAMP already is one, shown
+    in the session's zone, UTC). -#}
+{% macro utc_instant(utc_column) -%}{{ return(adapter.dispatch('utc_instant')(utc_column)) }}{%- endmacro %}
+{% macro default__utc_instant(utc_column) -%}timezone('UTC', {{ utc_column }}){%- endmacro %}
+{% macro spark__utc_instant(utc_column) -%}cast({{ utc_column }} as timestamp){%- endmacro %}
+
+{#- The type of an instant: DuckDB's TIMESTAMPTZ, Spark's TIMESTAMP. Contracts may say `timestamptz`: spark__cast
+    below reads it as Spark's TIMESTAMP. -#}
+{% macro timestamptz() -%}{{ return(adapter.dispatch('timestamptz')()) }}{%- endmacro %}
+{% macro default__timestamptz() -%}timestamptz{%- endmacro %}
+{% macro spark__timestamptz() -%}timestamp{%- endmacro %}
+{% macro spark__cast(field, type) -%}
+    cast({{ field }} as {{ {'timestamptz': 'timestamp', 'varchar': 'string'}.get(type | lower | trim, type) }})
+{%- endmacro %}
+
+{#- An instant (timestamptz) as the wall-clock time in `zone` (a SQL string). -#}
+{% macro instant_to_local(instant, zone) -%}
+    {{ return(adapter.dispatch('instant_to_local')(instant, zone)) }}
+{%- endmacro %}
+{% macro default__instant_to_local(instant, zone) -%}timezone({{ zone }}, {{ instant }}){%- endmacro %}
+{% macro spark__instant_to_local(instant, zone) -%}from_utc_timestamp({{ instant }}, {{ zone }}){%- endmacro %}
+
+{#- A select item giving one row per day from the date `start` to the date `end` (both included), as a date. -#}
+{% macro day_series(start, end) -%}{{ return(adapter.dispatch('day_series')(start, end)) }}{%- endmacro %}
+{% macro default__day_series(start, end) -%}
+    cast(unnest(generate_series({{ start }}, {{ end }}, interval 1 day)) as date)
+{%- endmacro %}
+{% macro spark__day_series(start, end) -%}
+    explode(sequence(cast({{ start }} as date), cast({{ end }} as date), interval 1 day))
+{%- endmacro %}

@@ -7,7 +7,7 @@
 -#}
 
 {#- A SQL condition: `column` lies in the partitions being materialized (false when none are given). The vars are
-    checked by `partition_window()` (macros/pricing_vars.sql) before they reach SQL. -#}
+    checked by `partition_window()` (macros/vars.sql) before they reach SQL. -#}
 {% macro in_partition_window(column) -%}
     {%- set window = partition_window() -%}
     {%- if window -%}

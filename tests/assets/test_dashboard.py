@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html.parser
+import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 from dagster_project.defs.publish.assets import spending_report
 from dagster_project.publish.dashboard import CHART_IDS
 from dagster_project.resources import WarehouseResource
+from tests.assets.clock import fix_as_of
 
 CHROMIUM = next((p for p in (shutil.which("chromium"), shutil.which("chromium-browser"), "/usr/bin/chromium")
                  if p and Path(p).exists()), None)
@@ -87,7 +90,7 @@ def test_charts_render_in_headless_chromium(report, tmp_path):
     finder.feed(dump_dom(report.as_uri(), tmp_path / "profile"))
     assert finder.rendered == set(CHART_IDS)
     # the per-user section's script ran: the biggest spender is shown first
-    assert "past@example.com (pro): spent 0.1145 USD over 4 requests" in finder.summary
+    assert "past@example.com (pro): spent $0.11 over 4 requests" in finder.summary
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (apt-get install chromium; .ci/run installs it)")
@@ -95,7 +98,7 @@ def test_a_link_opens_the_page_on_one_user(report, tmp_path):
     finder = ChartFinder()
     finder.feed(dump_dom(report.as_uri() + "#user=usr_t95", tmp_path / "profile"))
     assert "chart-user-spend" in finder.rendered
-    assert "t95@example.com (free): spent 0.086931818182 USD over 2 requests" in finder.summary
+    assert "t95@example.com (free): spent $0.09 over 2 requests" in finder.summary
 
 
 def test_the_report_shows_how_requests_were_priced(report, con):
@@ -114,3 +117,93 @@ def test_the_report_shows_how_requests_were_priced(report, con):
     for dimension, value, requests, _ in rows:
         assert f"<td class=\"\">{dimension.replace('_', ' ')}</td><td class=\"\">{value}</td>" \
                f"<td class=\"num\">{requests:,}</td>" in section
+
+
+class TickFinder(html.parser.HTMLParser):
+    """The axis tick labels Chromium drew, by chart id and axis class (`xtick`, `ytick`, `y2tick`)."""
+
+    def __init__(self, chart_ids):
+        super().__init__()
+        self.chart_ids = set(chart_ids)
+        self.stack: list[tuple[str, str | None, str]] = []
+        self.ticks: dict[tuple[str, str], list[str]] = {}
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag not in ("br", "img", "input", "meta", "link", "hr", "path", "rect", "line", "circle", "use", "stop",
+                       "image"):
+            self.stack.append((tag, attrs.get("id"), attrs.get("class") or ""))
+
+    def handle_endtag(self, tag):
+        if self.stack and tag not in ("path", "rect", "line", "circle", "use", "stop", "image"):
+            self.stack.pop()
+
+    def handle_data(self, data):
+        chart = next((i for _, i, _ in self.stack if i in self.chart_ids), None)
+        axis = next((c for _, _, c in reversed(self.stack) if c in ("xtick", "ytick", "y2tick")), None)
+        if chart and axis and self.stack and self.stack[-1][0] == "text":
+            self.ticks.setdefault((chart, axis), []).append(data)
+
+
+def tick_value(text: str) -> float:
+    return float(text.replace("\u2212", "-").replace("$", "").replace(",", "").replace("k", "e3"))
+
+
+@pytest.fixture(scope="module")
+def gap_report(built_warehouse: Path, tmp_path_factory) -> Path:
+    """The report of a copy of the warehouse with one more day, 2026-11-23, after a day without requests (11-22),
+    read on 2026-11-23 (so 11-23 is today's partial day)."""
+    import duckdb
+
+    folder = tmp_path_factory.mktemp("gap_report")
+    shutil.copy(built_warehouse / "warehouse.duckdb", folder / "warehouse.duckdb")
+    with duckdb.connect(str(folder / "warehouse.duckdb")) as con:
+        fix_as_of(con, "2026-11-23")
+        con.execute("""insert into ai_revenue_analytics by name select date '2026-11-23' as date, 1 as requests,
+                       1 as billed_requests, 0 as failed_requests, 1500 as total_tokens, 1 as active_users,
+                       0.00045 as provider_cost_usd, 0.001 as revenue_usd, 0.00055 as profit_usd,
+                       0 as trial_credit_usd""")
+        con.execute("""insert into user_ai_usage_summary by name select 'usr_past' as user_id,
+                       date '2026-11-23' as date, 1 as requests, 1500 as total_tokens, 0 as trial_tokens,
+                       0.001 as user_charge_usd,
+                       0 as trial_credit_usd""")
+    result = dg.materialize([spending_report], resources={"warehouse": WarehouseResource(data_dir=str(folder))})
+    assert result.success
+    return folder / "reports" / "index.html"
+
+
+def test_money_is_shown_to_the_cent_with_the_exact_value_on_hover(report):
+    text = report.read_text(encoding="utf-8")
+    assert '<td class="num" title="0.200431818182 USD, exact">$0.20</td>' in text
+    assert '<td class="num" title="-0.4514 USD, exact">-$0.45</td>' in text
+    # no cell shows more than two decimals
+    assert not re.findall(r'<td class="num"[^>]*>-?\$?[0-9,]*\.[0-9]{3,}</td>', text)
+
+
+def test_a_day_without_requests_is_a_zero_and_today_is_a_partial_day(gap_report):
+    text = gap_report.read_text(encoding="utf-8")
+    assert ('<td class="">2026-11-22</td><td class="num">0</td><td class="num">0</td>'
+            '<td class="num" title="0 USD, exact">$0.00</td>') in text
+    assert ('<td class="">2026-11-23 (partial day)</td><td class="num">1</td><td class="num">1</td>'
+            '<td class="num" title="0.001 USD, exact">$0.00</td>') in text
+    daily = text.split('id="chart-daily"')[1]
+    assert '"x":["2026-11-20","2026-11-21","2026-11-22","2026-11-23 (partial day)"]' in daily
+    # the per-user picker's series too: usr_past had no request on 11-22, a zero there
+    per_user = json.loads(re.search(r'id="per-user-data">(.*?)</script>', text).group(1))
+    assert per_user["series"]["usr_past"]["dates"] == ["2026-11-20", "2026-11-21", "2026-11-22",
+                                                       "2026-11-23 (partial day)"]
+    assert per_user["series"]["usr_past"]["spent"] == [0.001, 0.1135, 0.0, 0.001]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (apt-get install chromium; .ci/run installs it)")
+def test_every_day_is_on_the_axis_and_spend_axes_start_at_zero_in_chromium(gap_report, tmp_path):
+    finder = TickFinder(CHART_IDS)
+    finder.feed(dump_dom(gap_report.as_uri() + "#user=usr_new", tmp_path / "profile"))
+    assert finder.ticks[("chart-daily", "xtick")] == ["2026-11-20", "2026-11-21", "2026-11-22",
+                                                       "2026-11-23 (partial day)"]
+    assert finder.ticks[("chart-trial", "xtick")] == finder.ticks[("chart-daily", "xtick")]
+    assert min(tick_value(t) for t in finder.ticks[("chart-trial", "ytick")]) == 0  # tokens: from 0, none below
+    # usr_new used only the trial: its spend axis is $0.00..$1.00, not -1..1; its tokens axis starts at 0
+    spend = [tick_value(t) for t in finder.ticks[("chart-user-spend", "ytick")]]
+    assert (min(spend), max(spend)) == (0, 1)
+    assert min(tick_value(t) for t in finder.ticks[("chart-user-spend", "y2tick")]) == 0

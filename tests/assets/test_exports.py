@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from datetime import UTC, date, datetime
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -14,8 +15,10 @@ import pytest
 
 from dagster_project.publish.exports import EXPORT_QUERIES, write_exports
 from dagster_project.publish.files import write_atomic
+from tests.assets.clock import fix_as_of
 
-TABLES = ("daily_revenue", "monthly_revenue_by_model", "user_statements", "user_statement_lines")
+TABLES = ("daily_revenue", "monthly_revenue_by_model", "user_statements", "user_statement_lines",
+          "user_statement_totals")
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +182,79 @@ def test_every_csv_cell_is_its_parquet_value_text_neutralised_numbers_exact(host
         ("daily_revenue", "profit_usd", profit),
     ):
         assert sum(D(r[column]) for r in read_csv(exports / table / "2026-11.csv")) == total, table
+
+
+@pytest.fixture(scope="module")
+def dated_exports(built_warehouse: Path, tmp_path_factory) -> dict[str, Path]:
+    """The exports of copies of the warehouse read on 2026-11-21 (November running) and on 2026-12-01."""
+    out = {}
+    for day in ("2026-11-21", "2026-12-01"):
+        folder = tmp_path_factory.mktemp(f"as_of_{day}")
+        shutil.copy(built_warehouse / "warehouse.duckdb", folder / "warehouse.duckdb")
+        with duckdb.connect(str(folder / "warehouse.duckdb")) as con:
+            fix_as_of(con, day)
+            write_exports(con, folder / "exports")
+        out[day] = folder / "exports"
+    return out
+
+
+def test_every_export_row_carries_its_period_and_the_running_month_is_provisional(dated_exports, exports):
+    for day, provisional in (("2026-11-21", True), ("2026-12-01", False)):
+        for table in TABLES:
+            rows = pq.read_table(dated_exports[day] / table / "2026-11.parquet").to_pylist()
+            assert rows, table
+            assert {(r["period_month"], r["period_start_date"], r["period_end_date"], r["is_provisional"])
+                    for r in rows} == {("2026-11", date(2026, 11, 1), date(2026, 11, 30), provisional)}, (table, day)
+            cells = read_csv(dated_exports[day] / table / "2026-11.csv")
+            assert {(r["period_month"], r["period_start_date"], r["period_end_date"], r["is_provisional"])
+                    for r in cells} == {("2026-11", "2026-11-01", "2026-11-30", str(provisional).lower())}, table
+    # the run's own exports: November is provisional while it runs, closed after (the clock of the run)
+    running = datetime.now(UTC).strftime("%Y-%m") <= "2026-11"
+    assert {r["is_provisional"] for r in read_csv(exports / "user_statements" / "2026-11.csv")} == {
+        str(running).lower()}
+
+
+def test_statements_carry_the_amount_rounded_to_cents_half_up_and_the_difference(exports, con):
+    rows = {r["user_id"]: r for r in read_csv(exports / "user_statements" / "2026-11.csv")}
+    assert (rows["usr_past"]["amount_due_usd"], rows["usr_past"]["amount_due_rounded_usd"],
+            rows["usr_past"]["rounding_difference_usd"]) == ("0.114500000000", "0.11", "-0.004500000000")
+    assert (rows["usr_t95"]["amount_due_usd"], rows["usr_t95"]["amount_due_rounded_usd"],
+            rows["usr_t95"]["rounding_difference_usd"]) == ("0.086931818182", "0.09", "0.003068181818")
+    schema = pq.read_schema(exports / "user_statements" / "2026-11.parquet")
+    assert schema.field("amount_due_rounded_usd").type == pa.decimal128(38, 2)
+    assert schema.field("amount_due_usd").type == pa.decimal128(38, 12)
+    for row in rows.values():
+        assert D(row["rounding_difference_usd"]) == D(row["amount_due_rounded_usd"]) - D(row["amount_due_usd"])
+    [totals] = read_csv(exports / "user_statement_totals" / "2026-11.csv")
+    assert (totals["statements"], totals["amount_due_usd"], totals["amount_due_rounded_usd"],
+            totals["rounding_difference_usd"]) == ("5", "0.201431818182", "0.20", "-0.001431818182")
+    assert D(totals["rounding_difference_usd"]) == sum(D(r["rounding_difference_usd"]) for r in rows.values())
+
+
+def test_timestamps_are_utc_with_their_zone(exports):
+    schema = pq.read_schema(exports / "user_statement_lines" / "2026-11.parquet")
+    assert schema.field("created_at").type == pa.timestamp("us", tz="UTC")
+    lines = {r["request_id"]: r for r in read_csv(exports / "user_statement_lines" / "2026-11.csv")}
+    assert lines["g08"]["created_at"] == "2026-11-21T09:00:00Z"
+    parquet = {r["request_id"]: r for r in
+               pq.read_table(exports / "user_statement_lines" / "2026-11.parquet").to_pylist()}
+    assert parquet["g08"]["created_at"] == datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+
+
+def test_profit_is_markup_before_trial_less_trial_credit(exports):
+    rows = pq.read_table(exports / "monthly_revenue_by_model" / "2026-11.parquet").to_pylist()
+    assert "markup_usd" not in rows[0]
+    assert sum(r["markup_before_trial_usd"] for r in rows) == D("0.160525")
+    assert sum(r["trial_credit_usd"] for r in rows) == D("0.591943181818")
+    assert sum(r["profit_usd"] for r in rows) == D("-0.431418181818")
+    for row in rows:
+        assert row["profit_usd"] == row["markup_before_trial_usd"] - row["trial_credit_usd"]
+        assert row["markup_before_trial_usd"] >= 0
+
+
+def test_a_timestamp_without_its_zone_is_refused(tmp_path):
+    with duckdb.connect() as con:
+        con.execute("create table main.daily_revenue as select '2026-11' as period_month, date '2026-11-20' as date, "
+                    "timestamp '2026-11-20 10:00:00' as created_at")
+        with pytest.raises(TypeError, match="export column created_at is TIMESTAMP: make it TIMESTAMPTZ"):
+            write_exports(con, tmp_path / "exports")

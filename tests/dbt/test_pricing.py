@@ -192,7 +192,7 @@ def test_markup_policy_trial_start_date_and_timezone(other_warehouse: Path):
 
 def _validate(data_dir: Path, dbt_vars: str) -> str:
     """Run the knobs' validation with `dbt_vars`; return the error ('' when valid)."""
-    result = _dbt(data_dir, "run-operation", "validate_pricing_vars", "--vars", dbt_vars)
+    result = _dbt(data_dir, "run-operation", "validate_vars", "--vars", dbt_vars)
     return "" if result.success else str(result.exception)
 
 

@@ -19,6 +19,7 @@ import pickle
 import re
 import shutil
 import subprocess
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -33,7 +34,7 @@ PROJECT_PYTHON = ROOT / ".venv" / "bin" / "python"
 DUCKDB_DBT = ROOT / ".venv" / "bin" / "dbt"
 SPARK_DBT = Path(os.sys.executable).parent / "dbt"
 # stamped with the time of the build (or a fingerprint of the engine's text of a row): not data
-VOLATILE = {"updated_at", "priced_at", "costed_at", "catalog_fingerprint"}
+VOLATILE = {"updated_at", "priced_at", "costed_at", "catalog_fingerprint", "as_of_at"}
 TIMEOUT = 900  # seconds, a safety limit for one dbt invocation on a busy machine
 
 
@@ -110,9 +111,16 @@ def _spark_marts(data_dir: Path, names) -> dict[str, tuple[list[str], list[tuple
     return pickle.loads(out.read_bytes())
 
 
+def _utc(value):
+    """An instant (DuckDB's timestamptz: an aware datetime) as the naive UTC datetime Spark's TIMESTAMP gives."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
+
+
 def _comparable(columns: list[str], rows: list[tuple]) -> tuple[list[str], list[tuple]]:
     keep = [i for i, column in enumerate(columns) if column not in VOLATILE]
-    return [columns[i] for i in keep], sorted((tuple(row[i] for i in keep) for row in rows), key=_sort_key)
+    return [columns[i] for i in keep], sorted((tuple(_utc(row[i]) for i in keep) for row in rows), key=_sort_key)
 
 
 def _assert_equal_marts(expected: dict, actual: dict) -> int:

@@ -29,6 +29,8 @@ DUCKDB_ONLY = {
     r"\bprintf\s*\(": "casts of exact decimals",
     r"\bvarchar\b": "string",
     r"\blen\s*\(": "a macro of cross_engine.sql",
+    r"\bgenerate_series\s*\(|\bunnest\s*\(": "{{ day_series(start, end) }}",
+    r"\bas\s+timestamptz\b": "{{ timestamptz() }}",
 }
 
 
@@ -92,5 +94,6 @@ def test_the_engine_file_holds_the_duckdb_spellings():
     # the macros the lint points to exist, each with a DuckDB and a Spark version
     text = ENGINE_FILE.read_text()
     for macro in ("int128", "floor_div", "ordered_string_agg", "utc_to_local", "year_month", "time_seconds",
-                  "cte_inlined", "days_between", "incremental_materialization", "register_raw_sources"):
+                  "cte_inlined", "days_between", "incremental_materialization", "register_raw_sources",
+                  "utc_instant", "instant_to_local", "timestamptz", "day_series"):
         assert f"macro default__{macro}(" in text and f"macro spark__{macro}(" in text, macro

@@ -1,34 +1,27 @@
-"""Asset checks on what ingest landed: the counts reconcile, quarantine growth, users missing from the export, and
-the gateway's own cost against ours. The SQL is here because each check is one query over tables ingest/ and dbt
-own; the checks only read (DuckDB opened read_only) and share the writer pool so they never meet a writer's lock.
+"""Asset checks on what ingest landed: the load log balances, and quarantine growth.
 
-Why the last two are not dbt tests (warn) yet, as issue 11 asks: their results are Dagster check results with a
-description naming the users or model-days, a tolerance from run config or $AI_USAGE_COST_DRIFT_TOLERANCE, and a
-quiet pass before anything is landed, and tests/assets/test_ingest_checks.py asserts exactly those (it belonged to
-another change in flight when the marts moved). Moving them means a dbt test on stg_raw__gateway_requests / the
-request mart with `severity: warn` and the tolerance as a dbt var, and rewriting those assertions: one change, to make
-together.
+These two stay Python asset checks on the landing's own assets, not dbt tests: they check the landing step itself
+(its accounting in raw.load_log, and what this run's load, known by its Dagster run id, put in raw.quarantine), so
+they run right after landing in any run that lands, also one that materializes no dbt model, and the second needs
+the run id, which dbt does not have. They only read (DuckDB opened read_only) and share the writer pool so they
+never meet a writer's lock.
+
+The reconciliations over the priced data are dbt tests (severity warn) that Dagster shows as checks through
+dagster-dbt: `users_in_the_users_export` and `gateway_cost_matches_provider_cost` in dbt_project/tests/singular/.
 """
-
-import os
-from decimal import Decimal, InvalidOperation
 
 import dagster as dg
 import duckdb
 
 from dagster_project.defs.ingest.gateway_api import GATEWAY_API_PULL
-from dagster_project.metadata import markdown_table
+from dagster_project.metadata import md_table
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
 
-COST_DRIFT_TOLERANCE_ENV = "AI_USAGE_COST_DRIFT_TOLERANCE"
-DEFAULT_COST_DRIFT_TOLERANCE = Decimal("0.05")
 SAMPLE = 10  # ids or rows listed in a check's metadata
 
 LOAD_LOG = dg.AssetKey(["raw", "load_log"])
 QUARANTINE = dg.AssetKey(["raw", "quarantine"])
-REQUESTS = dg.AssetKey(["raw", "gateway_requests"])
 USERS = dg.AssetKey(["raw", "users"])
-REQUEST_MART = dg.AssetKey("ai_usage_analytics")
 
 
 def _open(warehouse: WarehouseResource) -> duckdb.DuckDBPyConnection | None:
@@ -44,10 +37,6 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
         ).fetchone()[0]
         > 0
     )
-
-
-def _md_table(header: tuple[str, ...], rows: list[tuple]) -> dg.MetadataValue:
-    return dg.MetadataValue.md(markdown_table(header, rows))
 
 
 def _run_id(context: dg.AssetCheckExecutionContext) -> str:
@@ -102,10 +91,10 @@ def load_log_balances(warehouse: WarehouseResource) -> dg.AssetCheckResult:
             "sources": sources,
             "source_kinds": kinds,
             "unbalanced": len(bad),
-            "unbalanced_sources": _md_table(
+            "unbalanced_sources": md_table(
                 ("load_id", "source", "kind", "read", "accepted", "duplicates", "quarantined"), bad[:SAMPLE]
             ),
-            "totals_by_kind": _md_table(
+            "totals_by_kind": md_table(
                 ("kind", "sources", "read", "accepted", "duplicates", "quarantined"), by_kind
             ),
         },
@@ -153,121 +142,6 @@ def quarantine_did_not_grow(context: dg.AssetCheckExecutionContext, warehouse: W
             "load_id": load_id,
             "added": added,
             "total_rows": total,
-            "reasons": _md_table(("reason", "lines", "sources", "first at"), reasons),
-        },
-    )
-
-
-@dg.asset_check(
-    asset=REQUESTS,
-    additional_deps=[USERS, GATEWAY_API_PULL],
-    description="Warns about requests from users missing from the users export (they are billed all the same).",
-    pool=DUCKDB_WRITER_POOL,
-)
-def users_in_the_users_export(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    con = _open(warehouse)
-    if con is None or not _has_table(con, "raw", "gateway_requests") or not _has_table(con, "raw", "users"):
-        return _nothing_yet("raw.gateway_requests or raw.users")
-    with con:
-        missing = con.execute(
-            """
-            select r.user_id, count(*) as requests, min(r.created_at) as first_request_at
-            from raw.gateway_requests as r anti join raw.users as u on u.id = r.user_id
-            group by r.user_id order by requests desc, r.user_id
-            """
-        ).fetchall()
-    requests = sum(row[1] for row in missing)
-    return dg.AssetCheckResult(
-        passed=not missing,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            f"{len(missing)} users with {requests} requests are not in the users export (billed all the same; "
-            "the next export should have them): " + ", ".join(row[0] for row in missing[:SAMPLE])
-            if missing
-            else "every requesting user is in the users export"
-        ),
-        metadata={
-            "missing_users": len(missing),
-            "their_requests": requests,
-            "sample": _md_table(("user_id", "requests", "first request at"), missing[:SAMPLE]),
-        },
-    )
-
-
-class CostDriftConfig(dg.Config):
-    """Relative tolerance as a decimal string, e.g. "0.05" for 5%. Empty: $AI_USAGE_COST_DRIFT_TOLERANCE or 0.05."""
-
-    tolerance: str = ""
-
-
-def drift_tolerance(configured: str) -> Decimal:
-    raw = configured.strip() or os.environ.get(COST_DRIFT_TOLERANCE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_COST_DRIFT_TOLERANCE
-    try:
-        value = Decimal(raw)
-    except InvalidOperation:
-        value = Decimal(-1)
-    if not value.is_finite() or not 0 <= value <= 10:
-        raise ValueError(
-            f"cost drift tolerance {raw!r} (config or ${COST_DRIFT_TOLERANCE_ENV}): use a decimal between 0 and 10, "
-            "e.g. 0.05 for 5%"
-        )
-    return value
-
-
-@dg.asset_check(
-    asset=REQUEST_MART,
-    additional_deps=[REQUESTS, GATEWAY_API_PULL],
-    description=(
-        "Per model and UTC day, the gateway's own cost (raw total_cost, the API's `cost`) against our provider "
-        "cost for the same requests; warns beyond a relative tolerance (default 5%)."
-    ),
-    pool=DUCKDB_WRITER_POOL,
-)
-def gateway_cost_matches_provider_cost(warehouse: WarehouseResource, config: CostDriftConfig):
-    tolerance = drift_tolerance(config.tolerance)
-    con = _open(warehouse)
-    if con is None or not _has_table(con, "main", "ai_usage_analytics"):
-        return _nothing_yet("the ai_usage_analytics mart")
-    with con:
-        rows = con.execute(
-            """
-            with compared as (
-                select
-                    a.model,
-                    cast(a.created_at as date) as day,
-                    count(*) as requests,
-                    sum(r.total_cost) as gateway_cost_usd,
-                    sum(a.provider_cost_usd) as provider_cost_usd
-                from main.ai_usage_analytics as a
-                join raw.gateway_requests as r on r.id = a.request_id
-                where r.total_cost is not null
-                group by 1, 2
-            )
-            select model, day, requests, gateway_cost_usd, provider_cost_usd,
-                   gateway_cost_usd - provider_cost_usd as difference_usd,
-                   abs(gateway_cost_usd - provider_cost_usd) > ? * provider_cost_usd as drifts
-            from compared order by abs(gateway_cost_usd - provider_cost_usd) desc, model, day
-            """,
-            [tolerance],
-        ).fetchall()
-    drifting = [row[:6] for row in rows if row[6]]
-    return dg.AssetCheckResult(
-        passed=not drifting,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=(
-            f"{len(drifting)} of {len(rows)} model-days differ from the gateway's cost by more than {tolerance:%}: "
-            + ", ".join(f"{model} {day} ({difference:+})" for model, day, _, _, _, difference in drifting[:5])
-            if drifting
-            else f"{len(rows)} model-days within {tolerance:%} of the gateway's cost"
-        ),
-        metadata={
-            "tolerance": str(tolerance),
-            "model_days_compared": len(rows),
-            "model_days_drifting": len(drifting),
-            "drifting": _md_table(
-                ("model", "day", "requests", "gateway cost", "provider cost", "difference"), drifting[:SAMPLE]
-            ),
+            "reasons": md_table(("reason", "lines", "sources", "first at"), reasons),
         },
     )

@@ -23,6 +23,7 @@ from dagster_project.publish.alerts import (
 )
 from dagster_project.publish.dashboard import usd_exact, write_report
 from dagster_project.publish.exports import EXPORT_ORDER, write_exports
+from dagster_project.publish.user_pages import write_user_pages
 from dagster_project.resources import DUCKDB_WRITER_POOL, WEBHOOK_URL_ENV, AlertWebhookResource, WarehouseResource
 from ingest import settings
 
@@ -34,11 +35,13 @@ def _money(value: Decimal) -> str:
 
 
 @dg.asset(
-    deps=[dg.AssetKey(name) for name in (*EXPORT_ORDER, "monthly_revenue")],
+    deps=[dg.AssetKey(name) for name in (*EXPORT_ORDER, "monthly_revenue", "finance_as_of")],
     description=(
         "Finance exports in <data dir>/exports/: daily revenue, monthly revenue by provider and model, per-user "
-        "monthly statements and their request lines; Parquet (decimal128(38,12)) and CSV (exact decimals), one "
-        "file per month, each rewritten atomically."
+        "monthly statements (exact and rounded to cents, half up), the month's statement totals and the statements' "
+        "request lines; every row with its period and is_provisional (the running month); Parquet "
+        "(decimal128(38,12)) and CSV (exact decimals, UTC timestamps with Z), one file per month, each rewritten "
+        "atomically."
     ),
     group_name=GROUP,
     kinds={"python", "parquet", "csv"},
@@ -49,7 +52,14 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     with warehouse.connect(read_only=True) as con:
         written = write_exports(con, exports_dir)
         monthly = con.execute(
-            "select month, requests, revenue_usd, provider_cost_usd, profit_usd from monthly_revenue order by month"
+            """
+            select revenue.period_month, revenue.is_provisional, revenue.requests, revenue.revenue_usd,
+                   revenue.provider_cost_usd, revenue.profit_usd, totals.amount_due_rounded_usd,
+                   totals.rounding_difference_usd
+            from monthly_revenue as revenue
+            left join user_statement_totals as totals using (period_month)
+            order by revenue.period_month
+            """
         ).fetchall()
     files_by_table: dict[str, int] = defaultdict(int)
     for export in written:
@@ -62,8 +72,11 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "files_by_table": dg.MetadataValue.json(dict(files_by_table)),
             "months": dg.MetadataValue.md(
                 markdown_table(
-                    ["month", "requests", "revenue USD", "provider cost USD", "profit USD"],
-                    [[m, f"{n:,}", _money(r), _money(c), _money(p)] for m, n, r, c, p in monthly],
+                    ["month", "status", "requests", "revenue USD", "provider cost USD", "profit USD",
+                     "invoiced (rounded) USD", "rounding difference USD"],
+                    [[m, "provisional" if provisional else "closed", f"{n:,}", _money(r), _money(c), _money(p),
+                      _money(invoiced), usd_exact(difference)]
+                     for m, provisional, n, r, c, p, invoiced, difference in monthly],
                 )
             ),
         }
@@ -72,8 +85,8 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 
 @dg.asset(
     deps=[dg.AssetKey(name) for name in
-          ("ai_revenue_analytics", "model_popularity", "user_ai_usage_summary", "user_spending", "trial_usage_daily",
-           "trial_status", "run_summary", "pricing_dimension_usage")],
+          ("report_daily", "model_popularity", "user_spending_daily", "user_spending", "trial_status", "run_summary",
+           "pricing_dimension_usage", "finance_as_of")],
     description=(
         "The spending report, <data dir>/reports/index.html: revenue, cost and profit per day, top models, top users "
         "by spend, free-trial usage and a per-user spending section; plotly charts, self-contained (works offline)."
@@ -104,6 +117,34 @@ def spending_report(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             "preview_last_7_days": dg.MetadataValue.md(preview),
             "preview_top_users": dg.MetadataValue.md(top_users),
             "users_in_picker": len(data.users),
+        }
+    )
+
+
+@dg.asset(
+    deps=[dg.AssetKey(name) for name in ("user_spending", "user_spending_daily", "user_alerts", "finance_as_of")],
+    description=(
+        "Each user's own spending page, <data dir>/user_pages/<token>.html: spend, free-trial tokens left, quota use "
+        "this month, alerts and spend per day, that user's figures only. The token is an HMAC of the user id with "
+        "the secret <data dir>/user_pages.key; nothing links to the pages; <data dir>/user_pages.csv says which page "
+        "is whose (send each user their link). Unchanged pages are not rewritten."
+    ),
+    group_name=GROUP,
+    kinds={"python", "html"},
+    pool=DUCKDB_WRITER_POOL,
+)
+def user_spending_pages(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect(read_only=True) as con:
+        result = write_user_pages(con, warehouse.root)
+    context.log.info(f"user spending pages: {result.pages} in {result.folder} ({result.rewritten} rewritten, "
+                     f"{result.removed} removed)")
+    # no page name here: the names are the links, and run metadata is visible to everyone with the Dagster UI
+    return dg.MaterializeResult(
+        metadata={
+            "folder": dg.MetadataValue.path(str(result.folder)),
+            "pages": result.pages,
+            "rewritten": result.rewritten,
+            "removed": result.removed,
         }
     )
 

@@ -1,22 +1,31 @@
--- One row per day of ai_revenue_analytics (reporting_timezone), with the month its export file is in.
+-- One row per day of ai_revenue_analytics (reporting_timezone), with the month its export file is in. Days of the
+-- running month (finance_as_of, UTC) are provisional.
 with days as (
     select * from {{ ref('ai_revenue_analytics') }}
 ),
 
+as_of as (
+    select * from {{ ref('finance_as_of') }}
+),
+
 final as (
     select
-        {{ year_month('date') }} as month,
-        date,
-        requests,
-        billed_requests,
-        failed_requests,
-        total_tokens,
-        provider_cost_usd,
-        revenue_usd,
-        profit_usd,
-        trial_credit_usd,
-        active_users
+        {{ year_month('days.date') }} as period_month,
+        cast(date_trunc('month', days.date) as date) as period_start_date,
+        last_day(days.date) as period_end_date,
+        {{ year_month('days.date') }} >= as_of.running_month as is_provisional,
+        days.date,
+        days.requests,
+        days.billed_requests,
+        days.failed_requests,
+        days.total_tokens,
+        days.provider_cost_usd,
+        days.revenue_usd,
+        days.profit_usd,
+        days.trial_credit_usd,
+        days.active_users
     from days
+    cross join as_of
 )
 
 select * from final

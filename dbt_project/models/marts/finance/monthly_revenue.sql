@@ -6,16 +6,20 @@ with by_model as (
 
 final as (
     select
-        month,
+        period_month,
+        period_start_date,
+        period_end_date,
+        is_provisional,
         cast(sum(requests) as bigint) as requests,
         cast(sum(billed_requests) as bigint) as billed_requests,
         cast(sum(total_tokens) as bigint) as total_tokens,
         cast(sum(provider_cost_usd) as decimal(38, 12)) as provider_cost_usd,
         cast(sum(revenue_usd) as decimal(38, 12)) as revenue_usd,
         cast(sum(profit_usd) as decimal(38, 12)) as profit_usd,
+        cast(sum(markup_before_trial_usd) as decimal(38, 12)) as markup_before_trial_usd,
         cast(sum(trial_credit_usd) as decimal(38, 12)) as trial_credit_usd
     from by_model
-    group by month
+    group by period_month, period_start_date, period_end_date, is_provisional
 )
 
 select * from final

@@ -1,5 +1,7 @@
 -- One row per month (UTC calendar month) and user: the statement, i.e. what the user owes for the month. The sum of
 -- its lines in user_statement_lines. A user missing from the users export has no e-mail or plan but is billed.
+-- amount_due_usd is exact; amount_due_rounded_usd is it rounded once to cents, half up (away from zero; amounts due
+-- are never negative), and rounding_difference_usd = rounded - exact (pricing-rules.md, "Statements").
 with requests as (
     select * from {{ ref('ai_usage_analytics') }}
 ),
@@ -8,9 +10,13 @@ users as (
     select * from {{ ref('users') }}
 ),
 
+as_of as (
+    select * from {{ ref('finance_as_of') }}
+),
+
 per_user_month as (
     select
-        {{ year_month('created_at') }} as month,
+        {{ year_month('created_at') }} as period_month,
         user_id,
         count(*) as requests,
         count(*) filter (where is_billed) as billed_requests,
@@ -21,12 +27,15 @@ per_user_month as (
         cast(sum(trial_credit_usd) as decimal(38, 12)) as trial_credit_usd,
         cast(sum(user_charge_usd) as decimal(38, 12)) as amount_due_usd
     from requests
-    group by month, user_id
+    group by period_month, user_id
 ),
 
 final as (
     select
-        per_user_month.month,
+        per_user_month.period_month,
+        cast(strptime(per_user_month.period_month, '%Y-%m') as date) as period_start_date,
+        last_day(cast(strptime(per_user_month.period_month, '%Y-%m') as date)) as period_end_date,
+        per_user_month.period_month >= as_of.running_month as is_provisional,
         per_user_month.user_id,
         users.email,
         users.plan,
@@ -37,8 +46,12 @@ final as (
         per_user_month.chargeable_tokens,
         per_user_month.list_charge_usd,
         per_user_month.trial_credit_usd,
-        per_user_month.amount_due_usd
+        per_user_month.amount_due_usd,
+        cast(round(per_user_month.amount_due_usd, 2) as decimal(38, 2)) as amount_due_rounded_usd,
+        cast(round(per_user_month.amount_due_usd, 2) - per_user_month.amount_due_usd as decimal(38, 12))
+            as rounding_difference_usd
     from per_user_month
+    cross join as_of
     left join users on per_user_month.user_id = users.id
 )
 

@@ -1,6 +1,7 @@
 {#-
-    The pricing knobs, read from dbt vars and checked before any SQL runs (see `on-run-start` in dbt_project.yml).
-    A value that is not a plain number in its range stops the build with a message naming the var and what to do.
+    Every dbt var of the project, checked in this one file before any SQL runs (`validate_vars`, the on-run-start
+    hook of dbt_project.yml): an unknown var name, or a value that is not a plain number in its range, stops the
+    build with a message naming the var and what to do, and nothing is built.
     Values are turned into exact SQL literals here: money never passes through a float.
     Patterns are checked with `re.fullmatch`, never `re.match` with `$`: `$` also matches before a final newline, so
     a key like "anthropic\n" would pass and silently never match its provider.
@@ -14,7 +15,7 @@
 {% macro _plain_number(name, value, max_scale) -%}
     {%- set text = (value | string) | trim -%}
     {%- if value is boolean or value is none
-          or not modules.re.fullmatch('[0-9]+(\.[0-9]+)?', text) -%}
+          or not modules.re.fullmatch('[0-9]+([.][0-9]+)?', text) -%}
         {{ exceptions.raise_compiler_error(
             "dbt var '" ~ name ~ "' = " ~ (value | string)[:60] ~ " is not a plain non-negative number. "
             ~ ("Set it to a number like 25" if '.' in name else "Set it like --vars '{" ~ name ~ ": 25}'")
@@ -251,7 +252,45 @@
     {%- do return(policies) -%}
 {%- endmacro %}
 
-{% macro validate_pricing_vars() -%}
+{#- Every var this project reads, the one list: dbt_project.yml's vars, plus the data directory (given by the Dagster
+    dbt asset: ingest/settings.py, read by profiles.yml) and the partition window (set for a re-pricing by hand). -#}
+{% macro known_vars() -%}
+    {%- do return(['alert_thresholds_percent', 'cost_drift_tolerance', 'data_dir', 'free_trial_tokens',
+                   'markup_percentage', 'minimum_charge_usd', 'model_markup_percentage', 'partition_end',
+                   'partition_start', 'pricing_scenarios', 'projection_days_per_month', 'projection_top_models',
+                   'projection_window_days', 'provider_markup_percentage', 'reporting_timezone',
+                   'trial_start_date']) -%}
+{%- endmacro %}
+
+{#- A var given on the command line (--vars, or the dbt asset's run config `dbt_vars`) that the project does not
+    read is a typo (`markup_percent` for `markup_percentage`): it would be ignored and the build would bill with the
+    default. Stop instead, naming it and the valid names, as an unknown key of a pricing scenario does. -#}
+{% macro _check_var_names() -%}
+    {%- set given = invocation_args_dict.get('vars') or {} -%}
+    {%- if given is string -%}{%- set given = fromyaml(given) or {} -%}{%- endif -%}
+    {%- set unknown = [] -%}
+    {%- for name in given if name not in known_vars() -%}
+        {%- do unknown.append(name | string) -%}
+    {%- endfor -%}
+    {%- if unknown -%}
+        {{ exceptions.raise_compiler_error(
+            "unknown dbt var '" ~ (unknown | sort | join("', '"))[:200] ~ "' (--vars or the dbt asset's "
+            ~ "dbt_vars): nothing was built. Valid names: " ~ known_vars() | join(', ') ~ ".") }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The drift the reconciliation test gateway_cost_matches_provider_cost (tests/singular) tolerates between the
+    gateway's own cost and ours, per model and UTC day: a relative amount, 0..10 (0.05 = 5%). -#}
+{% macro cost_drift_tolerance(value=none, name='cost_drift_tolerance') -%}
+    {%- set text = _plain_number(name, var('cost_drift_tolerance') if value is none else value, 6) -%}
+    {%- do _check_range(name, text, 0, 10) -%}
+    {{- text -}}
+{%- endmacro %}
+
+{#- Every var checked, before any model runs (on-run-start in dbt_project.yml): an unknown name or a bad value stops
+    the build with nothing changed. -#}
+{% macro validate_vars() -%}
+    {%- do _check_var_names() -%}
     {%- do markup_factor_units() -%}
     {%- do minimum_charge_usd() -%}
     {%- do free_trial_tokens() -%}
@@ -261,7 +300,12 @@
     {%- do reporting_timezone() -%}
     {%- do scenario_pricing_policies() -%}
     {%- do partition_window() -%}
-    select 1 as pricing_vars_are_valid
+    {%- do cost_drift_tolerance() -%}
+    {%- do alert_thresholds() -%}
+    {%- for name in ['projection_days_per_month', 'projection_window_days', 'projection_top_models'] -%}
+        {%- do projection_count(name) -%}
+    {%- endfor -%}
+    select 1 as vars_are_valid
 {%- endmacro %}
 
 {#- Whether year-month-day is a real calendar day between 1970 and 2200. -#}
@@ -274,7 +318,7 @@
 {%- endmacro %}
 
 {#- The alert thresholds of billing_alerts (var alert_thresholds_percent): a list of whole percents, 1..9999.
-    Checked when billing_alerts compiles (not at run start: a build without it does not need them). -#}
+    Checked at run start (validate_vars) and where billing_alerts reads them. -#}
 {% macro alert_thresholds() -%}
     {%- set thresholds = var('alert_thresholds_percent') -%}
     {%- if thresholds is string or thresholds is number or thresholds | length == 0 -%}
@@ -283,7 +327,7 @@
             ~ "e.g. --vars '{alert_thresholds_percent: [80, 100]}'.") }}
     {%- endif -%}
     {%- for threshold in thresholds -%}
-        {%- if not modules.re.match('^[1-9][0-9]{0,3}$', threshold | string) -%}
+        {%- if not modules.re.fullmatch('[1-9][0-9]{0,3}', threshold | string) -%}
             {{ exceptions.raise_compiler_error(
                 "dbt var 'alert_thresholds_percent' has " ~ (threshold | string)[:20]
                 ~ ": each threshold must be a whole percent, 1..9999.") }}
@@ -293,10 +337,11 @@
 {%- endmacro %}
 
 {#- A whole-number var of the observed projections (projection_window_days, projection_days_per_month,
-    projection_top_models), 1..9999, as SQL text. Checked when revenue_projections_observed compiles. -#}
+    projection_top_models), 1..9999, as SQL text. Checked at run start (validate_vars) and where the projections read
+    them. -#}
 {% macro projection_count(name) -%}
     {%- set value = var(name) | string | trim -%}
-    {%- if not modules.re.match('^[1-9][0-9]{0,3}$', value) -%}
+    {%- if not modules.re.fullmatch('[1-9][0-9]{0,3}', value) -%}
         {{ exceptions.raise_compiler_error(
             "dbt var '" ~ name ~ "' = " ~ value[:40] ~ " must be a whole number, 1..9999; "
             ~ "set it like --vars '{" ~ name ~ ": 30}'.") }}

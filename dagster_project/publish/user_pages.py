@@ -1,0 +1,234 @@
+"""Each user's own spending page: one HTML file per user that holds that user's figures and nobody else's.
+
+    <data dir>/user_pages/<token>.html   one page per user: spend, trial left, quota use this month, alerts, per day
+    <data dir>/user_pages/plotly.min.js  the chart library the pages load (relative: the folder works offline)
+    <data dir>/user_pages.key            the secret the tokens are made from (mode 0600; delete it to change every link)
+    <data dir>/user_pages.csv            user_id, email, page: which link to send to whom (mode 0600)
+
+The file name is `HMAC-SHA256(key, user_id)`, 32 hex digits: a link cannot be guessed from a user id, and it stays
+the same from run to run (a user's bookmark keeps working). Nothing links to the pages: serve the folder without a
+directory listing (or mail each user their file). A page is built from the user's rows alone (the marts
+user_spending, user_spending_daily and user_alerts: dbt_project/models/marts/reporting), so it cannot show another
+user's figures. A page whose content did not change is not rewritten; a page no user has any more is removed.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import html
+import io
+import json
+import os
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+from plotly.offline import get_plotlyjs
+
+from dagster_project.publish.dashboard import CSS, PARTIAL, day_label, usd, usd_exact
+from dagster_project.publish.files import write_text_atomic
+
+PAGES_DIR = "user_pages"
+KEY_FILE = "user_pages.key"
+INDEX_FILE = "user_pages.csv"
+PLOTLY_FILE = "plotly.min.js"
+ALERT_WORDS = {"tokens": "tokens", "spend": "spend", "trial": "free trial"}
+
+
+def pages_dir(data_dir: Path) -> Path:
+    return Path(data_dir) / PAGES_DIR
+
+
+def page_key(data_dir: Path) -> bytes:
+    """The secret of the page names: `<data dir>/user_pages.key`, made once (32 random bytes, mode 0600)."""
+    path = Path(data_dir) / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return bytes.fromhex(path.read_text().strip())
+
+
+def page_name(key: bytes, user_id: str) -> str:
+    return hmac.new(key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:32] + ".html"
+
+
+@dataclass(frozen=True)
+class PagesWritten:
+    folder: Path
+    pages: int
+    rewritten: int
+    removed: int
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    cursor = con.execute(sql)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _percent(used: int | Decimal, quota: int | Decimal | None) -> str:
+    if not quota:
+        return "no quota"
+    return f"{Decimal(used) * 100 / Decimal(quota):.1f}%"
+
+
+def _alert_text(alert: dict) -> str:
+    if alert["metric"] == "trial":
+        return f"free trial used up ({alert['used_tokens']:,} tokens)"
+    if alert["metric"] == "tokens":
+        return (f"{alert['threshold_percent']}% of the monthly token quota reached ({alert['used_tokens']:,} of "
+                f"{alert['quota_tokens']:,} tokens in {alert['period_month']})")
+    return (f"{alert['threshold_percent']}% of the monthly spend quota reached ({usd(alert['used_spend_usd'])} of "
+            f"{usd(alert['quota_spend_usd'])} in {alert['period_month']})")
+
+
+PAGE_SCRIPT = """
+(function () {
+  var d = JSON.parse(document.getElementById('user-data').textContent);
+  // spend and tokens start at 0; an axis whose every value is 0 (a trial-only user's spend) is 0..1, not -1..1
+  function axis(values, extra) {
+    var zero = !values.some(function (v) { return v > 0; });
+    return Object.assign(zero ? {range: [0, 1]} : {rangemode: 'tozero'}, extra);
+  }
+  Plotly.newPlot('chart-user', [
+    {type: 'bar', x: d.dates, y: d.spent, name: 'spent (USD)', marker: {color: '#2563eb', opacity: d.opacity}},
+    {type: 'scatter', mode: 'lines+markers', x: d.dates, y: d.tokens, name: 'tokens', yaxis: 'y2',
+     line: {color: '#a855f7'}}
+  ], {
+    title: {text: 'Your spending per day', x: 0.01}, height: 380,
+    margin: {l: 60, r: 60, t: 50, b: 50}, legend: {orientation: 'h', y: -0.18},
+    xaxis: {type: 'category', title: {text: 'UTC day'}},
+    yaxis: axis(d.spent, {title: {text: 'USD'}, tickformat: '$,.2f'}),
+    yaxis2: axis(d.tokens, {title: {text: 'tokens'}, overlaying: 'y', side: 'right'})
+  }, {displaylogo: false, responsive: true});
+})();
+"""
+
+
+def render_user_page(user: dict, days: list[dict], alerts: list[dict]) -> str:
+    """One user's page from that user's rows alone (no time of generation: an unchanged page stays byte-identical)."""
+    name = user["email"] or user["user_id"]
+    month = user["quota_month"]
+    kpis = [
+        ("spent in all", usd(user["spent_usd"]), usd_exact(user["spent_usd"])),
+        (f"spent in {month}", usd(user["month_spent_usd"]), usd_exact(user["month_spent_usd"])),
+        ("free-trial tokens left", f"{user['trial_tokens_left']:,} of {user['trial_allowance_tokens']:,}", ""),
+        (f"token quota used in {month}", _percent(user["month_tokens"], user["monthly_token_quota"]),
+         f"{user['month_tokens']:,} of {user['monthly_token_quota'] or 0:,} tokens"),
+        (f"spend quota used in {month}", _percent(user["month_spent_usd"], user["monthly_spend_quota_usd"]),
+         f"{usd(user['month_spent_usd'])} of {usd(user['monthly_spend_quota_usd'] or Decimal(0))}"),
+    ]
+    kpi_boxes = "".join(
+        f'<div class="kpi" title="{html.escape(title)}"><b>{html.escape(value)}</b><span>{html.escape(label)}</span>'
+        "</div>" for label, value, title in kpis
+    )
+    alert_items = "".join(
+        f"<li>{html.escape(alert['crossed_at'].strftime('%Y-%m-%d %H:%M'))} UTC: {html.escape(_alert_text(alert))}</li>"
+        for alert in alerts
+    ) or "<li>none</li>"
+    labels = [day_label(day) for day in days]  # ISO dates: nothing to escape
+    # one f-string per day (a page has a row per day and a run renders every user's page): no escaping of numbers
+    rows = "".join(
+        f'<tr><td>{label}</td><td class="num">{day["requests"]:,}</td><td class="num">{day["total_tokens"]:,}</td>'
+        f'<td class="num">{day["trial_tokens"]:,}</td><td class="num" title="{usd_exact(day["spent_usd"])} USD, '
+        f'exact">{usd(day["spent_usd"])}</td></tr>'
+        for label, day in zip(reversed(labels), reversed(days), strict=True)
+    )
+    series = json.dumps({
+        "dates": labels,
+        "spent": [float(day["spent_usd"]) for day in days],
+        "tokens": [day["total_tokens"] for day in days],
+        "opacity": [0.45 if day["is_partial_day"] else 1.0 for day in days],
+    }).replace("</", "<\\/")
+    last = days[-1] if days else None
+    through = (f"up to {day_label(last)}" if last else "no requests yet")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex, nofollow"><meta name="referrer" content="no-referrer">
+<title>Your AI usage</title><style>{CSS}</style><script src="{PLOTLY_FILE}"></script></head>
+<body><header><h1>Your AI usage</h1>
+<p id="user-name">{html.escape(name)} ({html.escape(user["plan"] or "no plan")}): {user["requests"]:,} requests,
+{int(user["total_tokens"]):,} tokens, {html.escape(through)} (UTC days; amounts to the cent, exact on hover).</p>
+</header><main><div class="kpis" id="kpis">{kpi_boxes}</div>
+<section id="alerts"><h2>Alerts</h2><ul>{alert_items}</ul></section>
+<section><div id="chart-user"></div>
+<script type="application/json" id="user-data">{series}</script><script>{PAGE_SCRIPT}</script>
+<p class="note">A day without requests shows 0; a day marked{html.escape(PARTIAL)} is today, its figures the hours so
+far.</p>
+<table><thead><tr><th>day</th><th>requests</th><th>tokens</th><th>of them paid by the trial</th><th>spent</th>
+</tr></thead><tbody>{rows}</tbody></table></section>
+</main></body></html>
+"""
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    """Write `text` to `path` unless it holds it already; atomically (temporary file, then rename) but without the
+    fsync of write_atomic: a run writes one page per user, and a page lost to a crash is written again next run."""
+    data = text.encode("utf-8")
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        tmp.chmod(0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return True
+
+
+def write_user_pages(con: duckdb.DuckDBPyConnection, data_dir: Path) -> PagesWritten:
+    """One page per user of user_spending under `<data dir>/user_pages/`, plus the index of links for whoever sends
+    them (`<data dir>/user_pages.csv`, outside the folder)."""
+    folder = pages_dir(data_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for leftover in folder.glob(".*.tmp"):  # pages of a run killed half-way
+        leftover.unlink(missing_ok=True)
+    key = page_key(data_dir)
+    users = _rows(con, """
+        select user_id, email, plan, requests, total_tokens, spent_usd, trial_allowance_tokens, trial_tokens_left,
+               quota_month, month_tokens, month_spent_usd, monthly_token_quota, monthly_spend_quota_usd
+        from user_spending order by user_id
+    """)
+    days: dict[str, list[dict]] = defaultdict(list)
+    for row in _rows(con, """
+        select user_id, date, is_partial_day, requests, total_tokens, trial_tokens, spent_usd
+        from user_spending_daily order by user_id, date
+    """):
+        days[row["user_id"]].append(row)
+    alerts: dict[str, list[dict]] = defaultdict(list)
+    for row in _rows(con, """
+        select user_id, alert_type, metric, threshold_percent, period_month, quota_tokens, quota_spend_usd,
+               used_tokens, used_spend_usd, crossed_at
+        from user_alerts order by user_id, crossed_at desc, alert_type
+    """):
+        alerts[row["user_id"]].append(row)
+
+    _write_if_changed(folder / PLOTLY_FILE, get_plotlyjs())
+    written, rewritten, index = set(), 0, io.StringIO()
+    links = csv.writer(index)
+    links.writerow(["user_id", "email", "page"])
+    for user in users:
+        name = page_name(key, user["user_id"])
+        rewritten += _write_if_changed(folder / name, render_user_page(user, days[user["user_id"]],
+                                                                       alerts[user["user_id"]]))
+        written.add(name)
+        links.writerow([user["user_id"], user["email"] or "", f"{PAGES_DIR}/{name}"])
+    removed = 0
+    for page in folder.glob("*.html"):
+        if page.name not in written:
+            page.unlink()
+            removed += 1
+    write_text_atomic(Path(data_dir) / INDEX_FILE, index.getvalue(), mode=0o600)
+    return PagesWritten(folder, len(written), rewritten, removed)

@@ -1,0 +1,157 @@
+"""Each user's own spending page: one file per user, only that user's figures, an unguessable name, linked from
+nothing; checked by exact values and in headless Chromium."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import json
+import re
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from dagster_project.defs.publish.assets import user_spending_pages
+from dagster_project.publish.user_pages import write_user_pages
+from dagster_project.resources import WarehouseResource
+from tests.assets.clock import fix_as_of
+from tests.assets.test_dashboard import CHROMIUM, TickFinder, dump_dom, tick_value
+
+USERS = ("usr_past", "usr_t95", "usr_new", "usr_az", "usr_ghost")
+EMAILS = {"usr_past": "past@example.com", "usr_t95": "t95@example.com", "usr_new": "new@example.com",
+          "usr_az": "az@example.com"}
+# each user's exact spend, as its page shows it on hover: none of them may appear on another user's page
+EXACT_SPENT = {"usr_past": "0.1145", "usr_t95": "0.086931818182"}
+
+
+@pytest.fixture(scope="module")
+def pages(built_warehouse: Path, tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    """The pages of a copy of the warehouse read on 2026-11-21 (so November is the quota month and 11-21 today)."""
+    folder = tmp_path_factory.mktemp("user_pages")
+    shutil.copy(built_warehouse / "warehouse.duckdb", folder / "warehouse.duckdb")
+    with duckdb.connect(str(folder / "warehouse.duckdb")) as con:
+        fix_as_of(con, "2026-11-21")
+        write_user_pages(con, folder)
+    with open(folder / "user_pages.csv", newline="") as f:
+        by_user = {row["user_id"]: folder / row["page"] for row in csv.DictReader(f)}
+    return folder, by_user
+
+
+def text_of(page: Path) -> str:
+    return page.read_text(encoding="utf-8")
+
+
+def test_one_page_per_user_with_a_name_made_from_the_secret(pages):
+    folder, by_user = pages
+    assert sorted(by_user) == sorted(USERS)
+    key = bytes.fromhex((folder / "user_pages.key").read_text())
+    assert len(key) == 32
+    for user_id, page in by_user.items():
+        assert page.parent == folder / "user_pages"
+        assert page.name == hmac.new(key, user_id.encode(), hashlib.sha256).hexdigest()[:32] + ".html"
+        assert user_id not in page.name and page.exists()
+    assert sorted(p.name for p in (folder / "user_pages").iterdir()) == sorted(
+        [p.name for p in by_user.values()] + ["plotly.min.js"])
+    # the secret and the list of links are for the operator only, and outside the folder people are sent to
+    assert (folder / "user_pages.key").stat().st_mode & 0o777 == 0o600
+    assert (folder / "user_pages.csv").stat().st_mode & 0o777 == 0o600
+
+
+def test_a_page_holds_only_its_users_data(pages):
+    _, by_user = pages
+    for user_id, page in by_user.items():
+        text = text_of(page)
+        for other in USERS:
+            if other != user_id:
+                assert other not in text, (user_id, other)
+                assert EMAILS.get(other, "\0") not in text, (user_id, other)
+                assert EXACT_SPENT.get(other, "\0") not in text, (user_id, other)
+        series = json.loads(re.search(r'id="user-data">(.*?)</script>', text).group(1))
+        assert len(series["dates"]) == len(series["spent"]) == len(series["tokens"])
+
+
+def test_the_page_shows_spend_trial_left_quota_use_and_alerts_exactly(pages):
+    _, by_user = pages
+    t95 = text_of(by_user["usr_t95"])
+    assert "t95@example.com (free): 2 requests,\n117,000 tokens, up to 2026-11-21 (partial day)" in t95
+    kpis = re.findall(r'<div class="kpi" title="([^"]*)"><b>([^<]*)</b><span>([^<]*)</span>', t95)
+    assert kpis == [
+        ("0.086931818182", "$0.09", "spent in all"),
+        ("0.086931818182", "$0.09", "spent in 2026-11"),
+        ("", "0 of 100,000", "free-trial tokens left"),
+        ("117,000 of 100,000 tokens", "117.0%", "token quota used in 2026-11"),
+        ("$0.09 of $0.50", "17.4%", "spend quota used in 2026-11"),
+    ]
+    assert re.findall(r"<li>([^<]*)</li>", t95) == [
+        "2026-11-21 09:00 UTC: 100% of the monthly token quota reached (117,000 of 100,000 tokens in 2026-11)",
+        "2026-11-21 09:00 UTC: free trial used up (100,000 tokens)",
+        "2026-11-20 10:00 UTC: 80% of the monthly token quota reached (95,000 of 100,000 tokens in 2026-11)",
+    ]
+    assert ('<tr><td>2026-11-21 (partial day)</td><td class="num">1</td><td class="num">22,000</td>'
+            '<td class="num">5,000</td><td class="num" title="0.086931818182 USD, exact">$0.09</td></tr>') in t95
+
+    new = text_of(by_user["usr_new"])  # a trial-only user: nothing spent, most of the trial left, no alert
+    assert [k[1:] for k in re.findall(r'<div class="kpi" title="([^"]*)"><b>([^<]*)</b><span>([^<]*)</span>',
+                                      new)] == [
+        ("$0.00", "spent in all"), ("$0.00", "spent in 2026-11"), ("98,500 of 100,000", "free-trial tokens left"),
+        ("1.5%", "token quota used in 2026-11"), ("0.0%", "spend quota used in 2026-11")]
+    assert re.findall(r"<li>([^<]*)</li>", new) == ["none"]
+    ghost = text_of(by_user["usr_ghost"])  # not in the users export: no plan, no quota, no trial
+    assert "no quota" in ghost and "0 of 0" in ghost
+
+
+def test_unchanged_pages_are_not_rewritten_and_a_gone_user_loses_the_page(pages, built_warehouse, tmp_path):
+    folder, by_user = pages
+    shutil.copytree(folder, tmp_path / "data")
+    data = tmp_path / "data"
+    (data / "user_pages" / ".0123.html.99.tmp").write_text("half a page of a killed run")
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+        again = write_user_pages(con, data)
+        assert not list((data / "user_pages").glob(".*"))
+        assert (again.pages, again.rewritten, again.removed) == (5, 0, 0)
+        con.execute("delete from ai_usage_analytics where user_id = 'usr_az'")
+        con.execute("delete from user_ai_usage_summary where user_id = 'usr_az'")
+        after = write_user_pages(con, data)
+    assert (after.pages, after.removed) == (4, 1)
+    assert not (data / "user_pages" / by_user["usr_az"].name).exists()
+
+
+def test_nothing_public_links_to_the_pages(built_warehouse):
+    """The run writes the pages (the asset is in the graph), and neither the report nor the exports name them."""
+    with open(built_warehouse / "user_pages.csv", newline="") as f:
+        names = [Path(row["page"]).name for row in csv.DictReader(f)]
+    assert len(names) == 5
+    public = [built_warehouse / "reports" / "index.html", *(built_warehouse / "exports").rglob("*.csv")]
+    for path in public:
+        text = path.read_text(encoding="utf-8")
+        assert "user_pages" not in text and not any(name[:32] in text for name in names), path
+
+
+def test_the_asset_reports_counts_not_links(built_warehouse, tmp_path):
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    result = dg.materialize([user_spending_pages], resources={"warehouse": WarehouseResource(data_dir=str(tmp_path))})
+    assert result.success
+    metadata = result.asset_materializations_for_node("user_spending_pages")[0].metadata
+    assert (metadata["pages"].value, metadata["rewritten"].value, metadata["removed"].value) == (5, 5, 0)
+    assert metadata["folder"].value == str(tmp_path / "user_pages")
+    names = [p.name[:32] for p in (tmp_path / "user_pages").glob("*.html")]
+    assert not any(name in str(value.value) for value in metadata.values() for name in names)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium found (apt-get install chromium; .ci/run installs it)")
+@pytest.mark.parametrize("user_id", ["usr_t95", "usr_new"])
+def test_the_page_renders_in_headless_chromium_with_axes_from_zero(pages, user_id, tmp_path):
+    _, by_user = pages
+    finder = TickFinder(["chart-user"])
+    finder.feed(dump_dom(by_user[user_id].as_uri(), tmp_path / "profile"))
+    assert finder.ticks[("chart-user", "xtick")] == {
+        "usr_t95": ["2026-11-20", "2026-11-21 (partial day)"], "usr_new": ["2026-11-20"]}[user_id]
+    spend = [tick_value(t) for t in finder.ticks[("chart-user", "ytick")]]
+    tokens = [tick_value(t) for t in finder.ticks[("chart-user", "y2tick")]]
+    assert min(spend) == 0 and min(tokens) == 0
+    if user_id == "usr_new":  # nothing spent: $0.00..$1.00, not -1..1
+        assert (min(spend), max(spend)) == (0, 1)
