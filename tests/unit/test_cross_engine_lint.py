@@ -22,6 +22,7 @@ DUCKDB_ONLY = {
     r"\barg_min\s*\(": "min_by(...)",
     r"\bstring_agg\s*\(": "{{ ordered_string_agg(expr, separator, order_by) }}",
     r"\bstrftime\s*\(": "{{ year_month(x) }} (or a new macro in cross_engine.sql)",
+    r"\bstrptime\s*\(": "cast(period_month || '-01' as date) (or a new macro in cross_engine.sql)",
     r"\bepoch\s*\(": "{{ time_seconds(x) }}",
     r"\btimezone\s*\(": "{{ utc_to_local(ts, zone) }}",
     r"\bat\s+time\s+zone\b": "{{ utc_to_local(ts, zone) }}",

@@ -29,8 +29,8 @@ per_model as (
 final as (
     select
         per_model.period_month,
-        cast(strptime(per_model.period_month, '%Y-%m') as date) as period_start_date,
-        last_day(cast(strptime(per_model.period_month, '%Y-%m') as date)) as period_end_date,
+        cast(per_model.period_month || '-01' as date) as period_start_date,
+        last_day(cast(per_model.period_month || '-01' as date)) as period_end_date,
         per_model.period_month >= as_of.running_month as is_provisional,
         per_model.provider,
         per_model.model,
