@@ -15,7 +15,7 @@ export PYTHONPATH := $(CURDIR)
 # dagster dev starts processes of its own: they find dbt in the venv through PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup dagster-home run test test-unit test-slow dev benchmark lint clean catalog
+.PHONY: setup dagster-home run test test-unit test-slow test-spark dev benchmark lint clean catalog
 
 setup: $(INSTALLED) $(MANIFEST) dagster-home
 
@@ -61,6 +61,24 @@ test-unit: setup
 test-slow: setup
 	$(BIN)/python -m pytest -m slow
 
+## make test-spark: the same dbt project on Apache Spark (in this process, pyspark), compared with DuckDB mart by mart
+## (tests/spark; README "Running on Spark"). Installs Java 17 from Debian if missing, and a separate venv .venv-spark.
+SPARK_VENV := .venv-spark
+SPARK_INSTALLED := $(SPARK_VENV)/.installed
+SPARK_PACKAGES := 'pyspark>=4.3,<5' 'dbt-core>=1.11,<1.12' 'dbt-spark[session]>=1.11,<1.12' 'dbt-duckdb>=1.11,<1.12' \
+                  'pytest>=8' 'pyarrow>=15'
+JAVA_HOME_17 := /usr/lib/jvm/java-17-openjdk-$(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+
+$(SPARK_INSTALLED): $(INSTALLED) Makefile
+	@test -x $(JAVA_HOME_17)/bin/java || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+	@test -x $(SPARK_VENV)/bin/python || $(PYTHON) -m venv $(SPARK_VENV)
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(SPARK_VENV)/bin/python $(SPARK_PACKAGES)
+	@touch $@
+
+test-spark: setup $(SPARK_INSTALLED)
+	JAVA_HOME=$(JAVA_HOME_17) TZ=UTC $(SPARK_VENV)/bin/python -m pytest --confcutdir tests/spark tests/spark -p no:cacheprovider
+
 ## make dev: the Dagster UI on http://127.0.0.1:3000 (ARGS="--port 3001"); Ctrl-C or SIGTERM stops all of it
 dev: setup
 	$(BIN)/python -m dagster_project.dev $(ARGS)
@@ -77,4 +95,4 @@ lint: setup
 	$(BIN)/ruff check ingest dagster_project tests
 
 clean:
-	rm -rf $(VENV) dbt_project/target dbt_project/logs
+	rm -rf $(VENV) $(SPARK_VENV) dbt_project/target dbt_project/logs

@@ -43,7 +43,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest import contract_sql, ledger
+from ingest import contract_sql, ledger, raw_parquet
 from ingest.contract import (
     RECORD_COLUMNS,
     BadRecord,
@@ -377,7 +377,7 @@ def _land(
             _log(con, result, load_id, started_at)
             if staging.file_stat is not None:
                 _log_stat(con, result, load_id, staging.file_stat)
-            con.execute("commit")
+            raw_parquet.commit(con, source=source, loaded_at=started_at)  # commit + the Parquet mirror
         except BaseException:
             con.execute("rollback")
             raise
@@ -1014,7 +1014,7 @@ def load_users(
         # A file-level problem (bad encoding) is not a line: keep the balance about lines.
         result.lines_read += sum(1 for item in bad if item.line_number is None)
         _log(con, result, load_id, started_at)
-        con.execute("commit")
+        raw_parquet.commit(con)  # commit + the Parquet mirror (users snapshot)
     except BaseException:
         con.execute("rollback")
         raise

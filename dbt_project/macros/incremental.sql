@@ -26,7 +26,7 @@
 {% macro watermark(column, fingerprint=none) -%}
     {%- if fingerprint is not none and execute and is_incremental() and model.resource_type != 'unit_test' -%}
         {%- set kept = "" if fingerprint == "" else " where knobs_fingerprint = (" ~ fingerprint ~ ")" -%}
-        {%- set value = run_query("select cast(coalesce(max(" ~ column ~ "), cast('1970-01-01' as timestamp)) as varchar) from "
+        {%- set value = run_query("select cast(coalesce(max(" ~ column ~ "), cast('1970-01-01' as timestamp)) as string) from "
                                   ~ this ~ kept).columns[0].values()[0] -%}
         cast('{{ value }}' as timestamp)
     {%- else -%}
@@ -55,11 +55,11 @@
 {% macro catalog_fingerprint_sql() -%}
     select md5(
         coalesce((
-            select string_agg(cast(prices as varchar), ',' order by cast(prices as varchar))
+            select {{ ordered_string_agg(row_as_text('prices'), "','", row_as_text('prices')) }}
             from {{ ref('stg_catalog__model_prices') }} as prices
         ), '')
         || coalesce((
-            select string_agg(cast(aliases as varchar), ',' order by cast(aliases as varchar))
+            select {{ ordered_string_agg(row_as_text('aliases'), "','", row_as_text('aliases')) }}
             from {{ ref('stg_catalog__model_aliases') }} as aliases
         ), '')
     )
@@ -74,7 +74,7 @@
         || ({{ catalog_fingerprint_sql() }})
         {%- if start_date is not none %}
         || coalesce((
-            select string_agg(user_id || '@' || created_at, ',' order by user_id) from {{ ref('stg_raw__users') }}
+            select {{ ordered_string_agg("user_id || '@' || created_at", "','", 'user_id') }} from {{ ref('stg_raw__users') }}
         ), '')
         {%- endif %}
     )
@@ -120,7 +120,7 @@ touched as (
 ),
 
 to_sum as (
-    select keyed.* exclude ({{ group_columns }})
+    select keyed.* except ({{ group_columns }})
     from (
         select
             *,
@@ -151,7 +151,7 @@ to_sum as (
     {%- if literal -%}
         {#- read once: when no request was re-priced since the last run, there is nothing to delete -#}
         {%- set since = watermark('updated_at', fingerprint) -%}
-        {%- set first = run_query("select cast(min(created_at) - interval 2 day as varchar) from "
+        {%- set first = run_query("select cast(min(created_at) - interval 2 day as string) from "
                                   ~ ref('int_requests_trial_applied') ~ " where priced_at > " ~ since).columns[0].values()[0] -%}
     {%- endif -%}
     {%- if literal and first is none -%}
@@ -188,11 +188,11 @@ to_sum as (
     select md5(
         {{ knobs_fingerprint({'alert_thresholds_percent': alert_thresholds()}) }}
         || coalesce((
-            select string_agg(cast(quotas as varchar), ',' order by cast(quotas as varchar))
+            select {{ ordered_string_agg(row_as_text('quotas'), "','", row_as_text('quotas')) }}
             from {{ ref('plan_quotas') }} as quotas
         ), '')
         || coalesce((
-            select string_agg(user_id || '=' || coalesce(plan, ''), ',' order by user_id, plan)
+            select {{ ordered_string_agg("user_id || '=' || coalesce(plan, '')", "','", 'user_id, plan') }}
             from {{ ref('stg_raw__users') }}
         ), '')
     )
@@ -205,7 +205,7 @@ to_sum as (
     {%- set since = watermark('updated_at', quota_fingerprint_sql() if literal else none) -%}
     {%- if literal -%}
         {#- read once: the first month with a request priced since the last run (none: nothing to delete) -#}
-        {%- set first = run_query("select cast(min(date_trunc('month', created_at)) as varchar) from "
+        {%- set first = run_query("select cast(min(date_trunc('month', created_at)) as string) from "
                                   ~ ref('int_requests_charged') ~ " where priced_at > " ~ since).columns[0].values()[0] -%}
     {%- endif -%}
     {%- if not is_incremental() or (literal and first is none) -%}
@@ -236,7 +236,7 @@ to_sum as (
     are); otherwise (first build or full refresh) every request, from 0. -#}
 {% macro trial_restart_ctes(requests) -%}
 {% if is_incremental() %}
-previous as not materialized (
+previous {{ cte_inlined() }} (
     select request_id, user_id, created_at, is_billed, has_price, total_tokens from {{ this }}
 ),
 
@@ -293,7 +293,7 @@ to_price as (
 ),
 
 tokens_before_restart as (
-    select cast(null as varchar) as user_id, cast(0 as hugeint) as tokens
+    select cast(null as string) as user_id, cast(0 as {{ int128() }}) as tokens
     where false
 ),
 {% endif %}
@@ -388,7 +388,7 @@ requests as (
     {%- if fingerprint is not none and execute and is_incremental() and model.resource_type != 'unit_test' -%}
         {%- set since = watermark('updated_at', fingerprint) -%}
         {%- set query -%}
-            select cast(coalesce(min(created_at), cast('9999-12-31' as timestamp)) - interval 2 day as varchar) from (
+            select cast(coalesce(min(created_at), cast('9999-12-31' as timestamp)) - interval 2 day as string) from (
                 {%- if source %}
                 select created_at from {{ source }} where updated_at > {{ since }} union all
                 {%- endif %}

@@ -5,7 +5,7 @@
 
 {#- USD DECIMAL(38,12) -> HUGEINT pico-dollars (exact: the scale is 12). -#}
 {% macro usd_to_units(expr) -%}
-    cast(cast({{ expr }} as decimal(38, 12)) * 1000000000000 as hugeint)
+    cast(cast({{ expr }} as decimal(38, 12)) * 1000000000000 as {{ int128() }})
 {%- endmacro %}
 
 {#- HUGEINT pico-dollars -> USD DECIMAL(38,12). -#}
@@ -16,11 +16,11 @@
 {#- numerator / denominator (non-negative HUGEINTs, denominator > 0), rounded half to even. -#}
 {% macro divide_half_even(numerator, denominator) -%}
     (
-        ({{ numerator }}) // ({{ denominator }})
+        {{ floor_div(numerator, denominator) }}
         + case
             when 2 * (({{ numerator }}) % ({{ denominator }})) > ({{ denominator }}) then 1
             when 2 * (({{ numerator }}) % ({{ denominator }})) = ({{ denominator }})
-                and (({{ numerator }}) // ({{ denominator }})) % 2 = 1 then 1
+                and {{ floor_div(numerator, denominator) }} % 2 = 1 then 1
             else 0
         end
     )

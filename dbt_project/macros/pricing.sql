@@ -25,13 +25,13 @@
 
 {#- A price per 1M tokens (at most 12 decimals) as an exact HUGEINT count of 1e-12 USD. -#}
 {% macro price_units(expr) -%}
-    cast(cast({{ expr }} as decimal(38, 12)) * 1000000000000 as hugeint)
+    cast(cast({{ expr }} as decimal(38, 12)) * 1000000000000 as {{ int128() }})
 {%- endmacro %}
 
 {#- The request's time (a UTC timestamp) lies in the time-of-day window [start, end) in `zone`; a window whose end is
     earlier than its start wraps past midnight. -#}
 {% macro in_time_window(utc_column, start_column, end_column, zone_column) -%}
-    {%- set local_time = "cast(timezone(" ~ zone_column ~ ", timezone('UTC', " ~ utc_column ~ ")) as time)" -%}
+    {%- set local_time = "cast(" ~ utc_to_local(utc_column, zone_column) ~ " as time)" -%}
     (case
         when {{ start_column }} <= {{ end_column }}
             then {{ local_time }} >= {{ start_column }} and {{ local_time }} < {{ end_column }}
@@ -114,7 +114,7 @@
         when total_tokens = 0 or chargeable_tokens = total_tokens
             then {{ list_units_expr() | indent(12) }}
         else {{ divide_half_even(
-            'marked_up_units_x1e6 * chargeable_tokens', 'cast(1000000 as hugeint) * total_tokens') }}
+            'marked_up_units_x1e6 * chargeable_tokens', 'cast(1000000 as ' ~ int128() ~ ') * total_tokens') }}
     end
 {%- endmacro %}
 
@@ -149,7 +149,7 @@
     {%- if zone == 'UTC' -%}
         cast({{ column }} as date)
     {%- else -%}
-        cast(({{ column }} at time zone 'UTC') at time zone '{{ zone }}' as date)
+        cast({{ utc_to_local(column, "'" ~ zone ~ "'") }} as date)
     {%- endif -%}
 {%- endmacro %}
 

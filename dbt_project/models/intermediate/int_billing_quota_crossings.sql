@@ -9,7 +9,7 @@
 {%- set alert_types = quota_alert_types() %}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key=['user_id', 'month_start_date'],
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
@@ -17,7 +17,7 @@
     )
 }}
 
-with charged as not materialized (
+with charged {{ cte_inlined() }} (
     select *, cast(date_trunc('month', created_at) as date) as month_start_date
     from {{ ref('int_requests_charged') }}
 ),
@@ -33,7 +33,7 @@ quota_users as (
 
 running as (
     -- one window: the month's usage up to each request (and before it: that minus the request; exact sums)
-    select billed.*, quota_users.* exclude (user_id),
+    select billed.*, quota_users.* except (user_id),
         tokens_before + sum(total_tokens) over month_so_far as month_tokens,
         spend_before + sum(user_charge_usd) over month_so_far as month_spend_usd
     from billed
@@ -88,7 +88,7 @@ found as (
 
 final as (
     select
-        months.user_id || '/' || strftime(months.month_start_date, '%Y-%m') || '/' || alert_types.alert_type as alert_key,
+        months.user_id || '/' || {{ year_month('months.month_start_date') }} || '/' || alert_types.alert_type as alert_key,
         months.user_id, months.month_start_date, alert_types.alert_type, alert_types.metric,
         cast(alert_types.threshold_percent as integer) as threshold_percent,
         cast(months.quota_tokens as bigint) as quota_tokens,

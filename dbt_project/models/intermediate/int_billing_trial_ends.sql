@@ -8,14 +8,14 @@
 -- request on, and leaves the earlier ones as they were).
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='user_id',
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
     )
 }}
 
-with charged as not materialized (
+with charged {{ cte_inlined() }} (
     select *, cast(date_trunc('month', created_at) as date) as month_start_date
     from {{ ref('int_requests_charged') }}
 ),
@@ -46,7 +46,7 @@ billed as (
 
 first_trial as (
     -- each user's first billed request with trial tokens (in the user's order: created_at, request_id)
-    select user_id, arg_min(request_id, (created_at, request_id)) as request_id, min(created_at) as created_at
+    select user_id, min_by(request_id, {{ sort_key(['created_at', 'request_id']) }}) as request_id, min(created_at) as created_at
     from billed
     where trial_tokens > 0
     group by user_id
@@ -54,7 +54,7 @@ first_trial as (
 
 trial_end_requests as (
     -- the trial ends with the first billed request, from the first with trial tokens on, that it does not cover
-    select billed.user_id, arg_min(billed.request_id, (billed.created_at, billed.request_id)) as request_id
+    select billed.user_id, min_by(billed.request_id, {{ sort_key(['billed.created_at', 'billed.request_id']) }}) as request_id
     from billed
     inner join first_trial
         on billed.user_id = first_trial.user_id

@@ -6,7 +6,7 @@
 {%- set policy_fingerprint = knobs_fingerprint(pricing_policy()) %}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key=['model', 'user_id', 'created_date'],
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
@@ -19,7 +19,7 @@
 }}
 
 -- depends_on: {{ ref('int_requests_trial_applied') }} (the requests re-priced since the last run: macros/incremental.sql)
-with requests as not materialized (
+with requests {{ cte_inlined() }} (
     select *, priced_at as updated_at
     from {{ ref('int_requests_charged') }}
     where has_price or not is_billed

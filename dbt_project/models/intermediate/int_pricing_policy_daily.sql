@@ -11,7 +11,7 @@
 {%- set fingerprint = {'policies': policies, 'reporting_timezone': reporting_timezone()} %}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key=['scenario', 'date'],
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
@@ -24,7 +24,7 @@
 {%- set policy_sets = policy_knob_sets(policies)['policy_sets'] %}
 
 -- depends_on: {{ ref('int_requests_trial_applied') }} (the requests re-priced since the last run: macros/incremental.sql)
-with requests as not materialized (
+with requests {{ cte_inlined() }} (
     -- the requests ai_usage_analytics holds (priced, or not billed), under every set of knobs
     select *, priced_at as updated_at
     from {{ ref('int_requests_policy_charged') }}
@@ -70,7 +70,7 @@ final as (
         policies.scenario_markup_percentage,
         policies.scenario_minimum_charge_usd,
         policies.scenario_free_trial_tokens,
-        per_knob_set.* exclude (knob_set),
+        per_knob_set.* except (knob_set),
         cast(current_timestamp as timestamp) as updated_at,
         {{ knobs_fingerprint(fingerprint) }} as knobs_fingerprint
     from per_knob_set

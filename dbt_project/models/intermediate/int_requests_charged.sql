@@ -6,7 +6,7 @@
 -- int_model_usage_daily and the billing alerts.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='request_id',
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
@@ -25,7 +25,7 @@ with charged as (
 
 final as (
     select
-        * exclude (knob_set, set_markup_factor_units, set_minimum_units, set_free_trial_tokens, provider_cost_units,
+        * except (knob_set, set_markup_factor_units, set_minimum_units, set_free_trial_tokens, provider_cost_units,
                    markup_factor_units, user_charge_units, list_charge_units, knobs_fingerprint),
         {{ knobs_fingerprint(pricing_policy()) }} as knobs_fingerprint
     from charged

@@ -10,7 +10,7 @@
 with requests as (
     -- the cost in integer pico-dollars once per request, before the knob sets multiply the rows
     select
-        * exclude (trial_tokens, chargeable_tokens, is_trial_covered),
+        * except (trial_tokens, chargeable_tokens, is_trial_covered),
         {{ usd_to_units('provider_cost_usd') }} as provider_cost_units
     from {{ ref('int_requests_trial_applied') }}
 ),
@@ -79,7 +79,7 @@ rounded as (
 charged as (
     -- steps 5 and 7 in pico-dollars (the minimum applies to billed, priced requests the trial does not cover)
     select
-        * exclude (marked_up_units_x1e6, list_units, charge_units),
+        * except (marked_up_units_x1e6, list_units, charge_units),
         case
             when not is_billed then 0
             when not has_price then null

@@ -10,7 +10,7 @@
 -- rows priced since its last run). Speed: one arg_max per request picks its row (no window over all requests).
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='request_id',
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
@@ -63,9 +63,9 @@ candidates as (
 best as (
     select
         request_id,
-        arg_max(price_cell, price_rank) as price_cell,
+        max_by(price_cell, price_rank) as price_cell,
         -- the two highest ranks: equal, two rows would price the request (gate assert_no_billed_model_day_has_two_prices)
-        max(price_rank, 2) as top_ranks
+        {{ top_two('price_rank') }} as top_ranks
     from candidates
     group by request_id
 ),
@@ -80,7 +80,7 @@ joined as (
         prices.window_end as price_window_end,
         prices.window_timezone as price_window_timezone,
         prices.input_tokens_above as price_input_tokens_above,
-        coalesce(len(best.top_ranks) > 1 and best.top_ranks[1] = best.top_ranks[2], false) as is_price_ambiguous,
+        coalesce({{ top_two_tie('best.top_ranks') }}, false) as is_price_ambiguous,
         prices.input_price_per_1m_usd,
         prices.output_price_per_1m_usd,
         prices.cache_read_price_per_1m_usd,
@@ -96,10 +96,10 @@ joined as (
 
 final as (
     select
-        * exclude (provider_cost_x1e18),
+        * except (provider_cost_x1e18),
         case
             when not is_billed then cast(0 as decimal(38, 12))
-            when has_price then {{ units_to_usd(divide_half_even('provider_cost_x1e18', 'cast(1000000 as hugeint)')) }}
+            when has_price then {{ units_to_usd(divide_half_even('provider_cost_x1e18', 'cast(1000000 as ' ~ int128() ~ ')')) }}
         end as provider_cost_usd,
         ({{ catalog_fingerprint_sql() | indent(8) }}) as catalog_fingerprint,
         cast(current_timestamp as timestamp) as costed_at

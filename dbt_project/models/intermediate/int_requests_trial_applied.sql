@@ -12,7 +12,7 @@
 -- catalog or (with trial_start_date set) the users export re-prices everything.
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='request_id',
         incremental_strategy='delete+insert',
         on_schema_change='sync_all_columns',
@@ -23,7 +23,7 @@
 {%- set allowance = free_trial_tokens() %}
 {%- set start_date = trial_start_date() %}
 
-with requests as not materialized (
+with requests {{ cte_inlined() }} (
     -- narrow: what the trial, the charges (int_requests_charged) and the increments need; ai_usage_analytics takes
     -- the request's other columns from int_requests_priced once, by request_id (the window below sorts these
     -- columns alone, and this table stores them alone)

@@ -20,8 +20,8 @@ windows as (
         input_tokens_above,
         sum(case
             when window_start is null then 86400
-            when window_end > window_start then epoch(window_end) - epoch(window_start)
-            else 86400 - epoch(window_start) + epoch(window_end)
+            when window_end > window_start then {{ time_seconds('window_end') }} - {{ time_seconds('window_start') }}
+            else 86400 - {{ time_seconds('window_start') }} + {{ time_seconds('window_end') }}
         end) as seconds_covered
     from catalog
     group by all

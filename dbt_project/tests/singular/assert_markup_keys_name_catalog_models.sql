@@ -14,7 +14,7 @@ with markup_keys as (
         {%- endfor %}
     ) as markup_keys (policy, kind, markup_key)
     {%- else %}
-    select cast(null as varchar) as policy, cast(null as varchar) as kind, cast(null as varchar) as markup_key
+    select cast(null as string) as policy, cast(null as string) as kind, cast(null as string) as markup_key
     where false
     {%- endif %}
 ),

@@ -4,7 +4,7 @@
 {%- set group_keys = {'date': reporting_date('created_at')} %}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='date',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
@@ -17,7 +17,7 @@
 }}
 
 -- depends_on: {{ ref('int_requests_trial_applied') }} (the requests re-priced since the last run: macros/incremental.sql)
-with requests as not materialized (
+with requests {{ cte_inlined() }} (
     select * from {{ ref('ai_usage_analytics') }}
 ),
 

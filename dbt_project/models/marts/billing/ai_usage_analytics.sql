@@ -5,13 +5,13 @@
 {%- set policy_fingerprint = knobs_fingerprint(pricing_policy()) %}
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='request_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
         tags=['daily'],
         pre_hook="{{ drop_rows_of_other_knobs(knobs_fingerprint(pricing_policy())) }}",
-        post_hook="delete from {{ this }} where request_id in (select request_id from {{ ref('int_requests_trial_applied') }} where is_billed and not has_price)",
+        post_hook="{{ delete_from(this, 'request_id in (select request_id from ' ~ ref('int_requests_trial_applied') ~ ' where is_billed and not has_price)') }}",
     )
 }}
 

@@ -33,8 +33,11 @@ users as (
 ),
 
 crossings as (
-    select * exclude (updated_at, knobs_fingerprint) from quota_crossings
-    union all by name
+    select
+        alert_key, user_id, month_start_date, alert_type, metric, threshold_percent, quota_tokens, quota_spend_usd,
+        used_tokens, used_spend_usd, request_id, created_at
+    from quota_crossings
+    union all
     select * from trial_ends
 ),
 

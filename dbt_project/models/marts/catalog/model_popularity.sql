@@ -27,7 +27,7 @@ per_model as (
 
 final as (
     select
-        row_number() over (order by per_model.requests desc, per_model.model) as popularity_rank,
+        cast(row_number() over (order by per_model.requests desc, per_model.model) as bigint) as popularity_rank,
         per_model.model,
         per_model.provider,
         catalog.display_name,

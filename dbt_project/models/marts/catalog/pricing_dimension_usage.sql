@@ -34,23 +34,23 @@ labelled as (
         service_tier as service_tier_value,
         case
             when price_window_start is null then 'all day'
-            else left(cast(price_window_start as varchar), 5) || '-' || left(cast(price_window_end as varchar), 5) || ' '
+            else left(cast(price_window_start as string), 5) || '-' || left(cast(price_window_end as string), 5) || ' '
                 || price_window_timezone
         end as time_window_value,
         case
             when price_input_tokens_above is null then 'base'
-            else 'input above ' || cast(price_input_tokens_above as varchar) || ' tokens'
+            else 'input above ' || cast(price_input_tokens_above as string) || ' tokens'
         end as long_context_value
     from grouped
 ),
 
 unpivoted as (
     select 1 as dimension_order, 'service_tier' as dimension, service_tier_value as value, * from labelled
-    union all by name
+    union all
     select 2 as dimension_order, 'time_window' as dimension, time_window_value as value, * from labelled
-    union all by name
+    union all
     select 3 as dimension_order, 'long_context_tier' as dimension, long_context_value as value, * from labelled
-    union all by name
+    union all
     select 4 as dimension_order, 'cache_write_lifetime' as dimension, cache_write_value as value, * from labelled
 ),
 

@@ -7,10 +7,10 @@ with clock as (
 
 final as (
     select
-        cast(now_at as timestamptz) as as_of_at,
-        cast(timezone('UTC', now_at) as date) as as_of_date,
-        strftime(timezone('UTC', now_at), '%Y-%m') as running_month,
-        cast(timezone('{{ reporting_timezone() }}', now_at) as date) as reporting_date
+        cast(now_at as {{ timestamptz() }}) as as_of_at,
+        cast({{ instant_to_local('now_at', "'UTC'") }} as date) as as_of_date,
+        {{ year_month(instant_to_local('now_at', "'UTC'")) }} as running_month,
+        cast({{ instant_to_local('now_at', "'" ~ reporting_timezone() ~ "'") }} as date) as reporting_date
     from clock
 )
 

@@ -11,7 +11,7 @@ as_of as (
 
 per_model as (
     select
-        strftime(created_at, '%Y-%m') as period_month,
+        {{ year_month('created_at') }} as period_month,
         provider,
         model,
         count(*) as requests,
@@ -29,8 +29,8 @@ per_model as (
 final as (
     select
         per_model.period_month,
-        cast(strptime(per_model.period_month, '%Y-%m') as date) as period_start_date,
-        last_day(cast(strptime(per_model.period_month, '%Y-%m') as date)) as period_end_date,
+        cast(per_model.period_month || '-01' as date) as period_start_date,
+        last_day(cast(per_model.period_month || '-01' as date)) as period_end_date,
         per_model.period_month >= as_of.running_month as is_provisional,
         per_model.provider,
         per_model.model,

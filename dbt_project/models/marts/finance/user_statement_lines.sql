@@ -10,13 +10,13 @@ as_of as (
 
 final as (
     select
-        strftime(requests.created_at, '%Y-%m') as period_month,
+        {{ year_month('requests.created_at') }} as period_month,
         cast(date_trunc('month', requests.created_at) as date) as period_start_date,
         last_day(requests.created_at) as period_end_date,
-        strftime(requests.created_at, '%Y-%m') >= as_of.running_month as is_provisional,
+        {{ year_month('requests.created_at') }} >= as_of.running_month as is_provisional,
         requests.user_id,
         requests.request_id,
-        timezone('UTC', requests.created_at) as created_at,
+        {{ utc_instant('requests.created_at') }} as created_at,
         requests.model,
         requests.status_code,
         requests.is_billed,

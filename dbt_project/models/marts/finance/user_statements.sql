@@ -16,7 +16,7 @@ as_of as (
 
 per_user_month as (
     select
-        strftime(created_at, '%Y-%m') as period_month,
+        {{ year_month('created_at') }} as period_month,
         user_id,
         count(*) as requests,
         count(*) filter (where is_billed) as billed_requests,
@@ -33,8 +33,8 @@ per_user_month as (
 final as (
     select
         per_user_month.period_month,
-        cast(strptime(per_user_month.period_month, '%Y-%m') as date) as period_start_date,
-        last_day(cast(strptime(per_user_month.period_month, '%Y-%m') as date)) as period_end_date,
+        cast(per_user_month.period_month || '-01' as date) as period_start_date,
+        last_day(cast(per_user_month.period_month || '-01' as date)) as period_end_date,
         per_user_month.period_month >= as_of.running_month as is_provisional,
         per_user_month.user_id,
         users.email,

@@ -21,7 +21,7 @@ window_bounds as (
     select
         cast(window_end_date - {{ window_days }} + 1 as date) as window_start_date,
         window_end_date,
-        cast(window_end_date - greatest(cast(window_end_date - {{ window_days }} + 1 as date), first_date) + 1
+        cast({{ days_between('greatest(cast(window_end_date - ' ~ window_days ~ ' + 1 as date), first_date)', 'window_end_date') }} + 1
             as bigint) as observed_days
     from data_bounds
 ),
@@ -59,12 +59,13 @@ per_model as (
 ),
 
 model_mix as (
+    -- each percent to one decimal, rounded half up, in integers (the same text on every engine)
     select
-        string_agg(
-            per_model.model || ' ' || printf('%.1f', 100.0 * per_model.messages / totals.observed_messages)
-            || '% of messages',
-            '; ' order by per_model.model_rank
-        ) as model_mix,
+        {{ ordered_string_agg(
+            "per_model.model || ' ' || cast(cast("
+            ~ floor_div('2000 * per_model.messages + totals.observed_messages', '2 * totals.observed_messages')
+            ~ " as decimal(38, 0)) * cast(0.1 as decimal(2, 1)) as string) || '% of messages'",
+            "'; '", 'per_model.model_rank') }} as model_mix,
         max(case when per_model.model_rank = 1 then per_model.model end) as top_model,
         cast(round(100.0 * max(case when per_model.model_rank = 1 then per_model.messages end)
             / totals.observed_messages, 4) as decimal(9, 4)) as top_model_percent_of_messages

@@ -14,7 +14,7 @@ as_of as (
 ),
 
 spine as (
-    select cast(unnest(generate_series(min(date), max(date), interval 1 day)) as date) as date
+    select {{ day_series('min(date)', 'max(date)') }} as date
     from days
 ),
 

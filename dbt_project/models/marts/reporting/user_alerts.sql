@@ -10,12 +10,12 @@ final as (
         alert_type,
         metric,
         threshold_percent,
-        strftime(month_start_date, '%Y-%m') as period_month,
+        {{ year_month('month_start_date') }} as period_month,
         quota_tokens,
         quota_spend_usd,
         used_tokens,
         used_spend_usd,
-        timezone('UTC', crossed_at) as crossed_at
+        {{ utc_instant('crossed_at') }} as crossed_at
     from alerts
 )
 

@@ -35,10 +35,10 @@ per_user as (
         bool_or(requests.is_billed and not requests.is_trial_covered) as has_paid,
         -- quota use counts billed requests of the running month, as billing_alerts does
         cast(coalesce(sum(requests.total_tokens) filter (
-            where requests.is_billed and strftime(requests.created_at, '%Y-%m') = as_of.running_month), 0) as bigint)
+            where requests.is_billed and {{ year_month('requests.created_at') }} = as_of.running_month), 0) as bigint)
             as month_tokens,
         cast(coalesce(sum(requests.user_charge_usd) filter (
-            where requests.is_billed and strftime(requests.created_at, '%Y-%m') = as_of.running_month), 0)
+            where requests.is_billed and {{ year_month('requests.created_at') }} = as_of.running_month), 0)
             as decimal(38, 12)) as month_spent_usd
     from requests
     cross join as_of

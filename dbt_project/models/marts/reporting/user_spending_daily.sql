@@ -16,7 +16,7 @@ spans as (
 ),
 
 spine as (
-    select user_id, cast(unnest(generate_series(first_date, last_date, interval 1 day)) as date) as date
+    select user_id, {{ day_series('first_date', 'last_date') }} as date
     from spans
 ),
 
