@@ -129,20 +129,22 @@ def spending_report(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         "Each user's own spending page, <data dir>/user_pages/<token>.html: spend, free-trial tokens left, quota use "
         "this month, alerts and spend per day, that user's figures only. The token is an HMAC of the user id with "
         "the secret <data dir>/user_pages.key; nothing links to the pages; <data dir>/user_pages.csv says which page "
-        "is whose (send each user their link). Unchanged pages are not rewritten."
+        "is whose (send each user their link). Only the pages of users whose rows changed since the last run are "
+        "rendered; unchanged pages are not rewritten."
     ),
     kinds={"python", "html"},
 )
 def user_spending_pages(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect(read_only=True) as con:
         result = write_user_pages(con, warehouse.root)
-    context.log.info(f"user spending pages: {result.pages} in {result.folder} ({result.rewritten} rewritten, "
-                     f"{result.removed} removed)")
+    context.log.info(f"user spending pages: {result.pages} in {result.folder} ({result.rendered} rendered, "
+                     f"{result.rewritten} rewritten, {result.removed} removed)")
     # no page name here: the names are the links, and run metadata is visible to everyone with the Dagster UI
     return dg.MaterializeResult(
         metadata={
             "folder": dg.MetadataValue.path(str(result.folder)),
             "pages": result.pages,
+            "rendered": result.rendered,
             "rewritten": result.rewritten,
             "removed": result.removed,
         }
