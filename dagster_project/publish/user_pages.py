@@ -4,12 +4,18 @@
     <data dir>/user_pages/plotly.min.js  the chart library the pages load (relative: the folder works offline)
     <data dir>/user_pages.key            the secret the tokens are made from (mode 0600; delete it to change every link)
     <data dir>/user_pages.csv            user_id, email, page: which link to send to whom (mode 0600)
+    <data dir>/user_pages.state.json     the template version and each user's fingerprint the pages were rendered from
 
 The file name is `HMAC-SHA256(key, user_id)`, 32 hex digits: a link cannot be guessed from a user id, and it stays
 the same from run to run (a user's bookmark keeps working). Nothing links to the pages: serve the folder without a
 directory listing (or mail each user their file). A page is built from the user's rows alone (the marts
 user_spending, user_spending_daily and user_alerts: dbt_project/models/marts/reporting), so it cannot show another
 user's figures. A page whose content did not change is not rewritten; a page no user has any more is removed.
+
+Only the pages that can have changed are rendered: one query fingerprints each user's rows of the three marts (the
+day's partial-day flag and the quota month included, so a new day or month changes them); a user whose fingerprint
+equals the one stored at the last render, whose page exists and whose template version is unchanged keeps the page
+as it is, unread. The state is written after the pages: a run killed half-way renders them again next time.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import csv
 import hashlib
 import hmac
 import html
+import inspect
 import io
 import json
 import os
@@ -36,6 +43,7 @@ from dagster_project.publish.files import write_text_atomic
 PAGES_DIR = "user_pages"
 KEY_FILE = "user_pages.key"
 INDEX_FILE = "user_pages.csv"
+STATE_FILE = "user_pages.state.json"
 PLOTLY_FILE = "plotly.min.js"
 ALERT_WORDS = {"tokens": "tokens", "spend": "spend", "trial": "free trial"}
 
@@ -65,10 +73,11 @@ class PagesWritten:
     pages: int
     rewritten: int
     removed: int
+    rendered: int = 0  # pages rendered (their users' fingerprints changed); rewritten: of them, the bytes changed
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
-    cursor = con.execute(sql)
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: dict | None = None) -> list[dict]:
+    cursor = con.execute(sql, params or None)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -188,47 +197,94 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
+# The columns a page is rendered from (render_user_page): the fingerprint covers exactly these.
+USER_COLUMNS = ("user_id, email, plan, requests, total_tokens, spent_usd, trial_allowance_tokens, trial_tokens_left, "
+                "quota_month, month_tokens, month_spent_usd, monthly_token_quota, monthly_spend_quota_usd")
+DAY_COLUMNS = "user_id, date, is_partial_day, requests, total_tokens, trial_tokens, spent_usd"
+ALERT_COLUMNS = ("user_id, alert_type, metric, threshold_percent, period_month, quota_tokens, quota_spend_usd, "
+                 "used_tokens, used_spend_usd, crossed_at")
+
+
+def template_version() -> str:
+    """Changes with the page's code, style or script: every page is rendered again."""
+    source = "".join([inspect.getsource(render_user_page), inspect.getsource(_alert_text), PAGE_SCRIPT, CSS, PARTIAL,
+                      USER_COLUMNS, DAY_COLUMNS, ALERT_COLUMNS])
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+
+
+def _fingerprints(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str | None, str]]:
+    """(user_id, email, fingerprint of every row the user's page is made of), one query, in user_id order."""
+    return con.execute(f"""
+        with users as (select {USER_COLUMNS} from user_spending),
+        days as (
+            select user_id, bit_xor(hash({DAY_COLUMNS})) as h from user_spending_daily group by user_id
+        ),
+        alerts as (
+            select user_id, bit_xor(hash({ALERT_COLUMNS})) as h from user_alerts group by user_id
+        )
+        select users.user_id, users.email,
+               cast(hash({', '.join('users.' + c.strip() for c in USER_COLUMNS.split(','))}) as varchar) || '-'
+               || coalesce(cast(days.h as varchar), '') || '-' || coalesce(cast(alerts.h as varchar), '')
+        from users
+        left join days using (user_id)
+        left join alerts using (user_id)
+        order by users.user_id
+    """).fetchall()
+
+
+def _read_state(path: Path) -> dict:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        return state if isinstance(state, dict) and isinstance(state.get("users"), dict) else {}
+    except (FileNotFoundError, ValueError):  # none yet, or damaged: render every page
+        return {}
+
+
 def write_user_pages(con: duckdb.DuckDBPyConnection, data_dir: Path) -> PagesWritten:
     """One page per user of user_spending under `<data dir>/user_pages/`, plus the index of links for whoever sends
-    them (`<data dir>/user_pages.csv`, outside the folder)."""
+    them (`<data dir>/user_pages.csv`, outside the folder). Renders only the pages that can have changed (module
+    docstring)."""
     folder = pages_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     for leftover in folder.glob(".*.tmp"):  # pages of a run killed half-way
         leftover.unlink(missing_ok=True)
     key = page_key(data_dir)
-    users = _rows(con, """
-        select user_id, email, plan, requests, total_tokens, spent_usd, trial_allowance_tokens, trial_tokens_left,
-               quota_month, month_tokens, month_spent_usd, monthly_token_quota, monthly_spend_quota_usd
-        from user_spending order by user_id
-    """)
+    state_path = Path(data_dir) / STATE_FILE
+    state = _read_state(state_path)
+    version = template_version()
+    previous = state.get("users", {}) if state.get("template") == version else {}
+    fingerprints = _fingerprints(con)
+    to_render = {user_id for user_id, _, fingerprint in fingerprints
+                 if previous.get(user_id) != fingerprint or not (folder / page_name(key, user_id)).exists()}
+    only = "" if len(to_render) == len(fingerprints) else "where list_contains($users, user_id)"
+    params = {} if not only else {"users": sorted(to_render)}
+    users = _rows(con, f"select {USER_COLUMNS} from user_spending {only} order by user_id", params)
     days: dict[str, list[dict]] = defaultdict(list)
-    for row in _rows(con, """
-        select user_id, date, is_partial_day, requests, total_tokens, trial_tokens, spent_usd
-        from user_spending_daily order by user_id, date
-    """):
+    for row in _rows(con, f"select {DAY_COLUMNS} from user_spending_daily {only} order by user_id, date", params):
         days[row["user_id"]].append(row)
     alerts: dict[str, list[dict]] = defaultdict(list)
-    for row in _rows(con, """
-        select user_id, alert_type, metric, threshold_percent, period_month, quota_tokens, quota_spend_usd,
-               used_tokens, used_spend_usd, crossed_at
-        from user_alerts order by user_id, crossed_at desc, alert_type
-    """):
+    for row in _rows(con, f"select {ALERT_COLUMNS} from user_alerts {only} order by user_id, crossed_at desc, "
+                          "alert_type", params):
         alerts[row["user_id"]].append(row)
 
     _write_if_changed(folder / PLOTLY_FILE, get_plotlyjs())
-    written, rewritten, index = set(), 0, io.StringIO()
+    rewritten = 0
+    for user in users:
+        rewritten += _write_if_changed(folder / page_name(key, user["user_id"]),
+                                       render_user_page(user, days[user["user_id"]], alerts[user["user_id"]]))
+    written, index = set(), io.StringIO()
     links = csv.writer(index)
     links.writerow(["user_id", "email", "page"])
-    for user in users:
-        name = page_name(key, user["user_id"])
-        rewritten += _write_if_changed(folder / name, render_user_page(user, days[user["user_id"]],
-                                                                       alerts[user["user_id"]]))
+    for user_id, email, _ in fingerprints:
+        name = page_name(key, user_id)
         written.add(name)
-        links.writerow([user["user_id"], user["email"] or "", f"{PAGES_DIR}/{name}"])
+        links.writerow([user_id, email or "", f"{PAGES_DIR}/{name}"])
     removed = 0
     for page in folder.glob("*.html"):
         if page.name not in written:
             page.unlink()
             removed += 1
     write_text_atomic(Path(data_dir) / INDEX_FILE, index.getvalue(), mode=0o600)
-    return PagesWritten(folder, len(written), rewritten, removed)
+    write_text_atomic(state_path, json.dumps({"template": version, "users": {u: fp for u, _, fp in fingerprints}}),
+                      mode=0o600)
+    return PagesWritten(folder, len(written), rewritten, removed, rendered=len(users))

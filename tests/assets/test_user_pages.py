@@ -155,3 +155,40 @@ def test_the_page_renders_in_headless_chromium_with_axes_from_zero(pages, user_i
     assert min(spend) == 0 and min(tokens) == 0
     if user_id == "usr_new":  # nothing spent: $0.00..$1.00, not -1..1
         assert (min(spend), max(spend)) == (0, 1)
+
+
+def test_a_second_run_renders_only_the_page_of_the_user_with_a_new_request(built_warehouse, tmp_path):
+    """The asset renders the pages whose users' rows changed since its last run: one new request for usr_new
+    rewrites that page alone; the run after it renders nothing."""
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        fix_as_of(con, "2026-11-21")
+
+    def run() -> tuple[int, int, int, int]:
+        result = dg.materialize([user_spending_pages],
+                                resources={"warehouse": WarehouseResource(data_dir=str(tmp_path))})
+        assert result.success
+        metadata = result.asset_materializations_for_node("user_spending_pages")[0].metadata
+        return tuple(metadata[k].value for k in ("pages", "rendered", "rewritten", "removed"))
+
+    assert run() == (5, 5, 5, 0)
+    with open(tmp_path / "user_pages.csv", newline="") as f:
+        by_user = {row["user_id"]: tmp_path / row["page"] for row in csv.DictReader(f)}
+    before = {user_id: page.read_bytes() for user_id, page in by_user.items()}
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        # one new request of usr_new on its day, as the marts hold it after a build
+        con.execute("""
+            insert into ai_usage_analytics
+            select * replace ('req_new_one' as request_id) from ai_usage_analytics
+            where user_id = 'usr_new' order by request_id limit 1
+        """)
+        con.execute("""
+            update user_ai_usage_summary set requests = requests + 1, total_tokens = total_tokens + 1000
+            where user_id = 'usr_new'
+        """)
+    assert run() == (5, 1, 1, 0)
+    after = {user_id: page.read_bytes() for user_id, page in by_user.items()}
+    assert [user_id for user_id in USERS if after[user_id] != before[user_id]] == ["usr_new"]
+    assert "new@example.com (free): 2 requests,\n2,500 tokens, up to 2026-11-20" in before["usr_new"].decode()
+    assert "new@example.com (free): 3 requests,\n4,000 tokens, up to 2026-11-20" in after["usr_new"].decode()
+    assert run() == (5, 0, 0, 0)

@@ -93,19 +93,15 @@ def test_a_run_that_fails_while_reading_lands_nothing_and_its_retry_lands_everyt
             land_requests(con, source="s", source_kind="gateway_file", items=items(), load_id="run-1")
         assert counts(con) == (0, 0)
         assert con.execute("select count(*) from raw.load_log").fetchone() == (0,)
-        ok = land_requests(
-            con,
-            source="s",
-            source_kind="gateway_file",
-            load_id="run-2",
-            items=[(1, parse_line(line("y1"), now=NOW)), (2, parse_line(line("y2"), now=NOW))],
-        )
-        retry = land_requests(
-            con,
-            source="s",
-            source_kind="gateway_file",
-            load_id="run-3",
-            items=[(1, parse_line(line("y1"), now=NOW)), (2, parse_line(line("y2"), now=NOW))],
+        ok, retry = (
+            land_requests(
+                con,
+                source="s",
+                source_kind="gateway_file",
+                load_id=load_id,
+                items=[(1, parse_line(line("y1"), now=NOW)), (2, parse_line(line("y2"), now=NOW))],
+            )
+            for load_id in ("run-2", "run-3")
         )
         assert (ok.accepted, retry.accepted, retry.duplicates) == (2, 0, 2) and counts(con) == (2, 2)
 

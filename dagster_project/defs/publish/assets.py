@@ -30,12 +30,19 @@ from ingest import settings
 GROUP = "publish"
 
 
+def _warehouse_asset(reads, description: str, kinds: set[str], **kwargs):
+    """An asset of this group that opens the warehouse: it depends on the tables it reads (asset key names) and
+    holds the DuckDB writer pool while it has the file open (module docstring)."""
+    return dg.asset(deps=[dg.AssetKey(name) for name in reads], description=description, group_name=GROUP,
+                    kinds=kinds, pool=DUCKDB_WRITER_POOL, **kwargs)
+
+
 def _money(value: Decimal) -> str:
     return f"{value:,.2f}"
 
 
-@dg.asset(
-    deps=[dg.AssetKey(name) for name in (*EXPORT_ORDER, "monthly_revenue", "finance_as_of")],
+@_warehouse_asset(
+    (*EXPORT_ORDER, "monthly_revenue", "finance_as_of"),
     description=(
         "Finance exports in <data dir>/exports/: daily revenue, monthly revenue by provider and model, per-user "
         "monthly statements (exact and rounded to cents, half up), the month's statement totals and the statements' "
@@ -43,9 +50,7 @@ def _money(value: Decimal) -> str:
         "(decimal128(38,12)) and CSV (exact decimals, UTC timestamps with Z), one file per month, each rewritten "
         "atomically."
     ),
-    group_name=GROUP,
     kinds={"python", "parquet", "csv"},
-    pool=DUCKDB_WRITER_POOL,
 )
 def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     exports_dir = settings.exports_dir(warehouse.root)
@@ -83,17 +88,14 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     )
 
 
-@dg.asset(
-    deps=[dg.AssetKey(name) for name in
-          ("report_daily", "model_popularity", "user_spending_daily", "user_spending", "trial_status", "run_summary",
-           "pricing_dimension_usage", "finance_as_of")],
+@_warehouse_asset(
+    ("report_daily", "model_popularity", "user_spending_daily", "user_spending", "trial_status", "run_summary",
+     "pricing_dimension_usage", "finance_as_of"),
     description=(
         "The spending report, <data dir>/reports/index.html: revenue, cost and profit per day, top models, top users "
         "by spend, free-trial usage and a per-user spending section; plotly charts, self-contained (works offline)."
     ),
-    group_name=GROUP,
     kinds={"python", "html"},
-    pool=DUCKDB_WRITER_POOL,
 )
 def spending_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect(read_only=True) as con:
@@ -121,28 +123,28 @@ def spending_report(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     )
 
 
-@dg.asset(
-    deps=[dg.AssetKey(name) for name in ("user_spending", "user_spending_daily", "user_alerts", "finance_as_of")],
+@_warehouse_asset(
+    ("user_spending", "user_spending_daily", "user_alerts", "finance_as_of"),
     description=(
         "Each user's own spending page, <data dir>/user_pages/<token>.html: spend, free-trial tokens left, quota use "
         "this month, alerts and spend per day, that user's figures only. The token is an HMAC of the user id with "
         "the secret <data dir>/user_pages.key; nothing links to the pages; <data dir>/user_pages.csv says which page "
-        "is whose (send each user their link). Unchanged pages are not rewritten."
+        "is whose (send each user their link). Only the pages of users whose rows changed since the last run are "
+        "rendered; unchanged pages are not rewritten."
     ),
-    group_name=GROUP,
     kinds={"python", "html"},
-    pool=DUCKDB_WRITER_POOL,
 )
 def user_spending_pages(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect(read_only=True) as con:
         result = write_user_pages(con, warehouse.root)
-    context.log.info(f"user spending pages: {result.pages} in {result.folder} ({result.rewritten} rewritten, "
-                     f"{result.removed} removed)")
+    context.log.info(f"user spending pages: {result.pages} in {result.folder} ({result.rendered} rendered, "
+                     f"{result.rewritten} rewritten, {result.removed} removed)")
     # no page name here: the names are the links, and run metadata is visible to everyone with the Dagster UI
     return dg.MaterializeResult(
         metadata={
             "folder": dg.MetadataValue.path(str(result.folder)),
             "pages": result.pages,
+            "rendered": result.rendered,
             "rewritten": result.rewritten,
             "removed": result.removed,
         }
@@ -159,15 +161,13 @@ DELIVERY_CHECK = "billing_alerts_delivered"
 # Idempotency-Key (the receiver's dedupe contract, README "Quotas and alerts").
 
 
-@dg.asset(
-    deps=[dg.AssetKey("billing_alerts")],
+@_warehouse_asset(
+    ("billing_alerts",),
     description=(
         f"The crossings of billing_alerts not yet recorded in {DELIVERIES_TABLE}, as the JSON payloads to raise "
         "(one short read; the connection is closed before anything is sent)."
     ),
-    group_name=GROUP,
     kinds={"python", "duckdb"},
-    pool=DUCKDB_WRITER_POOL,
 )
 def billing_alert_outbox(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.Output:
     with warehouse.connect(read_only=True) as con:
@@ -212,15 +212,14 @@ def _target(report: DeliveryReport) -> str:
     return f"webhook at {report.target_host}" if report.target_host else "Dagster UI only (no webhook configured)"
 
 
-@dg.asset(
+@_warehouse_asset(
+    (),
     description=(
         f"Raises each new crossing of billing_alerts once: records in {DELIVERIES_TABLE} those delivered by "
         "billing_alert_webhook_posts (one short write; a failed or untried one stays new for the next run) and shows "
         "them in its metadata."
     ),
-    group_name=GROUP,
     kinds={"python", "duckdb"},
-    pool=DUCKDB_WRITER_POOL,
     check_specs=[
         dg.AssetCheckSpec(NEW_CROSSINGS_CHECK, asset="billing_alert_notifications",
                           description="Warns when this run raised new billing alerts (quota or trial crossings)."),

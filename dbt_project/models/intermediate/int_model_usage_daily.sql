@@ -13,7 +13,7 @@
         tags=['daily'],
         pre_hook=[
             "{{ drop_rows_of_other_knobs(knobs_fingerprint(pricing_policy())) }}",
-            "{{ delete_emptied_groups('int_requests_trial_applied', " ~ group_keys ~ ", where='has_price or not is_billed', fingerprint=knobs_fingerprint(pricing_policy())) }}",
+            "{{ delete_emptied_groups('int_requests_trial_applied', " ~ group_keys ~ ", where=is_kept_for_billing(), fingerprint=knobs_fingerprint(pricing_policy())) }}",
         ],
     )
 }}
@@ -22,7 +22,7 @@
 with requests {{ cte_inlined() }} (
     select *, priced_at as updated_at
     from {{ ref('int_requests_charged') }}
-    where has_price or not is_billed
+    where {{ is_kept_for_billing() }}
 ),
 
 {{ rows_of_changed_groups('requests', group_keys, policy_fingerprint) }}
@@ -33,11 +33,7 @@ final as (
         provider,
         user_id,
         cast(created_at as date) as created_date,
-        count(*) as requests,
-        cast(sum(total_tokens) as bigint) as total_tokens,
-        sum(provider_cost_usd) as provider_cost_usd,
-        sum(user_charge_usd) as user_charge_usd,
-        sum(markup_usd) as markup_usd,
+        {{ request_sums(['requests', 'total_tokens', 'provider_cost_usd', 'user_charge_usd', 'markup_usd']) }},
         cast(current_timestamp as timestamp) as updated_at,
         {{ policy_fingerprint }} as knobs_fingerprint
     from to_sum

@@ -17,7 +17,7 @@
         on_schema_change='sync_all_columns',
         pre_hook=[
             "{{ drop_rows_of_other_knobs(knobs_fingerprint({'policies': pricing_policies(), 'reporting_timezone': reporting_timezone()})) }}",
-            "{{ delete_emptied_groups('int_requests_trial_applied', " ~ group_keys ~ ", where='has_price or not is_billed', fingerprint=knobs_fingerprint({'policies': pricing_policies(), 'reporting_timezone': reporting_timezone()})) }}",
+            "{{ delete_emptied_groups('int_requests_trial_applied', " ~ group_keys ~ ", where=is_kept_for_billing(), fingerprint=knobs_fingerprint({'policies': pricing_policies(), 'reporting_timezone': reporting_timezone()})) }}",
         ],
     )
 }}
@@ -28,7 +28,7 @@ with requests {{ cte_inlined() }} (
     -- the requests ai_usage_analytics holds (priced, or not billed), under every set of knobs
     select *, priced_at as updated_at
     from {{ ref('int_requests_policy_charged') }}
-    where has_price or not is_billed
+    where {{ is_kept_for_billing() }}
 ),
 
 {{ rows_of_changed_groups('requests', group_keys, knobs_fingerprint(fingerprint)) }}

@@ -10,5 +10,5 @@ with requests as (
 
 select model, created_date, count(*) as billed_requests
 from requests
-where is_billed and not has_price
+where {{ is_held_back() }}
 group by all

@@ -26,15 +26,9 @@ with requests {{ cte_inlined() }} (
 final as (
     select
         {{ reporting_date('created_at') }} as date,
-        count(*) as requests,
-        count(*) filter (where is_billed) as billed_requests,
-        count(*) filter (where not is_billed) as failed_requests,
-        cast(sum(total_tokens) as bigint) as total_tokens,
-        sum(provider_cost_usd) as provider_cost_usd,
-        sum(user_charge_usd) as revenue_usd,
-        sum(markup_usd) as profit_usd,
-        sum(trial_credit_usd) as trial_credit_usd,
-        count(distinct user_id) as active_users,
+        {{ request_sums(['requests', 'billed_requests', 'failed_requests', 'total_tokens', 'provider_cost_usd',
+                         ('revenue_usd', 'user_charge_usd'), ('profit_usd', 'markup_usd'), 'trial_credit_usd',
+                         ('active_users', 'users')]) }},
         cast(current_timestamp as timestamp) as updated_at,
         {{ knobs_fingerprint({'reporting_timezone': reporting_timezone()}) }} as knobs_fingerprint
     from to_sum

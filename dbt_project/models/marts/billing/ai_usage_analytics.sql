@@ -11,14 +11,14 @@
         on_schema_change='fail',
         tags=['daily'],
         pre_hook="{{ drop_rows_of_other_knobs(knobs_fingerprint(pricing_policy())) }}",
-        post_hook="{{ delete_from(this, 'request_id in (select request_id from ' ~ ref('int_requests_trial_applied') ~ ' where is_billed and not has_price)') }}",
+        post_hook="{{ delete_from(this, 'request_id in (select request_id from ' ~ ref('int_requests_trial_applied') ~ ' where ' ~ is_held_back() ~ ')') }}",
     )
 }}
 
 with charged as (
     -- the trial's narrow rows with their charges (int_requests_charged: the current pricing's rows, stored)
     select * from {{ ref('int_requests_charged') }}
-    where (has_price or not is_billed)
+    where ({{ is_kept_for_billing() }})
     {%- if is_incremental() %}
         and priced_at > {{ watermark('priced_at', policy_fingerprint) }}
     {%- endif %}

@@ -19,7 +19,7 @@ final as (
         source,
         source_line
     from requests
-    where is_billed and not has_price
+    where {{ is_held_back() }}
 )
 
 select * from final

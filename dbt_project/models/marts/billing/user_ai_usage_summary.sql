@@ -27,16 +27,8 @@ final as (
     select
         user_id,
         {{ reporting_date('created_at') }} as date,
-        count(*) as requests,
-        count(*) filter (where is_billed) as billed_requests,
-        cast(sum(input_tokens) as bigint) as input_tokens,
-        cast(sum(output_tokens) as bigint) as output_tokens,
-        cast(sum(total_tokens) as bigint) as total_tokens,
-        cast(sum(trial_tokens) as bigint) as trial_tokens,
-        sum(provider_cost_usd) as provider_cost_usd,
-        sum(user_charge_usd) as user_charge_usd,
-        sum(markup_usd) as markup_usd,
-        sum(trial_credit_usd) as trial_credit_usd,
+        {{ request_sums(['requests', 'billed_requests', 'input_tokens', 'output_tokens', 'total_tokens', 'trial_tokens',
+                         'provider_cost_usd', 'user_charge_usd', 'markup_usd', 'trial_credit_usd']) }},
         cast(current_timestamp as timestamp) as updated_at,
         {{ knobs_fingerprint({'reporting_timezone': reporting_timezone()}) }} as knobs_fingerprint
     from to_sum

@@ -10,10 +10,7 @@ as_of as (
 
 final as (
     select
-        {{ year_month('days.date') }} as period_month,
-        cast(date_trunc('month', days.date) as date) as period_start_date,
-        last_day(days.date) as period_end_date,
-        {{ year_month('days.date') }} >= as_of.running_month as is_provisional,
+        {{ statement_period('days.date') }},
         days.date,
         days.requests,
         days.billed_requests,

@@ -6,10 +6,7 @@ with by_model as (
 
 final as (
     select
-        period_month,
-        period_start_date,
-        period_end_date,
-        is_provisional,
+        {{ statement_period_columns() }},
         cast(sum(requests) as bigint) as requests,
         cast(sum(billed_requests) as bigint) as billed_requests,
         cast(sum(total_tokens) as bigint) as total_tokens,
@@ -19,7 +16,7 @@ final as (
         cast(sum(markup_before_trial_usd) as decimal(38, 12)) as markup_before_trial_usd,
         cast(sum(trial_credit_usd) as decimal(38, 12)) as trial_credit_usd
     from by_model
-    group by period_month, period_start_date, period_end_date, is_provisional
+    group by {{ statement_period_columns() }}
 )
 
 select * from final

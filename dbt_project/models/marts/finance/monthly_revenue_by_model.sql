@@ -11,27 +11,20 @@ as_of as (
 
 per_model as (
     select
-        {{ year_month('created_at') }} as period_month,
+        cast(date_trunc('month', created_at) as date) as period_start_date,
         provider,
         model,
-        count(*) as requests,
-        count(*) filter (where is_billed) as billed_requests,
-        cast(sum(total_tokens) as bigint) as total_tokens,
-        cast(sum(provider_cost_usd) as decimal(38, 12)) as provider_cost_usd,
-        cast(sum(user_charge_usd) as decimal(38, 12)) as revenue_usd,
-        cast(sum(markup_usd) as decimal(38, 12)) as profit_usd,
-        cast(sum(list_charge_usd - provider_cost_usd) as decimal(38, 12)) as markup_before_trial_usd,
-        cast(sum(trial_credit_usd) as decimal(38, 12)) as trial_credit_usd
+        {{ request_sums(['requests', 'billed_requests', 'total_tokens', 'provider_cost_usd',
+                         ('revenue_usd', 'user_charge_usd'), ('profit_usd', 'markup_usd'), 'trial_credit_usd'],
+                        money_type='decimal(38, 12)') }},
+        cast(sum(list_charge_usd - provider_cost_usd) as decimal(38, 12)) as markup_before_trial_usd
     from requests
-    group by period_month, provider, model
+    group by period_start_date, provider, model
 ),
 
 final as (
     select
-        per_model.period_month,
-        cast(per_model.period_month || '-01' as date) as period_start_date,
-        last_day(cast(per_model.period_month || '-01' as date)) as period_end_date,
-        per_model.period_month >= as_of.running_month as is_provisional,
+        {{ statement_period('per_model.period_start_date') }},
         per_model.provider,
         per_model.model,
         per_model.requests,

@@ -10,10 +10,7 @@ as_of as (
 
 final as (
     select
-        {{ year_month('requests.created_at') }} as period_month,
-        cast(date_trunc('month', requests.created_at) as date) as period_start_date,
-        last_day(requests.created_at) as period_end_date,
-        {{ year_month('requests.created_at') }} >= as_of.running_month as is_provisional,
+        {{ statement_period('requests.created_at') }},
         requests.user_id,
         requests.request_id,
         {{ utc_instant('requests.created_at') }} as created_at,

@@ -6,16 +6,13 @@ with statements as (
 
 final as (
     select
-        period_month,
-        period_start_date,
-        period_end_date,
-        is_provisional,
+        {{ statement_period_columns() }},
         count(*) as statements,
         cast(sum(amount_due_usd) as decimal(38, 12)) as amount_due_usd,
         cast(sum(amount_due_rounded_usd) as decimal(38, 2)) as amount_due_rounded_usd,
         cast(sum(rounding_difference_usd) as decimal(38, 12)) as rounding_difference_usd
     from statements
-    group by period_month, period_start_date, period_end_date, is_provisional
+    group by {{ statement_period_columns() }}
 )
 
 select * from final

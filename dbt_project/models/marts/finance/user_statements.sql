@@ -16,26 +16,18 @@ as_of as (
 
 per_user_month as (
     select
-        {{ year_month('created_at') }} as period_month,
+        cast(date_trunc('month', created_at) as date) as period_start_date,
         user_id,
-        count(*) as requests,
-        count(*) filter (where is_billed) as billed_requests,
-        cast(sum(total_tokens) as bigint) as total_tokens,
-        cast(sum(trial_tokens) as bigint) as trial_tokens,
-        cast(sum(chargeable_tokens) as bigint) as chargeable_tokens,
-        cast(sum(list_charge_usd) as decimal(38, 12)) as list_charge_usd,
-        cast(sum(trial_credit_usd) as decimal(38, 12)) as trial_credit_usd,
-        cast(sum(user_charge_usd) as decimal(38, 12)) as amount_due_usd
+        {{ request_sums(['requests', 'billed_requests', 'total_tokens', 'trial_tokens', 'chargeable_tokens',
+                         'list_charge_usd', 'trial_credit_usd', ('amount_due_usd', 'user_charge_usd')],
+                        money_type='decimal(38, 12)') }}
     from requests
-    group by period_month, user_id
+    group by period_start_date, user_id
 ),
 
 final as (
     select
-        per_user_month.period_month,
-        cast(per_user_month.period_month || '-01' as date) as period_start_date,
-        last_day(cast(per_user_month.period_month || '-01' as date)) as period_end_date,
-        per_user_month.period_month >= as_of.running_month as is_provisional,
+        {{ statement_period('per_user_month.period_start_date') }},
         per_user_month.user_id,
         users.email,
         users.plan,
