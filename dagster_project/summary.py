@@ -6,6 +6,7 @@ import sys
 
 import duckdb
 
+from dagster_project.publish.published import published_path
 from ingest import settings
 from ingest.warehouse import connect
 
@@ -33,8 +34,10 @@ def summary_lines(warehouse_path) -> list[str]:
         "top models by requests:",
         *[f"  {model:<40} {count:>8,} requests  ${charge:,.2f}" for model, count, charge in top],
     ]
-    for label, path in (("spending report", settings.reports_dir(data_dir) / "index.html"),
-                        ("finance exports", settings.exports_dir(data_dir))):
+    for label, path in (("open for SQL", published_path(data_dir)),
+                        ("spending report", settings.reports_dir(data_dir) / "index.html"),
+                        ("finance exports", settings.exports_dir(data_dir)),
+                        ("user page links", data_dir / "user_pages.csv")):
         if path.exists():
             lines.append(f"{label + ':':<17}{path}")
     if quarantined:

@@ -29,3 +29,14 @@ def test_the_summary_reads_run_summary_and_agrees_with_the_marts(built_warehouse
     quarantined = con.execute("select count(*) from raw.quarantine").fetchone()[0]
     assert quarantined > 0
     assert f"quarantined lines: {quarantined:,} (see raw.quarantine for reason, file and line)" in lines
+
+
+def test_the_summary_points_to_the_published_copy_when_there_is_one(built_warehouse: Path, tmp_path: Path):
+    import shutil
+
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    assert not [line for line in summary_lines(tmp_path / "warehouse.duckdb") if line.startswith("open for SQL")]
+    (tmp_path / "published").mkdir()
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "published" / "warehouse.duckdb")
+    lines = summary_lines(tmp_path / "warehouse.duckdb")
+    assert f"open for SQL:    {tmp_path / 'published' / 'warehouse.duckdb'}" in lines
