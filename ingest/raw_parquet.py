@@ -87,27 +87,19 @@ def _publish(pending: Path, target: Path) -> None:
     shutil.rmtree(pending, ignore_errors=True)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def recover(con: duckdb.DuckDBPyConnection, target: Path) -> int:
     """Finish what a killed landing left in `.pending`: publish its requests if its transaction committed (the table
     holds its rows), else drop them; its snapshots are dropped (the caller writes newer ones). Returns how many
     landings were published."""
+    from ingest.warehouse import process_exists  # here, not at the top: ingest.warehouse imports this module
+
     published = 0
     pending_root = target / _PENDING
     if not pending_root.is_dir():
         return 0
     for pending in sorted(pending_root.iterdir()):
         pid = pending.name.split("-", 1)[0]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or process_exists(int(pid)):
             continue
         marker = pending / _MARKER
         committed = False
