@@ -375,3 +375,35 @@ def test_an_unchanged_file_is_skipped_without_being_opened_and_a_new_one_is_read
         fourth = load_gateway_files(con, tmp_path, load_id="run-4", now=NOW)
         assert [(r.source, r.skipped, r.accepted, r.duplicates) for r in fourth] == [
             ("raw/gateway/a.jsonl", False, 1, 1), ("raw/gateway/b.jsonl", True, 0, 0)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_one_pass_check_says_what_the_two_passes_say_whatever_the_order_of_the_keys(seed):
+    """plain_lines takes most lines in one RE2 pass (contract fields in the order the first lines show, other keys
+    where they showed them); a line it takes there is always one the two passes take, and the lines left over are
+    judged by the two passes, so the answer is the two passes' answer line for line."""
+    rng = random.Random(seed)
+    lines = corpus(100 + seed, 1500)
+    lines += ['{"id":"a"{"user_id":"u"}', ',"id":"a"}', '}', '{"id":"a",}', '{"id":"a"}}', '{"x":1,"x":2}',
+              '{"id":"a","x":1,"id":"b"}', '{ "id" : "a" , "x" : [1] }']
+    texts = pa.array(lines, pa.string())
+    two_passes = contract_sql._plain_lines_two_passes(texts)
+    assert contract_sql.plain_lines(texts) == two_passes
+    for _ in range(20):  # any order and any places for the other keys: never more than the two passes take
+        order = list(contract_sql.CONTRACT_FIELDS)
+        rng.shuffle(order)
+        places = frozenset(rng.sample(range(len(order) + 1), rng.randint(0, contract_sql._MAX_OTHER_PLACES)))
+        regex = contract_sql.ordered_line(tuple(order), places)
+        one_pass = pa.compute.and_(pa.compute.starts_with(texts, "{"), pa.compute.match_substring_regex(texts, regex))
+        assert not pa.compute.any(pa.compute.and_(one_pass, pa.compute.invert(two_passes))).as_py()
+    # one writer's lines (its own order of the contract fields, its other keys at the end): all in the one pass
+    writer = list(contract_sql.CONTRACT_FIELDS)
+    rng.shuffle(writer)
+    records = [valid(rng, index) for index in range(400)]
+    written = pa.array([json.dumps({key: record[key] for key in sorted(record, key=lambda key: (
+        writer.index(key) if key in writer else len(writer), key))}) for record in records], pa.string())
+    order, places = contract_sql.key_order(written)
+    assert places == frozenset({len(order)})
+    one_pass = pa.compute.match_substring_regex(written, contract_sql.ordered_line(order, places))
+    assert one_pass == contract_sql._plain_lines_two_passes(written)
+    assert pa.compute.sum(one_pass).as_py() > 300
