@@ -364,7 +364,7 @@ def _land(
             staging.flush()
             outcomes = _decide(con)
             result.duplicates = outcomes.get("duplicate", 0)
-            conflicts = _quarantine_conflicts(con, source, load_id, result)
+            conflicts = _quarantine_conflicts(con, source, load_id, result) if outcomes.get("conflict") else 0
             result.accepted = _insert_new(con, source, load_id, started_at)
             if (
                 not result.balanced
@@ -507,8 +507,11 @@ def _decide(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         where p.landed_before or s.seq <> p.first_seq
         """
     )
-    staged = con.execute("select count(*) from landing_staged").fetchone()[0]
-    outcomes = dict(con.execute("select outcome, count(*) from landing_repeats group by outcome").fetchall())
+    outcomes = dict(con.execute(
+        "select outcome, count(*) from landing_repeats group by outcome"
+        " union all select 'staged', count(*) from landing_staged"
+    ).fetchall())
+    staged = outcomes.pop("staged")
     return {"new": staged - sum(outcomes.values()), **outcomes}
 
 
