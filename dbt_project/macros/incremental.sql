@@ -145,8 +145,10 @@ to_sum as (
     rows_of_changed_groups) that a request re-priced since the last run belonged to and that now have no row in
     `source_model` (every request of the group held back after a catalog change). Without it such a group would
     keep its old sums for ever; a full refresh would not have it. `where` narrows `source_model` to the rows the
-    aggregate sums (an intermediate aggregate reads int_requests_trial_applied, never a mart). -#}
-{% macro delete_emptied_groups(source_model, keys, where=none, fingerprint=none) -%}
+    aggregate sums (an intermediate aggregate reads int_requests_trial_applied, never a mart). `date_key`: the key
+    holding the group's day (a date of created_at, in any time zone); with `fingerprint`, the delete then reads only
+    the stored groups from the day of its two-day margin on (a group of a re-priced request is never older). -#}
+{% macro delete_emptied_groups(source_model, keys, where=none, fingerprint=none, date_key=none) -%}
     {%- set literal = fingerprint is not none and execute and is_incremental() and model.resource_type != 'unit_test' -%}
     {%- if literal -%}
         {#- read once: when no request was re-priced since the last run, there is nothing to delete -#}
@@ -158,7 +160,7 @@ to_sum as (
         select 1
     {%- elif is_incremental() -%}
     delete from {{ this }} as kept
-    where exists (
+    where {% if literal and date_key %}kept.{{ date_key }} >= cast(cast('{{ first }}' as timestamp) as date) and {% endif %}exists (
         select 1 from ({{ repriced_requests_since_watermark(fingerprint) }}) as repriced
         where true
         {%- for name, expr in keys.items() %}
@@ -399,4 +401,58 @@ requests as (
     {%- else -%}
         (select min(created_at) - interval 2 day from changed)
     {%- endif -%}
+{%- endmacro %}
+
+{#- dbt-duckdb's delete+insert (dbt/include/duckdb/macros/materializations/incremental_strategy/delete_insert.sql),
+    with one addition: a model may name, in the config `delete_bound`, a column whose value a key never changes
+    (`created_at` of a request, or the date in a group's key). The delete then reads only the stored rows whose value
+    is at least the smallest among the new rows (read when the model runs, written in as a literal): DuckDB prunes
+    the older row groups (a new day reads the new day's rows instead of every key of the history). A stored row
+    with a null there stays within the delete's reach. -#}
+{% macro duckdb__get_delete_insert_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) -%}
+    {%- set dest_cols_csv = get_quoted_csv(dest_columns | map(attribute="name")) -%}
+    {%- set bound = config.get('delete_bound') -%}
+    {%- set is_list = unique_key is sequence and unique_key is not string -%}
+    {%- set column = ("DBT_INCREMENTAL_TARGET." if is_list else "") ~ bound -%}
+    {%- set predicates = (incremental_predicates or []) | list -%}
+    {%- if bound and execute -%}
+        {#- a literal: DuckDB prunes a scan with a constant, not with a subquery under `or` -#}
+        {%- set row = run_query("select cast(min(" ~ bound ~ ") as varchar), typeof(min(" ~ bound ~ ")) from "
+                                ~ source).rows[0] -%}
+        {%- if row[0] is not none -%}
+            {%- do predicates.append("(" ~ column ~ " >= cast('" ~ row[0] ~ "' as " ~ row[1] ~ ") or " ~ column
+                                     ~ " is null)") -%}
+        {%- endif -%}
+    {%- endif %}
+    {% if unique_key %}
+        {% if is_list %}
+            delete from {{ target }} as DBT_INCREMENTAL_TARGET
+            using {{ source }}
+            where (
+                {% for key in unique_key %}
+                    {{ source }}.{{ key }} = DBT_INCREMENTAL_TARGET.{{ key }}
+                    {{ "and " if not loop.last }}
+                {% endfor %}
+                {% for predicate in predicates %}
+                    and {{ predicate }}
+                {% endfor %}
+            );
+        {% else %}
+            delete from {{ target }}
+            where (
+                {{ unique_key }}) in (
+                select ({{ unique_key }})
+                from {{ source }}
+            )
+            {%- for predicate in predicates %}
+                and {{ predicate }}
+            {% endfor -%};
+        {% endif %}
+    {% endif %}
+
+    insert into {{ target }} ({{ dest_cols_csv }})
+    (
+        select {{ dest_cols_csv }}
+        from {{ source }}
+    )
 {%- endmacro %}
