@@ -379,22 +379,26 @@ billed as (
     {%- set row = run_query(query).rows[0] -%}
     {%- if row[0] is not none and row[1] -%}{%- set since = row[0] -%}{%- endif -%}
 {%- endif %}
-to_price as (
 {%- if since is not none %}
-    -- every request landed up to the newest one here is here: the ones landed since, and the held-back ones again
-    select request_id, loaded_at
+requests as (
+    -- every request landed up to the newest one here is here: the ones landed since (the scan skips the older row
+    -- groups), and the held-back ones again
+    select *
     from {{ landed }}
     where loaded_at > cast('{{ since }}' as timestamp)
     union all
-    select request_id, loaded_at
-    from {{ this }}
-    where not coalesce(has_price or not is_billed, false)
+    select landed.*
+    from {{ landed }} as landed
+    semi join (
+        select request_id, loaded_at from {{ this }} where not coalesce(has_price or not is_billed, false)
+    ) as held_back using (request_id, loaded_at)
+),
 {%- else %}
+to_price as (
     -- new requests, and the held-back ones again: one anti-join on the request ids alone
     select request_id, loaded_at
     from {{ landed }}
     anti join (select request_id from {{ this }} where has_price or not is_billed) as kept using (request_id)
-{%- endif %}
 ),
 
 requests as (
@@ -404,6 +408,7 @@ requests as (
     from {{ landed }} as landed
     semi join to_price using (request_id, loaded_at)
 ),
+{%- endif %}
 {%- else %}
 requests as (
     select * from {{ landed }}

@@ -8,12 +8,14 @@
 -- Incremental: a request is priced once, when new; held-back ones again on every run; a catalog change (its
 -- fingerprint) prices all again. `costed_at` says when a row was priced (int_requests_trial_applied takes the
 -- rows priced since its last run). Speed: one arg_max per request picks its row (no window over all requests).
+{#- incremental_predicates: the stored rows a run replaces are held-back ones (a new request is not here yet; a
+    catalog change empties the table first), so the delete probes those alone, not every request id. -#}
 {{
     config(
         materialized=incremental_materialization(),
         unique_key='request_id',
         incremental_strategy='delete+insert',
-        delete_bound='created_at',
+        incremental_predicates=['not coalesce(has_price or not is_billed, false)'],
         on_schema_change='sync_all_columns',
         tags=['daily'],
         pre_hook="{{ drop_rows_of_other_knobs(catalog_fingerprint_sql(), 'catalog_fingerprint') }}",
