@@ -390,7 +390,10 @@ requests as (
     select landed.*
     from {{ landed }} as landed
     semi join (
-        select request_id, loaded_at from {{ this }} where not coalesce(has_price or not is_billed, false)
+        select request_id, loaded_at
+        from {{ this }}
+        -- (the first test is a constant one that DuckDB applies in the scan)
+        where (has_price = false or has_price is null) and not coalesce(has_price or not is_billed, false)
     ) as held_back using (request_id, loaded_at)
 ),
 {%- else %}
