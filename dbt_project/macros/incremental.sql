@@ -201,7 +201,8 @@ to_sum as (
 {%- endmacro %}
 
 {#- A pre-hook of int_billing_quota_crossings: delete the months with a request priced since the last run that have
-    no billed, priced request left (all held back after a catalog change); a full build would not have them. -#}
+    no billed, priced request left (all held back after a catalog change); a full build would not have them. It reads
+    the stored months from the first month with such a request on (a literal: older months are not read). -#}
 {% macro delete_emptied_quota_months() -%}
     {%- set literal = execute and is_incremental() and model.resource_type != 'unit_test' -%}
     {%- set since = watermark('updated_at', quota_fingerprint_sql() if literal else none) -%}
@@ -214,7 +215,7 @@ to_sum as (
         select 1
     {%- else -%}
     delete from {{ this }} as kept
-    where exists (
+    where {% if literal %}kept.month_start_date >= cast(cast('{{ first }}' as timestamp) as date) and {% endif %}exists (
         select 1 from {{ ref('int_requests_charged') }} as charged
         where charged.priced_at > {{ since }} and charged.user_id = kept.user_id
             and cast(date_trunc('month', charged.created_at) as date) = kept.month_start_date
