@@ -9,7 +9,8 @@
     by n rows fails n rows). Reads what get_where_subquery gives (the last write of the big incremental tables:
     macros/test_scope.sql). -#}
 {% test row_checks(model, checks) %}
-with checked as (
+-- inlined: each check reads the columns it needs (a materialized CTE would copy every column of every row first)
+with checked {{ cte_inlined() }} (
     select * from {{ model }}
 )
 {%- for name, condition in checks.items() %}
