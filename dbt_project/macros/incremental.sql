@@ -145,8 +145,10 @@ to_sum as (
     rows_of_changed_groups) that a request re-priced since the last run belonged to and that now have no row in
     `source_model` (every request of the group held back after a catalog change). Without it such a group would
     keep its old sums for ever; a full refresh would not have it. `where` narrows `source_model` to the rows the
-    aggregate sums (an intermediate aggregate reads int_requests_trial_applied, never a mart). -#}
-{% macro delete_emptied_groups(source_model, keys, where=none, fingerprint=none) -%}
+    aggregate sums (an intermediate aggregate reads int_requests_trial_applied, never a mart). `date_key`: the key
+    holding the group's day (a date of created_at, in any time zone); with `fingerprint`, the delete then reads only
+    the stored groups from the day of its two-day margin on (a group of a re-priced request is never older). -#}
+{% macro delete_emptied_groups(source_model, keys, where=none, fingerprint=none, date_key=none) -%}
     {%- set literal = fingerprint is not none and execute and is_incremental() and model.resource_type != 'unit_test' -%}
     {%- if literal -%}
         {#- read once: when no request was re-priced since the last run, there is nothing to delete -#}
@@ -158,7 +160,7 @@ to_sum as (
         select 1
     {%- elif is_incremental() -%}
     delete from {{ this }} as kept
-    where exists (
+    where {% if literal and date_key %}kept.{{ date_key }} >= cast(cast('{{ first }}' as timestamp) as date) and {% endif %}exists (
         select 1 from ({{ repriced_requests_since_watermark(fingerprint) }}) as repriced
         where true
         {%- for name, expr in keys.items() %}
@@ -199,7 +201,8 @@ to_sum as (
 {%- endmacro %}
 
 {#- A pre-hook of int_billing_quota_crossings: delete the months with a request priced since the last run that have
-    no billed, priced request left (all held back after a catalog change); a full build would not have them. -#}
+    no billed, priced request left (all held back after a catalog change); a full build would not have them. It reads
+    the stored months from the first month with such a request on (a literal: older months are not read). -#}
 {% macro delete_emptied_quota_months() -%}
     {%- set literal = execute and is_incremental() and model.resource_type != 'unit_test' -%}
     {%- set since = watermark('updated_at', quota_fingerprint_sql() if literal else none) -%}
@@ -212,7 +215,7 @@ to_sum as (
         select 1
     {%- else -%}
     delete from {{ this }} as kept
-    where exists (
+    where {% if literal %}kept.month_start_date >= cast(cast('{{ first }}' as timestamp) as date) and {% endif %}exists (
         select 1 from {{ ref('int_requests_charged') }} as charged
         where charged.priced_at > {{ since }} and charged.user_id = kept.user_id
             and cast(date_trunc('month', charged.created_at) as date) = kept.month_start_date
@@ -354,10 +357,47 @@ billed as (
 {%- endmacro %}
 
 {#- For int_requests_priced (`landed`: the landed requests): the CTE `requests`, the requests to price. Incremental:
-    the requests not in this table yet and the held-back ones again (one anti-join on the request ids alone); a
-    first build or full refresh: every request. -#}
+    the requests not in this table yet and the held-back ones again; a first build or full refresh: every request.
+    The requests not in this table yet are the ones landed after its newest `loaded_at` (W) whenever every request
+    landed up to W is in it: read when the model is compiled, as two counts of the rows landed up to W (the landed
+    ones, and this table's rows that keep the catalog fingerprint) that DuckDB answers from the `loaded_at` column
+    alone. Equal counts mean the same rows: the landing only appends and writes a request id once
+    (ingest/warehouse.py), and every row here was priced from a landed row. A new day then reads the new day (and
+    the few held-back requests), not every request id of the history. Otherwise (a landing that committed rows
+    stamped before W after the last build, a catalog change, a unit test): one anti-join on the request ids. -#}
 {% macro requests_to_price(landed) -%}
 {% if is_incremental() -%}
+{%- set since = none -%}
+{%- if execute and model.resource_type != 'unit_test' -%}
+    {%- set kept = "catalog_fingerprint = (" ~ catalog_fingerprint_sql() ~ ")" -%}
+    {%- set query -%}
+        with mark as (select max(loaded_at) as loaded_at from {{ this }} where {{ kept }})
+        select
+            cast((select loaded_at from mark) as varchar),
+            (select count(*) from {{ landed }} where loaded_at <= (select loaded_at from mark))
+                = (select count(*) from {{ this }} where {{ kept }} and loaded_at <= (select loaded_at from mark))
+    {%- endset -%}
+    {%- set row = run_query(query).rows[0] -%}
+    {%- if row[0] is not none and row[1] -%}{%- set since = row[0] -%}{%- endif -%}
+{%- endif %}
+{%- if since is not none %}
+requests as (
+    -- every request landed up to the newest one here is here: the ones landed since (the scan skips the older row
+    -- groups), and the held-back ones again
+    select *
+    from {{ landed }}
+    where loaded_at > cast('{{ since }}' as timestamp)
+    union all
+    select landed.*
+    from {{ landed }} as landed
+    semi join (
+        select request_id, loaded_at
+        from {{ this }}
+        -- (the first test is a constant one that DuckDB applies in the scan)
+        where (has_price = false or has_price is null) and not coalesce(has_price or not is_billed, false)
+    ) as held_back using (request_id, loaded_at)
+),
+{%- else %}
 to_price as (
     -- new requests, and the held-back ones again: one anti-join on the request ids alone
     select request_id, loaded_at
@@ -372,6 +412,7 @@ requests as (
     from {{ landed }} as landed
     semi join to_price using (request_id, loaded_at)
 ),
+{%- endif %}
 {%- else %}
 requests as (
     select * from {{ landed }}
@@ -399,4 +440,58 @@ requests as (
     {%- else -%}
         (select min(created_at) - interval 2 day from changed)
     {%- endif -%}
+{%- endmacro %}
+
+{#- dbt-duckdb's delete+insert (dbt/include/duckdb/macros/materializations/incremental_strategy/delete_insert.sql),
+    with one addition: a model may name, in the config `delete_bound`, a column whose value a key never changes
+    (`created_at` of a request, or the date in a group's key). The delete then reads only the stored rows whose value
+    is at least the smallest among the new rows (read when the model runs, written in as a literal): DuckDB prunes
+    the older row groups (a new day reads the new day's rows instead of every key of the history). A stored row
+    with a null there stays within the delete's reach. -#}
+{% macro duckdb__get_delete_insert_merge_sql(target, source, unique_key, dest_columns, incremental_predicates) -%}
+    {%- set dest_cols_csv = get_quoted_csv(dest_columns | map(attribute="name")) -%}
+    {%- set bound = config.get('delete_bound') -%}
+    {%- set is_list = unique_key is sequence and unique_key is not string -%}
+    {%- set column = ("DBT_INCREMENTAL_TARGET." if is_list else "") ~ bound -%}
+    {%- set predicates = (incremental_predicates or []) | list -%}
+    {%- if bound and execute -%}
+        {#- a literal: DuckDB prunes a scan with a constant, not with a subquery under `or` -#}
+        {%- set row = run_query("select cast(min(" ~ bound ~ ") as varchar), typeof(min(" ~ bound ~ ")) from "
+                                ~ source).rows[0] -%}
+        {%- if row[0] is not none -%}
+            {%- do predicates.append("(" ~ column ~ " >= cast('" ~ row[0] ~ "' as " ~ row[1] ~ ") or " ~ column
+                                     ~ " is null)") -%}
+        {%- endif -%}
+    {%- endif %}
+    {% if unique_key %}
+        {% if is_list %}
+            delete from {{ target }} as DBT_INCREMENTAL_TARGET
+            using {{ source }}
+            where (
+                {% for key in unique_key %}
+                    {{ source }}.{{ key }} = DBT_INCREMENTAL_TARGET.{{ key }}
+                    {{ "and " if not loop.last }}
+                {% endfor %}
+                {% for predicate in predicates %}
+                    and {{ predicate }}
+                {% endfor %}
+            );
+        {% else %}
+            delete from {{ target }}
+            where (
+                {{ unique_key }}) in (
+                select ({{ unique_key }})
+                from {{ source }}
+            )
+            {%- for predicate in predicates %}
+                and {{ predicate }}
+            {% endfor -%};
+        {% endif %}
+    {% endif %}
+
+    insert into {{ target }} ({{ dest_cols_csv }})
+    (
+        select {{ dest_cols_csv }}
+        from {{ source }}
+    )
 {%- endmacro %}

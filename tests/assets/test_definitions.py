@@ -46,7 +46,7 @@ def test_every_mart_reaches_back_to_the_raw_files(graph, mart):
 
 def test_dbt_tests_are_asset_checks(graph):
     checks = {(key.asset_key.to_user_string(), key.name) for key in graph.asset_check_keys}
-    assert ("ai_usage_analytics", "unique_ai_usage_analytics_request_id") in checks
+    assert ("ai_usage_analytics", "ai_usage_analytics_row_checks") in checks
     assert ("ai_revenue_analytics", "assert_daily_revenue_equals_request_sum") in checks
 
 

@@ -32,12 +32,12 @@ def test_no_asset_is_partitioned(graph):
 
 def test_every_check_has_a_description(graph):
     specs = [spec for assets_def in graph.assets_defs for spec in assets_def.check_specs]
-    assert len(specs) > 80  # the dbt tests and the Dagster checks (their number changes with the project)
+    assert len(specs) > 40  # the dbt tests (one per table: row_checks) and the Dagster checks (the number changes)
     assert [spec.key for spec in specs if not (spec.description or "").strip()] == []
     by_name = {spec.name: spec.description for spec in specs}
-    assert by_name["not_null_user_spending_user_id"] == (
-        "dbt test: no row has a null `user_id`. Otherwise it fails the build (severity error). "
-        "SQL: dbt_project/models/marts/reporting/_reporting__models.yml."
+    assert by_name["user_spending_row_checks"] == (
+        "dbt test: every row meets each condition: user_id_unique, user_id_not_null. Otherwise it fails the build "
+        "(severity error). SQL: dbt_project/models/marts/reporting/_reporting__models.yml."
     )
     assert by_name["assert_pricing_dimensions_add_up_to_every_request"] == (  # a singular test: its leading comment
         "dbt test: Each dimension of pricing_dimension_usage adds up to every request of ai_usage_analytics, to the "

@@ -288,22 +288,32 @@ def test_catalog_quality_gates_fail_on_a_bad_catalog(built_warehouse: Path, tmp_
     assert failed == [
         "assert_markup_keys_name_catalog_models",
         "contiguous_validity_model_catalog_model__valid_from__valid_to",
-        "non_negative_model_catalog_output_price_per_1m_usd",
-        "not_greater_than_model_catalog_cache_read_price_per_1m_usd__input_price_per_1m_usd",
+        "model_catalog_row_checks",
+    ]
+    # the single-row checks and the cell's uniqueness are one test (row_checks): each failing row names its check
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        checks = con.execute(
+            f"select distinct failed_check, model from ({_compiled_test(tmp_path, 'model_catalog_row_checks')}) "
+            "order by all").fetchall()
+    assert checks == [
+        ("cache_read_price_per_1m_usd_not_greater_than_input_price_per_1m_usd", "openai/gpt-4o-mini"),
+        ("output_price_per_1m_usd_not_null_non_negative", "xai/grok-2"),
     ]
 
 
 def test_row_checks_and_scoped_source_tests_fail_on_bad_rows(built_warehouse: Path, tmp_path: Path):
-    """ai_usage_analytics' single-row checks are one test (row_checks) that names each failed check; the source tests
-    on raw.gateway_requests read the rows landed since the last build and the older rows sharing their ids, so a
-    landed row repeating an old id still fails `unique`."""
+    """ai_usage_analytics' single-row checks and its key's uniqueness are one test (row_checks) that names each failed
+    check; the source tests on raw.gateway_requests read the rows landed since the last build and the older rows
+    sharing their ids, so a landed row repeating an old id still fails `unique`."""
     shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
-        first, second = (row[0] for row in con.execute(
-            "select request_id from ai_usage_analytics order by request_id limit 2").fetchall())
+        first, second, third = (row[0] for row in con.execute(
+            "select request_id from ai_usage_analytics order by request_id limit 3").fetchall())
         con.execute("update ai_usage_analytics set user_charge_usd = -1 where request_id = ?", [first])
         con.execute("update ai_usage_analytics set route = 'elsewhere', markup_usd = null where request_id = ?",
                     [second])
+        # a request written twice by the same run: both rows fail request_id_unique
+        con.execute("insert into ai_usage_analytics select * from ai_usage_analytics where request_id = ?", [third])
         # an old request landed again later (the landing never does this): a duplicate id across two loads
         con.execute("insert into raw.gateway_requests select * replace (current_timestamp as loaded_at) "
                     "from raw.gateway_requests where id = ?", [first])
@@ -322,8 +332,8 @@ def test_row_checks_and_scoped_source_tests_fail_on_bad_rows(built_warehouse: Pa
     results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
     failed = {r["unique_id"].split(".")[2]: r["failures"] for r in results if r["status"] == "fail"}
     row_checks = "ai_usage_analytics_row_checks"
-    # user_charge_usd < 0 on one row; route and markup_usd on the other; the landed duplicate id
-    assert failed == {row_checks: 3, "source_unique_raw_gateway_requests_id": 1}
+    # user_charge_usd < 0 on one row; route and markup_usd on the other; the two rows of one id; the landed duplicate id
+    assert failed == {row_checks: 5, "source_unique_raw_gateway_requests_id": 1}
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         # scoped: the rows landed after the newest row int_requests_priced holds, and the rows sharing their ids
         assert "where loaded_at > " in _compiled_test(tmp_path, "source_unique_raw_gateway_requests_id")
@@ -331,6 +341,8 @@ def test_row_checks_and_scoped_source_tests_fail_on_bad_rows(built_warehouse: Pa
             f"select failed_check, request_id from ({_compiled_test(tmp_path, row_checks)}) order by all").fetchall()
     assert checks == [
         ("markup_usd_not_null", second),
+        ("request_id_unique", third),
+        ("request_id_unique", third),
         ("route_accepted_values", second),
         ("user_charge_usd_not_null_non_negative", first),
     ]

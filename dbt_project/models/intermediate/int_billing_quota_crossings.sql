@@ -12,6 +12,7 @@
         materialized=incremental_materialization(),
         unique_key=['user_id', 'month_start_date'],
         incremental_strategy='delete+insert',
+        delete_bound='month_start_date',
         on_schema_change='sync_all_columns',
         pre_hook=["{{ drop_rows_of_other_knobs(quota_fingerprint_sql()) }}", "{{ delete_emptied_quota_months() }}"],
     )

@@ -9,11 +9,12 @@
         materialized=incremental_materialization(),
         unique_key=['model', 'user_id', 'created_date'],
         incremental_strategy='delete+insert',
+        delete_bound='created_date',
         on_schema_change='sync_all_columns',
         tags=['daily'],
         pre_hook=[
             "{{ drop_rows_of_other_knobs(knobs_fingerprint(pricing_policy())) }}",
-            "{{ delete_emptied_groups('int_requests_trial_applied', " ~ group_keys ~ ", where=is_kept_for_billing(), fingerprint=knobs_fingerprint(pricing_policy())) }}",
+            "{{ delete_emptied_groups('int_requests_trial_applied', " ~ group_keys ~ ", where=is_kept_for_billing(), fingerprint=knobs_fingerprint(pricing_policy()), date_key='created_date') }}",
         ],
     )
 }}

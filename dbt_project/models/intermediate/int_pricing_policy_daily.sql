@@ -14,10 +14,11 @@
         materialized=incremental_materialization(),
         unique_key=['scenario', 'date'],
         incremental_strategy='delete+insert',
+        delete_bound='date',
         on_schema_change='sync_all_columns',
         pre_hook=[
             "{{ drop_rows_of_other_knobs(knobs_fingerprint({'policies': pricing_policies(), 'reporting_timezone': reporting_timezone()})) }}",
-            "{{ delete_emptied_groups('int_requests_trial_applied', " ~ group_keys ~ ", where=is_kept_for_billing(), fingerprint=knobs_fingerprint({'policies': pricing_policies(), 'reporting_timezone': reporting_timezone()})) }}",
+            "{{ delete_emptied_groups('int_requests_trial_applied', " ~ group_keys ~ ", where=is_kept_for_billing(), fingerprint=knobs_fingerprint({'policies': pricing_policies(), 'reporting_timezone': reporting_timezone()}), date_key='date') }}",
         ],
     )
 }}

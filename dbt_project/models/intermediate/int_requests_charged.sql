@@ -9,6 +9,7 @@
         materialized=incremental_materialization(),
         unique_key='request_id',
         incremental_strategy='delete+insert',
+        delete_bound='created_at',
         on_schema_change='sync_all_columns',
         tags=['daily'],
         pre_hook="{{ drop_rows_of_other_knobs(knobs_fingerprint(pricing_policy())) }}",

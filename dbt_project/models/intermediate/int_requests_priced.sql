@@ -8,11 +8,15 @@
 -- Incremental: a request is priced once, when new; held-back ones again on every run; a catalog change (its
 -- fingerprint) prices all again. `costed_at` says when a row was priced (int_requests_trial_applied takes the
 -- rows priced since its last run). Speed: one arg_max per request picks its row (no window over all requests).
+{#- incremental_predicates: the stored rows a run replaces are held-back ones (a new request is not here yet; a
+    catalog change empties the table first), so the delete probes the rows without a price alone (a constant test
+    that DuckDB applies in the scan), not every request id. -#}
 {{
     config(
         materialized=incremental_materialization(),
         unique_key='request_id',
         incremental_strategy='delete+insert',
+        incremental_predicates=['(has_price = false or has_price is null)'],
         on_schema_change='sync_all_columns',
         tags=['daily'],
         pre_hook="{{ drop_rows_of_other_knobs(catalog_fingerprint_sql(), 'catalog_fingerprint') }}",

@@ -7,11 +7,12 @@
         materialized=incremental_materialization(),
         unique_key=['user_id', 'date'],
         incremental_strategy='delete+insert',
+        delete_bound='date',
         on_schema_change='fail',
         tags=['daily'],
         pre_hook=[
             "{{ drop_rows_of_other_knobs(knobs_fingerprint({'reporting_timezone': reporting_timezone()})) }}",
-            "{{ delete_emptied_groups('ai_usage_analytics', " ~ group_keys ~ ", fingerprint=knobs_fingerprint({'reporting_timezone': reporting_timezone()})) }}",
+            "{{ delete_emptied_groups('ai_usage_analytics', " ~ group_keys ~ ", fingerprint=knobs_fingerprint({'reporting_timezone': reporting_timezone()}), date_key='date') }}",
         ],
     )
 }}
