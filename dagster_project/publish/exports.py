@@ -148,13 +148,19 @@ def _version() -> str:
     return hashlib.sha256(inspect.getsource(sys.modules[__name__]).encode("utf-8")).hexdigest()[:16]
 
 
+def _fingerprints(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, int, str]]:
+    """(month, rows, the sum of the rows' hashes, every column) per month of `relation`: order does not matter."""
+    return con.execute(f"select period_month, count(*), cast(sum(cast(hash(t) as hugeint)) as varchar) "
+                       f"from {relation} as t group by period_month order by period_month").fetchall()
+
+
 def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[ExportFile]:
     """Write every export table, one Parquet and one CSV file per month, except the months whose rows and files are
     as the last run left them (module docstring); return every month's files, `written` or kept.
 
-    Each query runs once, into a temporary table; the months to write are then sorted once into another, and
-    DuckDB's COPY writes each month's rows in the query's order (DuckDB keeps insertion order) as Parquet and as CSV:
-    no row passes through Python."""
+    The months to write are sorted once into a temporary table (with no earlier state for the table: every month,
+    and the fingerprints are taken from it); DuckDB's COPY then writes each month's rows in the query's order
+    (DuckDB keeps insertion order) as Parquet and as CSV: no row passes through Python."""
     exports_dir = Path(exports_dir)
     state_path = exports_dir.with_name(STATE_FILE)
     version = _version()
@@ -162,21 +168,19 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[Exp
     months_state: dict[str, dict] = {}
     written: list[ExportFile] = []
     for name in EXPORT_ORDER:
-        scratch, ordered = f"export_{name}", f"export_{name}_ordered"
-        con.execute(f"create or replace temp table {scratch} as select * from main.{name}")
+        ordered = f"export_{name}"
         try:
-            columns = con.execute(f"select column_name, column_type from (describe {scratch})").fetchall()
-            parquet_select = ", ".join(_parquet_column(column, kind) for column, kind in columns)
-            csv_select = ", ".join(_csv_column(column, kind) for column, kind in columns)
-            months = con.execute(f"select period_month, count(*), cast(sum(cast(hash(t) as hugeint)) as varchar) "
-                                 f"from {scratch} as t group by period_month order by period_month").fetchall()
+            known = any(key.startswith(f"{name}/") for key in previous)
+            if not known:  # nothing to compare with (the first run): sort everything, fingerprint the result
+                con.execute(f"create or replace temp table {ordered} as select * from main.{name} "
+                            f"order by {EXPORT_ORDER[name]}")
+            months = _fingerprints(con, ordered if not known else f"main.{name}")
             to_write, kept = [], []
             for month, rows, digest in months:
                 path = exports_dir / name / month
                 files = (path.with_suffix(".parquet"), path.with_suffix(".csv"))
                 entry = {"rows": rows, "fingerprint": digest, "files": [_stat(f) for f in files]}
-                before = previous.get(f"{name}/{month}")
-                if before and before == entry and None not in entry["files"]:
+                if previous.get(f"{name}/{month}") == entry and None not in entry["files"]:
                     kept.append((month, rows, files))
                     months_state[f"{name}/{month}"] = entry
                 else:
@@ -185,9 +189,13 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[Exp
                 written.append(ExportFile(name, month, rows, *files, written=False))
             if not to_write:
                 continue
-            months_sql = ", ".join(_literal(month) for month, *_ in to_write)
-            con.execute(f"create or replace temp table {ordered} as select * from {scratch} "
-                        f"where period_month in ({months_sql}) order by {EXPORT_ORDER[name]}")
+            if known:
+                months_sql = ", ".join(_literal(month) for month, *_ in to_write)
+                con.execute(f"create or replace temp table {ordered} as select * from main.{name} "
+                            f"where period_month in ({months_sql}) order by {EXPORT_ORDER[name]}")
+            columns = con.execute(f"select column_name, column_type from (describe {ordered})").fetchall()
+            parquet_select = ", ".join(_parquet_column(column, kind) for column, kind in columns)
+            csv_select = ", ".join(_csv_column(column, kind) for column, kind in columns)
             for month, rows, digest, (parquet_path, csv_path) in to_write:
                 rows_of_month = f"from {ordered} where period_month = {_literal(month)}"
                 parquet = _copy(con, f"select {parquet_select} {rows_of_month}", parquet_path, "format parquet")
@@ -197,7 +205,6 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[Exp
                 months_state[f"{name}/{month}"] = {"rows": rows, "fingerprint": digest,
                                                    "files": [_stat(parquet), _stat(csv)]}
         finally:
-            con.execute(f"drop table if exists {scratch}")
             con.execute(f"drop table if exists {ordered}")
     write_text_atomic(state_path, json.dumps({"version": version, "months": months_state}, sort_keys=True))
     return sorted(written, key=lambda f: (list(EXPORT_ORDER).index(f.table), f.month))
