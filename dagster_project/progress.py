@@ -45,6 +45,7 @@ class TerminalHandler(logging.Handler):
         self.checks_passed: dict[str, int] = {}
         self.checks_failed: dict[str, int] = {}
         self.cpu_started: dict[str, float] = {}
+        self.children_started: dict[str, float] = {}
         self.details: logging.Logger | None = None  # set by progress_logger: lines for the log file only
 
     def say(self, text: str, *, error: bool = False) -> None:
@@ -83,6 +84,7 @@ class TerminalHandler(logging.Handler):
         if kind == DagsterEventType.STEP_START:
             self.started[step] = now
             self.cpu_started[step] = cpu_seconds()
+            self.children_started[step] = child_cpu_seconds()
             if step == DBT_STEP:
                 self.say(f"  {step}: dbt build started ({self.dbt_nodes} models and seeds, their data tests)")
         elif kind == DagsterEventType.ASSET_MATERIALIZATION and step == DBT_STEP:
@@ -104,8 +106,9 @@ class TerminalHandler(logging.Handler):
         elif kind == DagsterEventType.STEP_SUCCESS:
             seconds = now - self.started.get(step, now)
             if self.details is not None:  # the log file: what each step cost (this process and dbt's)
+                children = child_cpu_seconds() - self.children_started.get(step, 0.0)
                 self.details.info(f"{step}: {cpu_seconds() - self.cpu_started.get(step, 0.0):.2f} CPU s, "
-                                  f"{seconds:.2f} s")
+                                  f"{seconds:.2f} s" + (f" ({children:.2f} CPU s in dbt)" if children >= 0.01 else ""))
             if step == DBT_STEP:
                 self.say(f"  {step}: {self.built} models and seeds built, {self.checks_passed.get(step, 0)} tests "
                          f"passed, {self.checks_failed.get(step, 0)} failed ({seconds:.0f} s)")
@@ -117,6 +120,12 @@ class TerminalHandler(logging.Handler):
             lines = message.splitlines()
             shown = "\n    ".join(lines[:12]) + ("\n    ..." if len(lines) > 12 else "")
             self.say(f"  {step} FAILED: {shown}", error=True)
+
+
+def child_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's children that ended (dbt's build)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return children.ru_utime + children.ru_stime
 
 
 def cpu_seconds() -> float:

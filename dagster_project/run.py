@@ -272,6 +272,9 @@ def execute(tags: dict[str, str], data_dir: Path):
                 run_config={"loggers": {"console": {"config": {"log_path": str(log_path), "dbt_nodes": dbt_nodes}}}},
             )
         tag_check_outcomes(instance, run_id)
+        # the whole process's cost, beside each step's (progress.py): what is left is Dagster's start and bookkeeping
+        log_file.write(f"{datetime.now():%Y-%m-%d %H:%M:%S},000 INFO run process: {progress.cpu_seconds():.2f} CPU s "
+                       f"since it started, {progress.child_cpu_seconds():.2f} of them in dbt\n")
     progress.terminal = None
     return result, log_path
 

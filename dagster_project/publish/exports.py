@@ -21,16 +21,28 @@ formula (`=HYPERLINK(...)`, `@SUM(...)`), and user ids and e-mails are whatever 
 (ids, e-mails, plans, providers, models) that starts with one of those gets a leading single quote `'`; numbers
 (money, counts), booleans and dates are written as they are, so `-0.4514` stays a number and sums stay exact. Parquet
 keeps every value as it is (it holds types, not formulas).
+
+A month whose rows did not change keeps its files, unread: `<data dir>/exports.state.json` (beside the folder) holds,
+per table and month, a fingerprint of its rows (their count and the sum of the rows' hashes, every column included:
+`is_provisional` too) and the size, mtime and inode of both files as written, for this module's version. A month is
+written again when its fingerprint changed, when either file is not the one written (edited, deleted, or rewritten by
+a run killed before it recorded the state), or when this module changed. The state is written after the files.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from dagster_project.publish.files import write_atomic
+from dagster_project.publish.files import write_atomic, write_text_atomic
+
+STATE_FILE = "exports.state.json"  # beside the exports folder, not in it (finance tools read the folder)
 
 # A text cell starting with one of these is a formula to a spreadsheet (OWASP, "CSV injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -56,6 +68,7 @@ class ExportFile:
     rows: int
     parquet: Path
     csv: Path
+    written: bool = True  # False: its rows did not change since the last run, which wrote these files
 
 
 def neutralise_formula(text: str) -> str:
@@ -114,29 +127,84 @@ def _copy(con: duckdb.DuckDBPyConnection, select: str, path: Path, options: str)
     return write_atomic(path, lambda tmp: con.execute(f"copy ({select}) to {_literal(str(tmp))} ({options})"))
 
 
-def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[ExportFile]:
-    """Write every export table, one Parquet and one CSV file per month; return what was written.
+def _stat(path: Path) -> list[int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
 
-    Each query runs once, into a temporary table; DuckDB's COPY then writes each month's rows in the query's order
+
+def _read_state(path: Path, version: str) -> dict:
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # none yet, or damaged: write every month
+        return {}
+    return state.get("months", {}) if isinstance(state, dict) and state.get("version") == version else {}
+
+
+def _version() -> str:
+    """Changes with this module's code (formats, columns, order): every month is written again."""
+    return hashlib.sha256(inspect.getsource(sys.modules[__name__]).encode("utf-8")).hexdigest()[:16]
+
+
+def _fingerprints(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, int, str]]:
+    """(month, rows, the sum of the rows' hashes, every column) per month of `relation`: order does not matter."""
+    return con.execute(f"select period_month, count(*), cast(sum(cast(hash(t) as hugeint)) as varchar) "
+                       f"from {relation} as t group by period_month order by period_month").fetchall()
+
+
+def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[ExportFile]:
+    """Write every export table, one Parquet and one CSV file per month, except the months whose rows and files are
+    as the last run left them (module docstring); return every month's files, `written` or kept.
+
+    The months to write are sorted once into a temporary table (with no earlier state for the table: every month,
+    and the fingerprints are taken from it); DuckDB's COPY then writes each month's rows in the query's order
     (DuckDB keeps insertion order) as Parquet and as CSV: no row passes through Python."""
+    exports_dir = Path(exports_dir)
+    state_path = exports_dir.with_name(STATE_FILE)
+    version = _version()
+    previous = _read_state(state_path, version)
+    months_state: dict[str, dict] = {}
     written: list[ExportFile] = []
-    for name, query in EXPORT_QUERIES.items():
-        scratch = f"export_{name}"
-        con.execute(f"create or replace temp table {scratch} as {query}")
+    for name in EXPORT_ORDER:
+        ordered = f"export_{name}"
         try:
-            columns = con.execute(f"select column_name, column_type from (describe {scratch})").fetchall()
+            known = any(key.startswith(f"{name}/") for key in previous)
+            if not known:  # nothing to compare with (the first run): sort everything, fingerprint the result
+                con.execute(f"create or replace temp table {ordered} as select * from main.{name} "
+                            f"order by {EXPORT_ORDER[name]}")
+            months = _fingerprints(con, ordered if not known else f"main.{name}")
+            to_write, kept = [], []
+            for month, rows, digest in months:
+                path = exports_dir / name / month
+                files = (path.with_suffix(".parquet"), path.with_suffix(".csv"))
+                entry = {"rows": rows, "fingerprint": digest, "files": [_stat(f) for f in files]}
+                if previous.get(f"{name}/{month}") == entry and None not in entry["files"]:
+                    kept.append((month, rows, files))
+                    months_state[f"{name}/{month}"] = entry
+                else:
+                    to_write.append((month, rows, digest, files))
+            for month, rows, files in kept:
+                written.append(ExportFile(name, month, rows, *files, written=False))
+            if not to_write:
+                continue
+            if known:
+                months_sql = ", ".join(_literal(month) for month, *_ in to_write)
+                con.execute(f"create or replace temp table {ordered} as select * from main.{name} "
+                            f"where period_month in ({months_sql}) order by {EXPORT_ORDER[name]}")
+            columns = con.execute(f"select column_name, column_type from (describe {ordered})").fetchall()
             parquet_select = ", ".join(_parquet_column(column, kind) for column, kind in columns)
             csv_select = ", ".join(_csv_column(column, kind) for column, kind in columns)
-            months = con.execute(f"select period_month, count(*) from {scratch} group by period_month "
-                                 "order by period_month").fetchall()
-            for month, rows in months:
-                rows_of_month = f"from {scratch} where period_month = {_literal(month)}"
-                path = exports_dir / name / month
-                parquet = _copy(con, f"select {parquet_select} {rows_of_month}", path.with_suffix(".parquet"),
-                                "format parquet")
-                csv = _copy(con, f"select {csv_select} {rows_of_month}", path.with_suffix(".csv"),
+            for month, rows, digest, (parquet_path, csv_path) in to_write:
+                rows_of_month = f"from {ordered} where period_month = {_literal(month)}"
+                parquet = _copy(con, f"select {parquet_select} {rows_of_month}", parquet_path, "format parquet")
+                csv = _copy(con, f"select {csv_select} {rows_of_month}", csv_path,
                             "format csv, header true, delimiter ','")
                 written.append(ExportFile(name, month, rows, parquet, csv))
+                months_state[f"{name}/{month}"] = {"rows": rows, "fingerprint": digest,
+                                                   "files": [_stat(parquet), _stat(csv)]}
         finally:
-            con.execute(f"drop table if exists {scratch}")
-    return written
+            con.execute(f"drop table if exists {ordered}")
+    write_text_atomic(state_path, json.dumps({"version": version, "months": months_state}, sort_keys=True))
+    return sorted(written, key=lambda f: (list(EXPORT_ORDER).index(f.table), f.month))

@@ -16,10 +16,17 @@ Only the pages that can have changed are rendered: one query fingerprints each u
 day's partial-day flag and the quota month included, so a new day or month changes them); a user whose fingerprint
 equals the one stored at the last render, whose page exists and whose template version is unchanged keeps the page
 as it is, unread. The state is written after the pages: a run killed half-way renders them again next time.
+
+A new day changes every user's page (each shows every day), so a run often renders them all: the per-day part of
+each page (its table rows and the chart's JSON) is built by one DuckDB query grouped by user (`_days_sql`), in the
+spelling of the Python helpers (`usd`, `usd_exact`, `{:,}`, json.dumps); Python adds the header and writes the file.
+At 1M requests (15,000 users, 30 days) the step costs about 4.3 CPU s instead of 5.5 (the query about 2, writing
+15,000 files most of the rest).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import hmac
@@ -37,7 +44,7 @@ from pathlib import Path
 import duckdb
 from plotly.offline import get_plotlyjs
 
-from dagster_project.publish.dashboard import CSS, PARTIAL, day_label, usd, usd_exact
+from dagster_project.publish.dashboard import CSS, PARTIAL, usd, usd_exact
 from dagster_project.publish.files import write_text_atomic
 
 PAGES_DIR = "user_pages"
@@ -121,8 +128,10 @@ PAGE_SCRIPT = """
 """
 
 
-def render_user_page(user: dict, days: list[dict], alerts: list[dict]) -> str:
-    """One user's page from that user's rows alone (no time of generation: an unchanged page stays byte-identical)."""
+def render_user_page(user: dict, alerts: list[dict]) -> str:
+    """One user's page from that user's rows alone (no time of generation: an unchanged page stays byte-identical).
+    `user` is a row of user_spending with the day parts that DAYS_SQL made of the user's rows of user_spending_daily:
+    `day_rows` (the table's rows, newest day first), `series` (the chart's JSON) and `last_day` (its label)."""
     name = user["email"] or user["user_id"]
     month = user["quota_month"]
     kpis = [
@@ -142,22 +151,7 @@ def render_user_page(user: dict, days: list[dict], alerts: list[dict]) -> str:
         f"<li>{html.escape(alert['crossed_at'].strftime('%Y-%m-%d %H:%M'))} UTC: {html.escape(_alert_text(alert))}</li>"
         for alert in alerts
     ) or "<li>none</li>"
-    labels = [day_label(day) for day in days]  # ISO dates: nothing to escape
-    # one f-string per day (a page has a row per day and a run renders every user's page): no escaping of numbers
-    rows = "".join(
-        f'<tr><td>{label}</td><td class="num">{day["requests"]:,}</td><td class="num">{day["total_tokens"]:,}</td>'
-        f'<td class="num">{day["trial_tokens"]:,}</td><td class="num" title="{usd_exact(day["spent_usd"])} USD, '
-        f'exact">{usd(day["spent_usd"])}</td></tr>'
-        for label, day in zip(reversed(labels), reversed(days), strict=True)
-    )
-    series = json.dumps({
-        "dates": labels,
-        "spent": [float(day["spent_usd"]) for day in days],
-        "tokens": [day["total_tokens"] for day in days],
-        "opacity": [0.45 if day["is_partial_day"] else 1.0 for day in days],
-    }).replace("</", "<\\/")
-    last = days[-1] if days else None
-    through = (f"up to {day_label(last)}" if last else "no requests yet")
+    through = f"up to {user['last_day']}" if user["last_day"] else "no requests yet"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex, nofollow"><meta name="referrer" content="no-referrer">
@@ -168,31 +162,87 @@ def render_user_page(user: dict, days: list[dict], alerts: list[dict]) -> str:
 </header><main><div class="kpis" id="kpis">{kpi_boxes}</div>
 <section id="alerts"><h2>Alerts</h2><ul>{alert_items}</ul></section>
 <section><div id="chart-user"></div>
-<script type="application/json" id="user-data">{series}</script><script>{PAGE_SCRIPT}</script>
+<script type="application/json" id="user-data">{user["series"]}</script><script>{PAGE_SCRIPT}</script>
 <p class="note">A day without requests shows 0; a day marked{html.escape(PARTIAL)} is today, its figures the hours so
 far.</p>
 <table><thead><tr><th>day</th><th>requests</th><th>tokens</th><th>of them paid by the trial</th><th>spent</th>
-</tr></thead><tbody>{rows}</tbody></table></section>
+</tr></thead><tbody>{user["day_rows"]}</tbody></table></section>
 </main></body></html>
 """
 
 
-def _write_if_changed(path: Path, text: str) -> bool:
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def usd_sql(column: str) -> str:
+    """The SQL of dashboard.usd(column): `$1,234.57`, `-$0.40`; rounded to the cent half to even, as Python's
+    Decimal formats (exact decimal arithmetic: no float on the way)."""
+    cents = f"(abs({column}) * 100)"
+    whole = f"floor({cents})"
+    rounded = (f"cast({whole} + case when {cents} - {whole} > 0.5 or ({cents} - {whole} = 0.5 and {whole} % 2 = 1) "
+               "then 1 else 0 end as hugeint)")
+    return (f"(case when {column} < 0 then '-' else '' end || '$' || format('{{:,}}', {rounded} // 100) || '.' "
+            f"|| lpad(cast({rounded} % 100 as varchar), 2, '0'))")
+
+
+def usd_exact_sql(column: str) -> str:
+    """The SQL of dashboard.usd_exact(column) for a DECIMAL with a scale: every digit, no trailing zero (`0.1145`,
+    `3`, `0`)."""
+    return f"rtrim(rtrim(cast({column} as varchar), '0'), '.')"
+
+
+def _days_sql(users_filter: str) -> str:
+    """Per user: the rows of the page's table (newest day first), the chart's data as JSON (json.dumps' spelling:
+    floats as Python's repr, which DuckDB's shortest round-trip spelling of a double is) and the last day's label,
+    from user_spending_daily. Built in DuckDB: a page has a row per day and a run renders every user's page."""
+    label = f"(cast(date as varchar) || case when is_partial_day then {_sql_text(PARTIAL)} else '' end)"
+    row = (f"""'<tr><td>' || {label} || '</td><td class="num">' || format('{{:,}}', requests) """
+           f"""|| '</td><td class="num">' || format('{{:,}}', total_tokens) || '</td><td class="num">' """
+           f"""|| format('{{:,}}', trial_tokens) || '</td><td class="num" title="' || {usd_exact_sql('spent_usd')} """
+           f"""|| ' USD, exact">' || {usd_sql('spent_usd')} || '</td></tr>'""")
+    # the decimal's text to a double: correctly rounded, as Python's float(Decimal) is
+    spent = "cast(cast(cast(spent_usd as varchar) as double) as varchar)"
+    return f"""
+        select user_id,
+               string_agg({row}, '' order by date desc) as day_rows,
+               '{{"dates": [' || string_agg('"' || {label} || '"', ', ' order by date) || '], "spent": ['
+               || string_agg({spent}, ', ' order by date) || '], "tokens": ['
+               || string_agg(cast(total_tokens as varchar), ', ' order by date) || '], "opacity": ['
+               || string_agg(case when is_partial_day then '0.45' else '1.0' end, ', ' order by date) || ']}}'
+               as series,
+               arg_max({label}, date) as last_day
+        from user_spending_daily {users_filter}
+        group by user_id
+    """
+
+
+NO_DAYS = '{"dates": [], "spent": [], "tokens": [], "opacity": []}'
+
+
+def _write_if_changed(path: Path | str, text: str) -> bool:
     """Write `text` to `path` unless it holds it already; atomically (temporary file, then rename) but without the
-    fsync of write_atomic: a run writes one page per user, and a page lost to a crash is written again next run."""
+    fsync of write_atomic: a run writes one page per user, and a page lost to a crash is written again next run.
+    Plain os calls on str paths: a run may write some 15,000 pages."""
+    path = os.fspath(path)
     data = text.encode("utf-8")
     try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return False
+        if os.stat(path).st_size == len(data):
+            with open(path, "rb") as f:
+                if f.read() == data:
+                    return False
     except FileNotFoundError:
         pass
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     try:
-        tmp.write_bytes(data)
-        tmp.chmod(0o644)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), "wb") as f:
+            os.fchmod(f.fileno(), 0o644)  # whatever the umask: the pages are for others to read
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
     return True
 
@@ -208,7 +258,7 @@ ALERT_COLUMNS = ("user_id, alert_type, metric, threshold_percent, period_month, 
 def template_version() -> str:
     """Changes with the page's code, style or script: every page is rendered again."""
     source = "".join([inspect.getsource(render_user_page), inspect.getsource(_alert_text), PAGE_SCRIPT, CSS, PARTIAL,
-                      USER_COLUMNS, DAY_COLUMNS, ALERT_COLUMNS])
+                      USER_COLUMNS, DAY_COLUMNS, ALERT_COLUMNS, _days_sql(""), usd_sql("x"), usd_exact_sql("x")])
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
 
 
@@ -256,12 +306,17 @@ def write_user_pages(con: duckdb.DuckDBPyConnection, data_dir: Path) -> PagesWri
     fingerprints = _fingerprints(con)
     to_render = {user_id for user_id, _, fingerprint in fingerprints
                  if previous.get(user_id) != fingerprint or not (folder / page_name(key, user_id)).exists()}
-    only = "" if len(to_render) == len(fingerprints) else "where list_contains($users, user_id)"
-    params = {} if not only else {"users": sorted(to_render)}
-    users = _rows(con, f"select {USER_COLUMNS} from user_spending {only} order by user_id", params)
-    days: dict[str, list[dict]] = defaultdict(list)
-    for row in _rows(con, f"select {DAY_COLUMNS} from user_spending_daily {only} order by user_id, date", params):
-        days[row["user_id"]].append(row)
+    every = len(to_render) == len(fingerprints)
+    only = "" if every else "where user_id in (select unnest($users))"  # a hash join, whatever the number
+    params = {} if every else {"users": sorted(to_render)}
+    users = _rows(con, f"""
+        with days as ({_days_sql(only)}),
+        users as (select {USER_COLUMNS} from user_spending {only})
+        select users.*, coalesce(days.day_rows, '') as day_rows,
+               coalesce(days.series, {_sql_text(NO_DAYS)}) as series, days.last_day
+        from users left join days using (user_id)
+        order by users.user_id
+    """, params)
     alerts: dict[str, list[dict]] = defaultdict(list)
     for row in _rows(con, f"select {ALERT_COLUMNS} from user_alerts {only} order by user_id, crossed_at desc, "
                           "alert_type", params):
@@ -270,8 +325,8 @@ def write_user_pages(con: duckdb.DuckDBPyConnection, data_dir: Path) -> PagesWri
     _write_if_changed(folder / PLOTLY_FILE, get_plotlyjs())
     rewritten = 0
     for user in users:
-        rewritten += _write_if_changed(folder / page_name(key, user["user_id"]),
-                                       render_user_page(user, days[user["user_id"]], alerts[user["user_id"]]))
+        rewritten += _write_if_changed(os.path.join(folder, page_name(key, user["user_id"])),
+                                       render_user_page(user, alerts[user["user_id"]]))
     written, index = set(), io.StringIO()
     links = csv.writer(index)
     links.writerow(["user_id", "email", "page"])

@@ -258,3 +258,43 @@ def test_a_timestamp_without_its_zone_is_refused(tmp_path):
                     "timestamp '2026-11-20 10:00:00' as created_at")
         with pytest.raises(TypeError, match="export column created_at is TIMESTAMP: make it TIMESTAMPTZ"):
             write_exports(con, tmp_path / "exports")
+
+
+def test_a_month_whose_rows_and_files_did_not_change_is_not_written_again(built_warehouse, tmp_path):
+    """exports.state.json (beside the folder) fingerprints each table's month: a run with nothing new keeps every
+    file as it is; one new request rewrites the lines of its month; a deleted or edited file is written again."""
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    folder = tmp_path / "exports"
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        fix_as_of(con, "2026-11-21")
+        first = write_exports(con, folder)
+        assert [(f.table, f.month, f.written) for f in first] == [(t, "2026-11", True) for t in EXPORT_QUERIES]
+        stats = {f.csv: (f.csv.stat().st_mtime_ns, f.parquet.stat().st_mtime_ns) for f in first}
+        again = write_exports(con, folder)
+        assert [(f.table, f.rows, f.written) for f in again] == [(f.table, f.rows, False) for f in first]
+        assert {f.csv: (f.csv.stat().st_mtime_ns, f.parquet.stat().st_mtime_ns) for f in again} == stats
+        assert (tmp_path / "exports.state.json").exists()  # beside the folder, not in it
+        assert {p.suffix for p in folder.rglob("*") if p.is_file()} == {".csv", ".parquet"}
+        assert not [p for p in folder.rglob(".*")]
+
+        # one more request of usr_new: its statement, the totals, the lines, the day and the model's month change
+        con.execute("""
+            insert into ai_usage_analytics
+            select * replace ('req_new_one' as request_id) from ai_usage_analytics
+            where user_id = 'usr_new' order by request_id limit 1
+        """)
+        lines = folder / "user_statement_lines" / "2026-11.csv"
+        before = read_csv(lines)
+        changed = write_exports(con, folder)
+        assert {f.table: f.written for f in changed}["user_statement_lines"] is True
+        assert len(read_csv(lines)) == len(before) + 1
+        assert [r["request_id"] for r in read_csv(lines) if r["request_id"] == "req_new_one"] == ["req_new_one"]
+
+        (folder / "daily_revenue" / "2026-11.parquet").unlink()
+        (folder / "user_statements" / "2026-11.csv").write_text("edited by hand\n")
+        repaired = write_exports(con, folder)
+    assert [(f.table, f.written) for f in repaired] == [
+        ("daily_revenue", True), ("monthly_revenue_by_model", False), ("user_statements", True),
+        ("user_statement_totals", False), ("user_statement_lines", False)]
+    assert (folder / "daily_revenue" / "2026-11.parquet").exists()
+    assert read_csv(folder / "user_statements" / "2026-11.csv")[0]["period_month"] == "2026-11"

@@ -192,3 +192,36 @@ def test_a_second_run_renders_only_the_page_of_the_user_with_a_new_request(built
     assert "new@example.com (free): 2 requests,\n2,500 tokens, up to 2026-11-20" in before["usr_new"].decode()
     assert "new@example.com (free): 3 requests,\n4,000 tokens, up to 2026-11-20" in after["usr_new"].decode()
     assert run() == (5, 0, 0, 0)
+
+
+def test_the_pages_sql_spells_money_and_counts_as_the_python_helpers_do():
+    """The day rows are built in DuckDB: their money (to the cent, half to even like Python's Decimal; every digit
+    on hover), counts and chart floats are spelled exactly as dashboard.usd / usd_exact, `{:,}` and json.dumps
+    spell them, ties and signs included."""
+    from decimal import Decimal
+
+    from dagster_project.publish.dashboard import usd, usd_exact
+    from dagster_project.publish.user_pages import usd_exact_sql, usd_sql
+
+    cases = {  # value: (usd, usd_exact, the chart's float)
+        "0": ("$0.00", "0", "0.0"),
+        "0.125": ("$0.12", "0.125", "0.125"),
+        "0.135": ("$0.14", "0.135", "0.135"),
+        "2.675": ("$2.68", "2.675", "2.675"),
+        "0.004999999999": ("$0.00", "0.004999999999", "0.004999999999"),
+        "-0.005": ("-$0.00", "-0.005", "-0.005"),
+        "-1234567.995": ("-$1,234,568.00", "-1234567.995", "-1234567.995"),
+        "1000": ("$1,000.00", "1000", "1000.0"),
+        "0.000000000001": ("$0.00", "0.000000000001", "1e-12"),
+        "0.086931818182": ("$0.09", "0.086931818182", "0.086931818182"),
+    }
+    with duckdb.connect() as con:
+        con.execute("create table t (i integer, v decimal(38, 12), n bigint)")
+        con.executemany("insert into t values (?, ?, ?)", [[i, Decimal(v), 1234567] for i, v in enumerate(cases)])
+        rows = con.execute(f"select {usd_sql('v')}, {usd_exact_sql('v')}, "
+                           "cast(cast(cast(v as varchar) as double) as varchar), format('{:,}', n) from t "
+                           "order by i").fetchall()
+    assert rows == [(*expected, "1,234,567") for expected in cases.values()]
+    for text, (money, exact, chart) in cases.items():
+        value = Decimal(text)
+        assert (money, exact, chart) == (usd(value), usd_exact(value), json.dumps(float(value))), text

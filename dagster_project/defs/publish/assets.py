@@ -48,7 +48,7 @@ def _money(value: Decimal) -> str:
         "monthly statements (exact and rounded to cents, half up), the month's statement totals and the statements' "
         "request lines; every row with its period and is_provisional (the running month); Parquet "
         "(decimal128(38,12)) and CSV (exact decimals, UTC timestamps with Z), one file per month, each rewritten "
-        "atomically."
+        "atomically, and only when its month's rows changed (<data dir>/exports.state.json)."
     ),
     kinds={"python", "parquet", "csv"},
 )
@@ -69,11 +69,15 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     files_by_table: dict[str, int] = defaultdict(int)
     for export in written:
         files_by_table[export.table] += 2
-    context.log.info(f"wrote {len(written) * 2} export files to {exports_dir}")
+    rewritten = sum(2 for export in written if export.written)
+    context.log.info(f"wrote {rewritten} export files to {exports_dir}"
+                     + (f" ({len(written) * 2 - rewritten} unchanged, not rewritten)" if rewritten < len(written) * 2
+                        else ""))
     return dg.MaterializeResult(
         metadata={
             "exports_dir": dg.MetadataValue.path(str(exports_dir)),
             "files": len(written) * 2,
+            "files_rewritten": rewritten,
             "files_by_table": dg.MetadataValue.json(dict(files_by_table)),
             "months": dg.MetadataValue.md(
                 markdown_table(
