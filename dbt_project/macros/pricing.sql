@@ -48,10 +48,10 @@
     end
 {%- endmacro %}
 
-{#- A price in units (price_units) as BIGINT micro-dollars per 1M tokens, when it has at most 6 decimals and is at
-    most $1,000 per 1M tokens; else null (the row is then priced with 128-bit integers). -#}
+{#- A price in units (price_units) as BIGINT micro-dollars per 1M tokens, when it has at most 6 decimals and lies in
+    [0, $1,000] per 1M tokens; else null (the row is then priced with 128-bit integers). -#}
 {% macro price_micro(units) -%}
-    case when {{ units }} % 1000000 = 0 and {{ units }} <= 1000000000000000
+    case when {{ units }} % 1000000 = 0 and {{ units }} between 0 and 1000000000000000
         then cast({{ floor_div(units, '1000000') }} as bigint) end
 {%- endmacro %}
 
