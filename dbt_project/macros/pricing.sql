@@ -15,12 +15,44 @@
     below is that sum in 1e-18 USD; it needs the columns *_units: each price of the row already as price_units()
     (effective price: the parent's where the row has none), computed once per catalog row. -#}
 {% macro provider_cost_x1e18_expr() -%}
-    (input_tokens - coalesce(cached_tokens, 0) - coalesce(cache_creation_tokens, 0)) * input_units
-        + coalesce(cached_tokens, 0) * cache_read_units
-        + (coalesce(cache_creation_tokens, 0) - coalesce(cache_creation_1h_tokens, 0)) * cache_write_units
-        + coalesce(cache_creation_1h_tokens, 0) * cache_write_1h_units
-        + (output_tokens - coalesce(reasoning_tokens, 0)) * output_units
-        + coalesce(reasoning_tokens, 0) * reasoning_units
+    {{ provider_cost_sum_expr('units') }}
+{%- endmacro %}
+
+{#- The same sum over the row's price columns *_<suffix> (units: 1e-12 USD per 1M tokens, the sum in 1e-18 USD;
+    micro: 1e-6 USD per 1M tokens, the sum in pico-dollars). -#}
+{% macro provider_cost_sum_expr(suffix) -%}
+    (input_tokens - coalesce(cached_tokens, 0) - coalesce(cache_creation_tokens, 0)) * input_{{ suffix }}
+        + coalesce(cached_tokens, 0) * cache_read_{{ suffix }}
+        + (coalesce(cache_creation_tokens, 0) - coalesce(cache_creation_1h_tokens, 0)) * cache_write_{{ suffix }}
+        + coalesce(cache_creation_1h_tokens, 0) * cache_write_1h_{{ suffix }}
+        + (output_tokens - coalesce(reasoning_tokens, 0)) * output_{{ suffix }}
+        + coalesce(reasoning_tokens, 0) * reasoning_{{ suffix }}
+{%- endmacro %}
+
+{#- Step 3 in USD (DECIMAL(38,12)), for a billed request with a catalog row: the sum above in 1e-18 USD divided by
+    1e6, rounded half to even. Speed: when every price of the row has at most 6 decimals (is_micro_priced: the
+    row's *_micro prices, BIGINT micro-dollars per 1M tokens, divide exactly) and every token count lies in
+    [0, 1e9], the cost in pico-dollars is the sum of tokens x micro-price, exact in 64-bit integers (below
+    8e18 with prices up to $1,000 per 1M tokens) and needing no division: the same integer, many times faster than
+    the 128-bit sum and its division (almost every request). Needs the columns of catalog_price_units. -#}
+{% macro provider_cost_usd_expr() -%}
+    case
+        when is_micro_priced
+            and input_tokens between 0 and 1000000000 and output_tokens between 0 and 1000000000
+            and coalesce(cached_tokens, 0) between 0 and 1000000000
+            and coalesce(cache_creation_tokens, 0) between 0 and 1000000000
+            and coalesce(cache_creation_1h_tokens, 0) between 0 and 1000000000
+            and coalesce(reasoning_tokens, 0) between 0 and 1000000000
+            then {{ units_to_usd(provider_cost_sum_expr('micro')) }}
+        else {{ units_to_usd(divide_half_even(provider_cost_sum_expr('units'), 'cast(1000000 as ' ~ int128() ~ ')')) }}
+    end
+{%- endmacro %}
+
+{#- A price in units (price_units) as BIGINT micro-dollars per 1M tokens, when it has at most 6 decimals and lies in
+    [0, $1,000] per 1M tokens; else null (the row is then priced with 128-bit integers). -#}
+{% macro price_micro(units) -%}
+    case when {{ units }} % 1000000 = 0 and {{ units }} between 0 and 1000000000000000
+        then cast({{ floor_div(units, '1000000') }} as bigint) end
 {%- endmacro %}
 
 {#- A price per 1M tokens (at most 12 decimals) as an exact HUGEINT count of 1e-12 USD. -#}
@@ -194,19 +226,32 @@
 {%- endmacro %}
 
 {#- The rows of the catalog (`catalog`) with their prices as exact integer units (price_units: the effective price,
-    the parent's where the row has none), computed once per catalog row, not per request, and each row's number
-    `price_cell`. -#}
+    the parent's where the row has none) and, where they divide exactly, as BIGINT micro-dollars (*_micro, all six:
+    is_micro_priced; see provider_cost_usd_expr), computed once per catalog row, not per request, and each row's
+    number `price_cell`. -#}
 {% macro catalog_price_units(catalog) -%}
+{%- set prices = {
+    'input': 'input_price_per_1m_usd',
+    'output': 'output_price_per_1m_usd',
+    'cache_read': 'coalesce(cache_read_price_per_1m_usd, input_price_per_1m_usd)',
+    'cache_write': 'coalesce(cache_write_price_per_1m_usd, input_price_per_1m_usd)',
+    'cache_write_1h': 'coalesce(cache_write_1h_price_per_1m_usd, cache_write_price_per_1m_usd, input_price_per_1m_usd)',
+    'reasoning': 'coalesce(reasoning_price_per_1m_usd, output_price_per_1m_usd)',
+} -%}
 select
     *,
-    -- a row's rank for a request: its own service tier before `any`, then the highest long-context tier
-    row_number() over (order by model, valid_from, service_tier, window_start, input_tokens_above) as price_cell,
-    {{ price_units('input_price_per_1m_usd') }} as input_units,
-    {{ price_units('output_price_per_1m_usd') }} as output_units,
-    {{ price_units('coalesce(cache_read_price_per_1m_usd, input_price_per_1m_usd)') }} as cache_read_units,
-    {{ price_units('coalesce(cache_write_price_per_1m_usd, input_price_per_1m_usd)') }} as cache_write_units,
-    {{ price_units('coalesce(cache_write_1h_price_per_1m_usd, cache_write_price_per_1m_usd, input_price_per_1m_usd)') }}
-        as cache_write_1h_units,
-    {{ price_units('coalesce(reasoning_price_per_1m_usd, output_price_per_1m_usd)') }} as reasoning_units
-from {{ catalog }}
+    {%- for name in prices %}
+    {{ price_micro(name ~ '_units') }} as {{ name }}_micro,
+    {%- endfor %}
+    {% for name in prices %}{{ name }}_micro is not null{{ ' and ' if not loop.last }}{% endfor %} as is_micro_priced
+from (
+    select
+        *,
+        -- a row's rank for a request: its own service tier before `any`, then the highest long-context tier
+        row_number() over (order by model, valid_from, service_tier, window_start, input_tokens_above) as price_cell,
+        {%- for name, expr in prices.items() %}
+        {{ price_units(expr) }} as {{ name }}_units{{ "," if not loop.last }}
+        {%- endfor %}
+    from {{ catalog }}
+) as priced_rows
 {%- endmacro %}

@@ -32,6 +32,33 @@ quota_users as (
 
 {{ quota_restart_ctes('charged') }}
 
+months as (
+    -- the month's totals so far (running sums only grow: the total is the last running sum), every month
+    select
+        billed.user_id,
+        billed.month_start_date,
+        any_value(quota_users.monthly_token_quota) as quota_tokens,
+        any_value(quota_users.monthly_spend_quota_usd) as quota_spend_usd,
+        any_value(billed.tokens_before) + sum(billed.total_tokens) as month_tokens,
+        any_value(billed.spend_before) + sum(billed.user_charge_usd) as month_spend_usd,
+        max(billed.created_at) as last_created_at
+    from billed
+    inner join quota_users using (user_id)
+    group by billed.user_id, billed.month_start_date
+),
+
+crossing_months as (
+    -- the months whose total reaches a threshold: only their requests can cross one (speed: the window below sorts
+    -- these alone, about half of the requests)
+    select user_id, month_start_date
+    from months
+    where
+    {%- set quota_of = {'monthly_token_quota': 'quota_tokens', 'monthly_spend_quota_usd': 'quota_spend_usd'} %}
+    {%- for alert_type, metric, threshold, used, added, quota in alert_types %}
+        {{ "or " if not loop.first }}({{ quota_of[quota] }} > 0 and {{ used }} * 100 >= {{ threshold }} * {{ quota_of[quota] }})
+    {%- endfor %}
+),
+
 running as (
     -- one window: the month's usage up to each request (and before it: that minus the request; exact sums)
     select billed.*, quota_users.* except (user_id),
@@ -39,6 +66,7 @@ running as (
         spend_before + sum(user_charge_usd) over month_so_far as month_spend_usd
     from billed
     inner join quota_users using (user_id)
+    semi join crossing_months using (user_id, month_start_date)
     window month_so_far as (
         partition by billed.user_id, billed.month_start_date order by billed.created_at, billed.request_id
         rows between unbounded preceding and current row
@@ -63,15 +91,6 @@ alert_types as (
         ('{{ alert_type }}', '{{ metric }}', {{ threshold }}){{ "," if not loop.last }}
         {%- endfor %}
     ) as alert_types (alert_type, metric, threshold_percent)
-),
-
-months as (
-    -- the month's totals so far (running sums only grow: the largest is the last)
-    select user_id, month_start_date, any_value(monthly_token_quota) as quota_tokens,
-           any_value(monthly_spend_quota_usd) as quota_spend_usd, max(month_tokens) as month_tokens,
-           max(month_spend_usd) as month_spend_usd, max(created_at) as last_created_at
-    from running
-    group by all
 ),
 
 found as (

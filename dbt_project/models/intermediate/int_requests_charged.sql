@@ -26,8 +26,10 @@ with charged as (
 
 final as (
     select
+        -- (not the trial's inputs, costed_at, is_trial_eligible and trial_tokens_before: no reader needs them here)
         * except (knob_set, set_markup_factor_units, set_minimum_units, set_free_trial_tokens, provider_cost_units,
-                   markup_factor_units, user_charge_units, list_charge_units, knobs_fingerprint),
+                   markup_factor_units, user_charge_units, list_charge_units, knobs_fingerprint, costed_at,
+                   is_trial_eligible, trial_tokens_before),
         {{ knobs_fingerprint(pricing_policy()) }} as knobs_fingerprint
     from charged
 )

@@ -3,7 +3,7 @@
 -- on); the catalog row is the one of that model whose validity range holds the request's UTC day, whose
 -- time-of-day window holds its time in the window's time zone, whose service tier is the request's (else `any`)
 -- and whose long-context tier is the highest one below its input tokens. Each token type is priced at its own
--- price (provider_cost_x1e18_expr in macros/pricing.sql). A billed request whose model has no price is kept with
+-- price (provider_cost_usd_expr in macros/pricing.sql). A billed request whose model has no price is kept with
 -- has_price = false and no cost: held back from billing (unpriced_requests), never billed at $0.
 -- Incremental: a request is priced once, when new; held-back ones again on every run; a catalog change (its
 -- fingerprint) prices all again. `costed_at` says when a row was priced (int_requests_trial_applied takes the
@@ -76,7 +76,7 @@ best as (
 
 joined as (
     select
-        resolved.*,
+        resolved.* except (created_date),
         prices.model is not null as has_price,
         prices.valid_from as price_valid_from,
         prices.service_tier as price_service_tier,
@@ -85,14 +85,11 @@ joined as (
         prices.window_timezone as price_window_timezone,
         prices.input_tokens_above as price_input_tokens_above,
         coalesce({{ top_two_tie('best.top_ranks') }}, false) as is_price_ambiguous,
-        prices.input_price_per_1m_usd,
-        prices.output_price_per_1m_usd,
-        prices.cache_read_price_per_1m_usd,
-        prices.cache_write_price_per_1m_usd,
-        prices.cache_write_1h_price_per_1m_usd,
-        prices.reasoning_price_per_1m_usd,
-        case when resolved.is_billed and prices.model is not null then {{ provider_cost_x1e18_expr() }} end
-            as provider_cost_x1e18
+        -- the cost only (the row's prices are in the catalog: price_* name the row)
+        case
+            when not resolved.is_billed then cast(0 as decimal(38, 12))
+            when prices.model is not null then {{ provider_cost_usd_expr() | indent(12) }}
+        end as provider_cost_usd
     from resolved
     left join best using (request_id)
     left join prices using (price_cell)
@@ -100,11 +97,7 @@ joined as (
 
 final as (
     select
-        * except (provider_cost_x1e18),
-        case
-            when not is_billed then cast(0 as decimal(38, 12))
-            when has_price then {{ units_to_usd(divide_half_even('provider_cost_x1e18', 'cast(1000000 as ' ~ int128() ~ ')')) }}
-        end as provider_cost_usd,
+        *,
         ({{ catalog_fingerprint_sql() | indent(8) }}) as catalog_fingerprint,
         cast(current_timestamp as timestamp) as costed_at
     from joined

@@ -5,7 +5,7 @@
 with requests as (
     -- the table that holds every request as last priced; a catalog change re-prices every row of it before this
     -- test runs
-    select * from {{ ref('int_requests_priced') }}
+    select *, cast(created_at as date) as created_date from {{ ref('int_requests_priced') }}
 )
 
 select model, created_date, count(*) as billed_requests
