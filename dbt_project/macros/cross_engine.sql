@@ -63,14 +63,6 @@
 {% macro default__sort_key(exprs) -%}({{ exprs | join(', ') }}){%- endmacro %}
 {% macro spark__sort_key(exprs) -%}struct({{ exprs | join(', ') }}){%- endmacro %}
 
-{#- Aggregate: the two highest values of `expr` (a list, highest first); top_two_tie: its two values are equal. -#}
-{% macro top_two(expr) -%}{{ return(adapter.dispatch('top_two')(expr)) }}{%- endmacro %}
-{% macro default__top_two(expr) -%}max({{ expr }}, 2){%- endmacro %}
-{% macro spark__top_two(expr) -%}slice(sort_array(collect_list({{ expr }}), false), 1, 2){%- endmacro %}
-{% macro top_two_tie(list) -%}{{ return(adapter.dispatch('top_two_tie')(list)) }}{%- endmacro %}
-{% macro default__top_two_tie(list) -%}(len({{ list }}) > 1 and {{ list }}[1] = {{ list }}[2]){%- endmacro %}
-{% macro spark__top_two_tie(list) -%}(size({{ list }}) > 1 and {{ list }}[0] = {{ list }}[1]){%- endmacro %}
-
 {#- A CTE's `as` keyword: DuckDB's `as not materialized` inlines a CTE read twice; Spark always inlines. -#}
 {% macro cte_inlined() -%}{{ return(adapter.dispatch('cte_inlined')()) }}{%- endmacro %}
 {% macro default__cte_inlined() -%}as not materialized{%- endmacro %}

@@ -67,9 +67,12 @@ candidates as (
 best as (
     select
         request_id,
-        max_by(price_cell, price_rank) as price_cell,
-        -- the two highest ranks: equal, two rows would price the request (gate assert_no_billed_model_day_has_two_prices)
-        {{ top_two('price_rank') }} as top_ranks
+        -- the catalog row of the highest rank (of equal ranks, the highest price_cell) and, of the highest rank, the
+        -- lowest price_cell: when they differ, two rows would price the request (gate
+        -- assert_no_billed_model_day_has_two_prices). Two fixed-size aggregates, which DuckDB spills to disk beyond
+        -- its memory limit (a list of the two highest ranks could not: out of memory at 10M requests with 1 GiB).
+        max_by(price_cell, cast(price_rank as {{ int128() }}) * 4294967296 + price_cell) as price_cell,
+        max_by(price_cell, cast(price_rank as {{ int128() }}) * 4294967296 - price_cell) as lowest_top_cell
     from candidates
     group by request_id
 ),
@@ -84,7 +87,7 @@ joined as (
         prices.window_end as price_window_end,
         prices.window_timezone as price_window_timezone,
         prices.input_tokens_above as price_input_tokens_above,
-        coalesce({{ top_two_tie('best.top_ranks') }}, false) as is_price_ambiguous,
+        coalesce(best.price_cell <> best.lowest_top_cell, false) as is_price_ambiguous,
         -- the cost only (the row's prices are in the catalog: price_* name the row)
         case
             when not resolved.is_billed then cast(0 as decimal(38, 12))
