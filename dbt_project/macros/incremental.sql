@@ -373,7 +373,7 @@ billed as (
     {%- set query -%}
         with mark as (select max(loaded_at) as loaded_at from {{ this }} where {{ kept }})
         select
-            cast((select loaded_at from mark) as varchar),
+            cast((select loaded_at from mark) as string),
             (select count(*) from {{ landed }} where loaded_at <= (select loaded_at from mark))
                 = (select count(*) from {{ this }} where {{ kept }} and loaded_at <= (select loaded_at from mark))
     {%- endset -%}
@@ -456,7 +456,7 @@ requests as (
     {%- set predicates = (incremental_predicates or []) | list -%}
     {%- if bound and execute -%}
         {#- a literal: DuckDB prunes a scan with a constant, not with a subquery under `or` -#}
-        {%- set row = run_query("select cast(min(" ~ bound ~ ") as varchar), typeof(min(" ~ bound ~ ")) from "
+        {%- set row = run_query("select cast(min(" ~ bound ~ ") as string), typeof(min(" ~ bound ~ ")) from "
                                 ~ source).rows[0] -%}
         {%- if row[0] is not none -%}
             {%- do predicates.append("(" ~ column ~ " >= cast('" ~ row[0] ~ "' as " ~ row[1] ~ ") or " ~ column
