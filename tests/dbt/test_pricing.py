@@ -350,3 +350,44 @@ def test_row_checks_and_scoped_source_tests_fail_on_bad_rows(built_warehouse: Pa
 
 def _compiled_test(tmp_path: Path, name: str) -> str:
     return next((tmp_path / "target" / "compiled").rglob(f"{name}.sql")).read_text()
+
+
+def test_the_request_sum_tests_fail_on_a_mart_that_does_not_add_up(built_warehouse: Path, tmp_path: Path):
+    """The singular tests built by mart_equals_request_sums (macros/request_sums.sql: one aggregate over the requests
+    and the mart's rows) fail on a group that is off by one token, one pico-dollar or one user, and show both sides."""
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        user, day, tokens = con.execute(
+            "select user_id, date, trial_tokens from user_ai_usage_summary order by user_id, date limit 1").fetchone()
+        con.execute("update user_ai_usage_summary set trial_tokens = trial_tokens + 1 where user_id = ? and date = ?",
+                    [user, day])
+        first_day, revenue = con.execute(
+            "select date, revenue_usd from ai_revenue_analytics order by date limit 1").fetchone()
+        con.execute("update ai_revenue_analytics set revenue_usd = revenue_usd + 0.000000000001 where date = ?",
+                    [first_day])
+        model, users = con.execute("select model, users from model_popularity order by model limit 1").fetchone()
+        con.execute("update model_popularity set users = users + 1 where model = ?", [model])
+    tests = ("assert_user_summary_equals_request_sum", "assert_daily_revenue_equals_request_sum",
+             "assert_model_popularity_equals_request_sum")
+    result = subprocess.run(
+        [
+            dbt_executable(), "test", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
+            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), "--select", *tests,
+        ],
+        env={**os.environ, "AI_USAGE_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout[-3000:]
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    assert {r["unique_id"].split(".")[2]: (r["status"], r["failures"]) for r in results
+            if r["unique_id"].startswith("test.")} == {name: ("fail", 1) for name in tests}
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        assert con.execute(f"select user_id, date, trial_tokens, trial_tokens_in_mart from "
+                           f"({_compiled_test(tmp_path, tests[0])})").fetchall() == [(user, day, tokens, tokens + 1)]
+        assert con.execute(f"select date, revenue_usd, revenue_usd_in_mart from "
+                           f"({_compiled_test(tmp_path, tests[1])})").fetchall() == [
+            (first_day, revenue, revenue + D("0.000000000001"))]
+        assert con.execute(f"select model, users, users_in_mart from "
+                           f"({_compiled_test(tmp_path, tests[2])})").fetchall() == [(model, users, users + 1)]
