@@ -225,3 +225,19 @@ def test_the_pages_sql_spells_money_and_counts_as_the_python_helpers_do():
     for text, (money, exact, chart) in cases.items():
         value = Decimal(text)
         assert (money, exact, chart) == (usd(value), usd_exact(value), json.dumps(float(value))), text
+
+
+def test_pages_rendered_a_few_users_at_a_time_are_the_same_pages(pages, tmp_path, monkeypatch):
+    """Pages are read and rendered RENDER_BATCH_USERS users at a time (bounded memory at any number of users): in
+    batches of two users, every page is byte for byte the page rendered in one batch."""
+    from dagster_project.publish import user_pages
+
+    folder, by_user = pages
+    shutil.copy(folder / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    shutil.copy(folder / "user_pages.key", tmp_path / "user_pages.key")
+    monkeypatch.setattr(user_pages, "RENDER_BATCH_USERS", 2)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        written = write_user_pages(con, tmp_path)
+    assert (written.pages, written.rendered) == (5, 5)
+    for page in by_user.values():
+        assert (tmp_path / "user_pages" / page.name).read_bytes() == page.read_bytes()
