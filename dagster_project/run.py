@@ -31,6 +31,7 @@ import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+from dagster_project.publish.files import stat_key
 from dagster_project.settings import PROJECT_ROOT, default_data_dir, lookback_days, partition_range_tags
 from ingest.drop_zone import Changes, drop_zone_changes, first_day, mtime_day
 from ingest.files import gateway_dir
@@ -168,18 +169,10 @@ def write_state(data_dir: Path, state: dict) -> None:
     path = state_path(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({**state, "warehouse": _stat(data_dir / "warehouse.duckdb"),
+    tmp.write_text(json.dumps({**state, "warehouse": stat_key(data_dir / "warehouse.duckdb"),
                                "finished_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")},
                               sort_keys=True), encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _stat(path: Path) -> list[int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
 
 
 def sources_fingerprint(root: Path = PROJECT_ROOT) -> str:
@@ -196,7 +189,7 @@ def sources_fingerprint(root: Path = PROJECT_ROOT) -> str:
 
 
 def current_state(data_dir: Path, changes: Changes) -> dict:
-    return {"drop_zone": changes.state, "users": _stat(data_dir / "raw" / "users.csv"),
+    return {"drop_zone": changes.state, "users": stat_key(data_dir / "raw" / "users.csv"),
             "sources": sources_fingerprint()}
 
 
@@ -214,7 +207,7 @@ def reasons_to_run(previous: dict, state: dict, data_dir: Path) -> list[str]:
         reasons.append("users export changed")
     if previous.get("sources") != state["sources"]:
         reasons.append("dbt project or code changed")
-    if previous.get("warehouse") != _stat(data_dir / "warehouse.duckdb") or (
+    if previous.get("warehouse") != stat_key(data_dir / "warehouse.duckdb") or (
             data_dir / "warehouse.duckdb.wal").exists():
         reasons.append("warehouse changed since the last run")
     if not all((data_dir / output).exists() for output in OUTPUTS):

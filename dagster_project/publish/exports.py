@@ -40,7 +40,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.publish.files import write_atomic, write_text_atomic
+from dagster_project.publish.files import stat_key, write_atomic, write_text_atomic
 
 STATE_FILE = "exports.state.json"  # beside the exports folder, not in it (finance tools read the folder)
 
@@ -127,14 +127,6 @@ def _copy(con: duckdb.DuckDBPyConnection, select: str, path: Path, options: str)
     return write_atomic(path, lambda tmp: con.execute(f"copy ({select}) to {_literal(str(tmp))} ({options})"))
 
 
-def _stat(path: Path) -> list[int] | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
-
-
 def _read_state(path: Path, version: str) -> dict:
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
@@ -179,7 +171,7 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[Exp
             for month, rows, digest in months:
                 path = exports_dir / name / month
                 files = (path.with_suffix(".parquet"), path.with_suffix(".csv"))
-                entry = {"rows": rows, "fingerprint": digest, "files": [_stat(f) for f in files]}
+                entry = {"rows": rows, "fingerprint": digest, "files": [stat_key(f) for f in files]}
                 if previous.get(f"{name}/{month}") == entry and None not in entry["files"]:
                     kept.append((month, rows, files))
                     months_state[f"{name}/{month}"] = entry
@@ -203,7 +195,7 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[Exp
                             "format csv, header true, delimiter ','")
                 written.append(ExportFile(name, month, rows, parquet, csv))
                 months_state[f"{name}/{month}"] = {"rows": rows, "fingerprint": digest,
-                                                   "files": [_stat(parquet), _stat(csv)]}
+                                                   "files": [stat_key(parquet), stat_key(csv)]}
         finally:
             con.execute(f"drop table if exists {ordered}")
     write_text_atomic(state_path, json.dumps({"version": version, "months": months_state}, sort_keys=True))

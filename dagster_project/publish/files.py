@@ -29,3 +29,13 @@ def write_atomic(path: Path, write: Callable[[Path], None], *, mode: int = 0o644
 
 def write_text_atomic(path: Path, text: str, *, mode: int = 0o644) -> Path:
     return write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"), mode=mode)
+
+
+def stat_key(path: Path) -> list[int] | None:
+    """A file's size, mtime (ns) and inode, as a JSON-able list that changes when the file is rewritten or replaced;
+    None when it does not exist."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return [stat.st_size, stat.st_mtime_ns, stat.st_ino]
