@@ -317,19 +317,8 @@ def test_row_checks_and_scoped_source_tests_fail_on_bad_rows(built_warehouse: Pa
         # an old request landed again later (the landing never does this): a duplicate id across two loads
         con.execute("insert into raw.gateway_requests select * replace (current_timestamp as loaded_at) "
                     "from raw.gateway_requests where id = ?", [first])
-    result = subprocess.run(
-        [
-            dbt_executable(), "test", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
-            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
-            "--select", "ai_usage_analytics,test_type:data", "source:raw.gateway_requests,test_type:data",
-        ],
-        env={**os.environ, "AI_USAGE_DATA_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 1, result.stdout[-3000:]
-    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    results = _failing_dbt_test(tmp_path, "ai_usage_analytics,test_type:data",
+                                "source:raw.gateway_requests,test_type:data")
     failed = {r["unique_id"].split(".")[2]: r["failures"] for r in results if r["status"] == "fail"}
     row_checks = "ai_usage_analytics_row_checks"
     # user_charge_usd < 0 on one row; route and markup_usd on the other; the two rows of one id; the landed duplicate id
@@ -346,6 +335,22 @@ def test_row_checks_and_scoped_source_tests_fail_on_bad_rows(built_warehouse: Pa
         ("route_accepted_values", second),
         ("user_charge_usd_not_null_non_negative", first),
     ]
+
+
+def _failing_dbt_test(tmp_path: Path, *select: str) -> list[dict]:
+    """`dbt test --select ...` on the warehouse in tmp_path, which must fail (exit 1); its run_results."""
+    result = subprocess.run(
+        [
+            dbt_executable(), "test", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
+            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), "--select", *select,
+        ],
+        env={**os.environ, "AI_USAGE_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout[-3000:]
+    return json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
 
 
 def _compiled_test(tmp_path: Path, name: str) -> str:
@@ -369,18 +374,7 @@ def test_the_request_sum_tests_fail_on_a_mart_that_does_not_add_up(built_warehou
         con.execute("update model_popularity set users = users + 1 where model = ?", [model])
     tests = ("assert_user_summary_equals_request_sum", "assert_daily_revenue_equals_request_sum",
              "assert_model_popularity_equals_request_sum")
-    result = subprocess.run(
-        [
-            dbt_executable(), "test", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
-            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), "--select", *tests,
-        ],
-        env={**os.environ, "AI_USAGE_DATA_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 1, result.stdout[-3000:]
-    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    results = _failing_dbt_test(tmp_path, *tests)
     assert {r["unique_id"].split(".")[2]: (r["status"], r["failures"]) for r in results
             if r["unique_id"].startswith("test.")} == {name: ("fail", 1) for name in tests}
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
