@@ -209,9 +209,9 @@ _REPR = (
 )
 
 # Over ``landing_batch(line_number, line)`` (lines that plain_lines passed): the clean lines as staging rows
-# (seq = source_line = the line number). Parameters: time_bounds(now). Each line is parsed once, into one struct
-# column of a materialized CTE: with the struct unnested there, DuckDB pushed the filters below it and parsed every
-# line twice.
+# (seq = $seq_offset + the line number, source_line = the line number). Parameters: time_bounds(now, seq_offset).
+# Each line is parsed once, into one struct column of a materialized CTE: with the struct unnested there, DuckDB
+# pushed the filters below it and parsed every line twice.
 CLEAN_SQL = f"""
 with landing_parsed as materialized (
     select line_number, try(from_json(line, '{_STRUCT}')) as fields from landing_batch
@@ -235,7 +235,7 @@ typed as (
       and (total_cost is null or total_cost < 2048)
 )
 select
-    line_number as seq,
+    line_number + $seq_offset as seq,
     line_number as source_line,
     {", ".join(RECORD_COLUMNS[:-1])},
     left(sha256({_REPR}), 32) as record_hash
@@ -250,7 +250,8 @@ where created_at >= $earliest
 """
 
 
-def time_bounds(now: datetime) -> dict[str, datetime]:
-    """The parameters of :data:`CLEAN_SQL`: the earliest and the latest ``created_at`` accepted (naive UTC)."""
+def time_bounds(now: datetime, seq_offset: int = 0) -> dict[str, datetime | int]:
+    """The parameters of :data:`CLEAN_SQL`: the earliest and the latest ``created_at`` accepted (naive UTC), and
+    what is added to a line's number to make its staging position (``seq``)."""
     latest = now.astimezone(timezone.utc).replace(tzinfo=None) + FUTURE_TOLERANCE
-    return {"earliest": EARLIEST_TIMESTAMP, "latest": latest}
+    return {"earliest": EARLIEST_TIMESTAMP, "latest": latest, "seq_offset": seq_offset}

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -268,15 +269,24 @@ def land_requests(
         for position, (line_number, item) in enumerate(items, start=1):
             staging.add(position, line_number, item)
 
-    return _land(con, source=source, source_kind=source_kind, load_id=load_id, fill=fill, sha256=sha256)
+    (result,) = _land(con, [_Part(source, source_kind, fill, sha256)], load_id=load_id)
+    return result
+
+
+# A transaction may land several sources (parts): a staged line's position is ``part << PART_SHIFT`` plus its
+# position in its source, so that one order (sources in landing order, lines in order) decides which version of
+# an id comes first, and ``seq >> PART_SHIFT`` says which source a staged line came from.
+PART_SHIFT = 40
 
 
 class _Staging:
     """One source being landed, inside its transaction: requests are staged in ``landing_staged``, bad lines go to
-    ``raw.quarantine``, each a batch of at most ``BATCH_LINES`` at a time."""
+    ``raw.quarantine``, each a batch of at most ``BATCH_LINES`` at a time. ``part``: the source's place among the
+    sources of the transaction."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, source: str, load_id: str, result: LoadResult):
+    def __init__(self, con: duckdb.DuckDBPyConnection, source: str, load_id: str, result: LoadResult, part: int = 0):
         self.con, self.source, self.load_id, self.result = con, source, load_id, result
+        self.offset = part << PART_SHIFT
         self.requests: list[tuple[int, int | None, GatewayRequest]] = []
         self.bad: list[Quarantined] = []
         self.file_stat: os.stat_result | None = None  # a gateway file's stat while it was read, if it held still
@@ -289,7 +299,7 @@ class _Staging:
             if len(self.bad) >= BATCH_LINES:
                 _quarantine(self.con, self.source, self.bad, self.load_id, self.result)
         else:
-            self.requests.append((seq, line_number, item))
+            self.requests.append((self.offset + seq, line_number, item))
             if len(self.requests) >= BATCH_LINES:
                 self._stage()
 
@@ -316,13 +326,13 @@ class _Staging:
             # holding the batch until the transaction ends, so memory would grow with the file.
             landing_batch = pa.table({"line_number": numbers.filter(plain), "line": texts.filter(plain)})  # noqa: F841
             clean = self.con.execute(
-                "insert into landing_staged " + contract_sql.CLEAN_SQL, contract_sql.time_bounds(now)
+                "insert into landing_staged " + contract_sql.CLEAN_SQL, contract_sql.time_bounds(now, self.offset)
             ).fetchone()[0]
         if clean < len(numbers):
             if clean:  # the lines not staged: not plain, or plain but not clean
                 staged = self.con.sql(
-                    "select source_line from landing_staged where source_line between $low and $high",
-                    params={"low": numbers[0].as_py(), "high": numbers[-1].as_py()},
+                    "select source_line from landing_staged where seq between $low and $high",
+                    params={"low": self.offset + numbers[0].as_py(), "high": self.offset + numbers[-1].as_py()},
                 ).to_arrow_table().column(0)
                 slow = pc.invert(pc.is_in(numbers, value_set=staged.combine_chunks()))
             else:
@@ -342,46 +352,64 @@ class _Staging:
             self.requests.clear()
 
 
-def _land(
-    con: duckdb.DuckDBPyConnection,
-    *,
-    source: str,
-    source_kind: str,
-    load_id: str,
-    fill: Callable[[_Staging], None],
-    sha256: str | None = None,
-) -> LoadResult:
-    """Land one source in a single transaction: ``fill`` stages its lines, then every staged line's outcome (new,
-    duplicate, conflict) is decided once, new rows and conflicts are written and the counts logged."""
-    result = LoadResult(source=source, source_kind=source_kind, sha256=sha256)
-    started_at = utc_now().replace(tzinfo=None)
+@dataclass
+class _Part:
+    """One source of a landing transaction: ``fill`` stages its lines."""
+
+    source: str
+    source_kind: str
+    fill: Callable[[_Staging], None]
+    sha256: str | None = None
+
+
+def _land(con: duckdb.DuckDBPyConnection, parts: list[_Part], *, load_id: str) -> list[LoadResult]:
+    """Land sources in a single transaction: each part's ``fill`` stages its lines (in order: the parts are in
+    landing order), then every staged line's outcome (new, duplicate, conflict) is decided once for all of them,
+    new rows and conflicts are written and the counts logged, one ``raw.load_log`` row per source. The outcomes are
+    those of landing the sources one after the other: the version kept for an id is the one already landed, else
+    the first among the parts."""
+    results = [LoadResult(source=part.source, source_kind=part.source_kind, sha256=part.sha256) for part in parts]
+    started: list[datetime] = []
+    stagings: list[_Staging] = []
     with _bounded_memory(con):
         con.execute("begin transaction")
         try:
             con.execute(_STAGING_DDL)
-            staging = _Staging(con, source, load_id, result)
-            fill(staging)
-            staging.flush()
-            outcomes = _decide(con)
-            result.duplicates = outcomes.get("duplicate", 0)
-            conflicts = _quarantine_conflicts(con, source, load_id, result) if outcomes.get("conflict") else 0
-            result.accepted = _insert_new(con, source, load_id, started_at)
-            if (
-                not result.balanced
-                or result.accepted != outcomes.get("new", 0)
-                or conflicts != outcomes.get("conflict", 0)
-            ):  # cannot happen by construction; never commit a load that does not add up
-                raise AssertionError(f"{source}: the counts do not add up: {result}, outcomes {outcomes}")
+            for index, (part, result) in enumerate(zip(parts, results, strict=True)):
+                started.append(utc_now().replace(tzinfo=None))
+                staging = _Staging(con, part.source, load_id, result, index)
+                part.fill(staging)
+                staging.flush()
+                stagings.append(staging)
+            outcomes = _decide(con, len(parts))
+            for result, outcome in zip(results, outcomes, strict=True):
+                result.duplicates = outcome.get("duplicate", 0)
+            if any(outcome.get("conflict") for outcome in outcomes):
+                conflicts = _quarantine_conflicts(con, parts, load_id, results)
+            else:
+                conflicts = [0] * len(parts)
+            inserted = _insert_new(con, parts, load_id, started)
+            for result, outcome, conflict in zip(results, outcomes, conflicts, strict=True):
+                result.accepted = outcome.get("new", 0)
+                if not result.balanced or conflict != outcome.get("conflict", 0):
+                    # cannot happen by construction; never commit a load that does not add up
+                    raise AssertionError(f"{result.source}: the counts do not add up: {result}, outcomes {outcome}")
+            if inserted != sum(result.accepted for result in results):
+                raise AssertionError(f"{inserted} rows inserted for {results}")
             for table in ("landing_staged", "landing_repeats"):
                 con.execute(f"drop table if exists {table}")
-            _log(con, result, load_id, started_at)
-            if staging.file_stat is not None:
-                _log_stat(con, result, load_id, staging.file_stat)
-            raw_parquet.commit(con, source=source, loaded_at=started_at)  # commit + the Parquet mirror
+            for result, staging, started_at in zip(results, stagings, started, strict=True):
+                _log(con, result, load_id, started_at)
+                if staging.file_stat is not None:
+                    _log_stat(con, result, load_id, staging.file_stat)
+            if len(parts) == 1:  # commit + the Parquet mirror
+                raw_parquet.commit(con, source=parts[0].source, loaded_at=started[0])
+            else:  # (the mirror is written one source per transaction: see _land_all)
+                con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
-    return result
+    return results
 
 
 # A landing's scratch directory is `<warehouse file>.landing-<pid>-<random>`, removed when the landing ends; one
@@ -417,21 +445,23 @@ def process_exists(pid: int) -> bool:
 
 @contextmanager
 def _one_checkpoint(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """Commit each file without a checkpoint (its rows are in the database file and the WAL already), then
-    checkpoint once at the end: a checkpoint per file would compress the table's last row groups again each time."""
+    """Commit each transaction without a checkpoint (its rows are in the database file and the WAL already), then
+    checkpoint once at the end: a checkpoint per transaction would compress the table's last row groups again each
+    time. Plain FSST is left out of the compression methods meanwhile (:func:`_without_fsst`): a large insert
+    compresses its row groups as it writes them, as a checkpoint does."""
     previous = con.execute("select current_setting('checkpoint_threshold')").fetchone()[0]
-    con.execute("set checkpoint_threshold = '1TB'")
-    try:
-        yield
-    finally:
-        con.execute(f"set checkpoint_threshold = '{previous}'")
     compression = con.execute("select current_setting('disabled_compression_methods')").fetchone()[0]
+    con.execute("set checkpoint_threshold = '1TB'")
     con.execute(f"set disabled_compression_methods = '{_without_fsst(compression)}'")
     try:
-        con.execute("checkpoint")
-    except duckdb.Error:  # another transaction is open: DuckDB checkpoints when the WAL is past the threshold
-        pass
+        yield
+        con.execute(f"set checkpoint_threshold = '{previous}'")
+        try:
+            con.execute("checkpoint")
+        except duckdb.Error:  # another transaction is open: DuckDB checkpoints when the WAL is past the threshold
+            pass
     finally:
+        con.execute(f"set checkpoint_threshold = '{previous}'")
         con.execute(f"set disabled_compression_methods = '{compression}'")
 
 
@@ -472,22 +502,32 @@ def _staging_table(requests: list[tuple[int, int | None, GatewayRequest]]) -> pa
     return pa.Table.from_arrays(columns, schema=_STAGING_SCHEMA)
 
 
-def _decide(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def _decide(con: duckdb.DuckDBPyConnection, parts: int) -> list[dict[str, int]]:
     """Decide every staged line's outcome, once: ``landing_repeats`` holds the lines that are not new (their id
-    was landed before, or comes earlier in this source) with their outcome and where the kept version is. The kept
-    version of an id: the one already landed, else the first in this source. Returns the count per outcome."""
+    was landed before, or comes earlier in this transaction) with their outcome and where the kept version is. The
+    kept version of an id: the one already landed, else the first staged (``kept_part``: the part it is in).
+    Returns the count per outcome, per part."""
     con.execute(
-        """
+        f"""
         create or replace temp table landing_repeats as
-        with firsts as (
-            select id, min(seq) as first_seq, arg_min(record_hash, seq) as first_hash,
-                   arg_min(source_line, seq) as first_line, count(*) as lines
-            from landing_staged
-            group by id
-        ),
-        landed as (
+        with landed as materialized (
             select r.id, r.record_hash, r.source, r.source_line
             from raw.gateway_requests as r semi join landing_staged as s on s.id = r.id
+        ),
+        -- the lines whose id may be on another line too: its hash is on two lines, or it was landed before (a
+        -- 64-bit hash is grouped much faster than the id, and a collision only makes a few more candidates)
+        repeated_hashes as (
+            select hash(id) as id_hash from landing_staged group by id_hash having count(*) > 1
+        ),
+        candidates as materialized (
+            select seq, id, record_hash, source_line from landing_staged
+            where hash(id) in (select id_hash from repeated_hashes) or id in (select id from landed)
+        ),
+        firsts as (
+            select id, min(seq) as first_seq, arg_min(record_hash, seq) as first_hash,
+                   arg_min(source_line, seq) as first_line, count(*) as lines
+            from candidates
+            group by id
         ),
         repeated as (
             select f.*, r.id is not null as landed_before, r.record_hash as landed_hash, r.source as landed_source,
@@ -501,24 +541,31 @@ def _decide(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
                 as outcome,
             p.landed_before,
             p.landed_source as kept_source,
+            p.first_seq >> {PART_SHIFT} as kept_part,
             coalesce(p.landed_line, p.first_line) as kept_line
-        from landing_staged as s
+        from candidates as s
         join repeated as p on p.id = s.id
         where p.landed_before or s.seq <> p.first_seq
         """
     )
-    outcomes = dict(con.execute(
-        "select outcome, count(*) from landing_repeats group by outcome"
-        " union all select 'staged', count(*) from landing_staged"
-    ).fetchall())
-    staged = outcomes.pop("staged")
-    return {"new": staged - sum(outcomes.values()), **outcomes}
+    counts: list[dict[str, int]] = [{} for _ in range(parts)]
+    for part, outcome, count in con.execute(
+        f"select seq >> {PART_SHIFT}, outcome, count(*) from landing_repeats group by all"
+        f" union all select seq >> {PART_SHIFT}, 'staged', count(*) from landing_staged group by all"
+    ).fetchall():
+        counts[part][outcome] = count
+    return [
+        {"new": outcome.pop("staged", 0) - sum(outcome.values()), **outcome} for outcome in counts
+    ]
 
 
-def _quarantine_conflicts(con: duckdb.DuckDBPyConnection, source: str, load_id: str, result: LoadResult) -> int:
-    """Quarantine the conflicting lines in the order of the source, a batch at a time; return how many."""
+def _quarantine_conflicts(
+    con: duckdb.DuckDBPyConnection, parts: list[_Part], load_id: str, results: list[LoadResult]
+) -> list[int]:
+    """Quarantine the conflicting lines in the order of the sources, a batch at a time; return how many, per
+    part."""
     columns = ", ".join(f"s.{column}" for column in RECORD_COLUMNS)
-    count, after = 0, -1
+    counts, after = [0] * len(parts), -1
     while True:  # a page at a time (an open result would block the inserts into raw.quarantine)
         rows = con.sql(
             f"""
@@ -526,36 +573,51 @@ def _quarantine_conflicts(con: duckdb.DuckDBPyConnection, source: str, load_id: 
                 select * from landing_repeats where outcome = 'conflict' and seq > $after
                 order by seq limit {BATCH_LINES}
             )
-            select s.seq, s.source_line, r.landed_before, r.kept_source, r.kept_line, {columns}
+            select s.seq, s.source_line, r.landed_before, r.kept_source, r.kept_part, r.kept_line, {columns}
             from page as r join landing_staged as s on s.seq = r.seq
             order by s.seq
             """,
             params={"after": after},
         ).to_arrow_table().to_pylist()
         if not rows:
-            return count
-        bad = []
+            return counts
+        bad: dict[int, list[Quarantined]] = {}
         for row in rows:
-            kept_at = (f"{row['kept_source']} line {row['kept_line']}" if row["landed_before"]
-                       else f"line {row['kept_line']} of the same source")
+            part = row["seq"] >> PART_SHIFT
+            if row["landed_before"]:
+                kept_at = f"{row['kept_source']} line {row['kept_line']}"
+            elif row["kept_part"] != part:  # landed in this transaction, from a source before this one
+                kept_at = f"{parts[row['kept_part']].source} line {row['kept_line']}"
+            else:
+                kept_at = f"line {row['kept_line']} of the same source"
             request = GatewayRequest(**{column: row[column] for column in RECORD_COLUMNS})
-            bad.append(_conflict(row["source_line"], request, kept_at))
-        count += len(bad)
+            bad.setdefault(part, []).append(_conflict(row["source_line"], request, kept_at))
+        for part, items in bad.items():
+            counts[part] += len(items)
+            _quarantine(con, parts[part].source, items, load_id, results[part])
         after = rows[-1]["seq"]
-        _quarantine(con, source, bad, load_id, result)
         if len(rows) < BATCH_LINES:  # the last page
-            return count
+            return counts
 
 
-def _insert_new(con: duckdb.DuckDBPyConnection, source: str, load_id: str, loaded_at: datetime) -> int:
-    columns = ", ".join(RECORD_COLUMNS)
+def _insert_new(
+    con: duckdb.DuckDBPyConnection, parts: list[_Part], load_id: str, loaded_at: list[datetime]
+) -> int:
+    columns = ", ".join(f"s.{column}" for column in RECORD_COLUMNS)
+    landing_parts = pa.table({  # noqa: F841 (read by name)
+        "part": pa.array(range(len(parts)), pa.int64()),
+        "source": pa.array([part.source for part in parts], pa.string()),
+        "loaded_at": pa.array(loaded_at, pa.timestamp("us")),
+    })
     return con.execute(
         f"""
         insert into raw.gateway_requests by name
-        select {columns}, ? as source, source_line, ? as load_id, ? as loaded_at
-        from landing_staged anti join landing_repeats using (seq)
+        select {columns}, p.source, s.source_line, ? as load_id, p.loaded_at
+        from landing_staged as s
+        anti join landing_repeats as r on r.seq = s.seq
+        join landing_parts as p on p.part = s.seq >> {PART_SHIFT}
         """,
-        [source, load_id, loaded_at],
+        [load_id],
     ).fetchone()[0]
 
 
@@ -749,6 +811,14 @@ def load_gateway_files(
                          progress=progress)
 
 
+# Files landed in one transaction (and one decision of their lines' outcomes), up to this many bytes of content
+# (a .gz file counts GZIP_FACTOR times its size): fewer commits and fewer passes over the landed ids, while a kill
+# still leaves whole files or nothing. Memory does not grow with it (the staging table spills beyond
+# LANDING_MEMORY_LIMIT).
+GROUP_BYTES = 256 << 20
+GZIP_FACTOR = 8
+
+
 def _land_all(
     con: duckdb.DuckDBPyConnection,
     landings: list[_Landing],
@@ -761,56 +831,95 @@ def _land_all(
     now: datetime,
     progress: Progress,
 ) -> list[LoadResult]:
-    results = []
+    """Land ``landings`` in order: consecutive files together, in transactions of up to ``GROUP_BYTES`` (one file
+    per transaction while the Parquet mirror is on, and for a file's earlier content); the ledger is appended right
+    after each commit. A file is read once: fast (:func:`ingest.files.line_batches`), or, where it holds what only
+    the reference reader reads exactly (a line over the limit, a damaged gzip stream), read again with that, in a
+    transaction of its own."""
+    results: list[LoadResult] = []
+    group: list[tuple[int, _Landing]] = []
+    group_bytes = 0
+    budget = 0 if raw_parquet.enabled() else GROUP_BYTES
+
+    def label(landing: _Landing) -> str:
+        if landing.prefix is None:
+            return landing.source
+        return f"{landing.source} (its first {landing.prefix:,} bytes, as first landed)"
+
+    def committed(landed: list[tuple[int, _Landing]], landed_results: list[LoadResult]) -> None:
+        new = []
+        for (_, landing), result in zip(landed, landed_results, strict=True):
+            already.add((landing.source, result.sha256))
+            if result.sha256 not in first and all(entry[0] != result.sha256 for entry in new):
+                size = landing.prefix if landing.prefix is not None else _size_or_none(landing.path)
+                new.append((result.sha256, landing.source, size, result.lines_read, _ledger_time(utc_now())))
+        appended = ledger.append(ledger_file, new, after=entries)
+        entries.extend(appended)
+        for entry in appended:
+            first.setdefault(entry.sha256, entry.sequence)
+        for (index, landing), result in zip(landed, landed_results, strict=True):
+            results.append(result)
+            progress(
+                f"[{index}/{len(landings)}] {label(landing)}: {result.lines_read} lines, {result.accepted} new, "
+                f"{result.duplicates} duplicates, {result.quarantined} quarantined"
+                + (f" ({dict(result.reasons)})" if result.reasons else "")
+            )
+
+    def land(landed: list[tuple[int, _Landing]]) -> None:
+        """Land files in one transaction; one at a time when one of them is gone or needs the reference reader."""
+        for fast in (True, False):
+            try:
+                with contextlib.ExitStack() as stack:
+                    parts = []
+                    for _, landing in landed:
+                        path = stack.enter_context(_prefix_of(con, landing))
+                        parts.append(_Part(landing.source, "gateway_file", functools.partial(
+                            _fill_from_file, path=path, now=now, fast=fast, record_stat=landing.prefix is None)))
+                    landed_results = _land(con, parts, load_id=load_id)
+            except (FileNotFoundError, IrregularFile) as error:
+                if len(landed) > 1:  # rolled back: each file in a transaction of its own
+                    for item in landed:
+                        land([item])
+                    return
+                if isinstance(error, IrregularFile):  # read it again with the reference reader
+                    continue
+                # Moved or deleted since the folder was listed (nothing of it was written): the next run sees it or not.
+                index, landing = landed[0]
+                progress(f"[{index}/{len(landings)}] {label(landing)}: gone before it could be read; skipped")
+                results.append(LoadResult(source=landing.source, source_kind="gateway_file", skipped=True))
+                return
+            committed(landed, landed_results)
+            return
+        raise AssertionError("unreachable: the reference reader never raises IrregularFile")
+
+    def flush() -> None:
+        nonlocal group_bytes
+        if group:
+            land(list(group))
+            group.clear()
+            group_bytes = 0
+
     for index, landing in enumerate(landings, start=1):
         source, sha = landing.source, landing.sha256
-        label = source if landing.prefix is None else f"{source} (its first {landing.prefix:,} bytes, as first landed)"
-        try:
-            if sha is None and not landing.unread:
-                raise FileNotFoundError(landing.path)
-            if (source, sha) in already:
-                results.append(LoadResult(source=source, source_kind="gateway_file", skipped=True, sha256=sha))
-                continue
-            with _prefix_of(con, landing) as path:
-                result = _land_file(con, path, source=source, load_id=load_id, now=now,
-                                    record_stat=landing.prefix is None)
-        except FileNotFoundError:
-            # Moved or deleted since the folder was listed (nothing of it was written): the next run sees it or not.
-            progress(f"[{index}/{len(landings)}] {label}: gone before it could be read; skipped")
-            results.append(LoadResult(source=source, source_kind="gateway_file", skipped=True))
+        if sha is not None and any((other.source, other.sha256) == (source, sha) for _, other in group):
+            flush()  # the same content again: skipped once the first has landed
+        if (source, sha) in already or (sha is None and not landing.unread):
+            flush()
+            if sha is None:
+                progress(f"[{index}/{len(landings)}] {label(landing)}: gone before it could be read; skipped")
+            results.append(LoadResult(source=source, source_kind="gateway_file", skipped=True, sha256=sha))
             continue
-        sha = result.sha256
-        already.add((source, sha))
-        if sha not in first:
-            size = landing.prefix if landing.prefix is not None else _size_or_none(landing.path)
-            entries += ledger.append(
-                ledger_file, [(sha, source, size, result.lines_read, _ledger_time(utc_now()))], after=entries
-            )
-            first[sha] = entries[-1].sequence
-        results.append(result)
-        progress(
-            f"[{index}/{len(landings)}] {label}: {result.lines_read} lines, {result.accepted} new, "
-            f"{result.duplicates} duplicates, {result.quarantined} quarantined"
-            + (f" ({dict(result.reasons)})" if result.reasons else "")
-        )
+        if landing.prefix is not None:
+            flush()
+            land([(index, landing)])
+            continue
+        size = (_size_or_none(landing.path) or 0) * (GZIP_FACTOR if landing.path.name.endswith(".gz") else 1)
+        if group and group_bytes + size > budget:
+            flush()
+        group.append((index, landing))
+        group_bytes += size
+    flush()
     return results
-
-
-def _land_file(
-    con: duckdb.DuckDBPyConnection, path: Path, *, source: str, load_id: str, now: datetime, record_stat: bool
-) -> LoadResult:
-    """Land one gateway file, read once: fast (:func:`ingest.files.line_batches`), or, where a file holds what
-    only the reference reader reads exactly (a line over the limit, a damaged gzip stream), read again with it."""
-    for fast in (True, False):
-        try:
-            return _land(
-                con, source=source, source_kind="gateway_file", load_id=load_id,
-                fill=lambda staging, fast=fast: _fill_from_file(staging, path, now, fast=fast,
-                                                                record_stat=record_stat),
-            )
-        except IrregularFile:
-            continue
-    raise AssertionError("unreachable: the reference reader never raises IrregularFile")
 
 
 def _landings(
