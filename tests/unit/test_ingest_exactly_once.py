@@ -319,3 +319,123 @@ def test_the_landings_checkpoint_leaves_fsst_out_and_puts_the_connections_settin
         "select distinct compression from pragma_storage_info('raw.gateway_requests')").fetchall()}
     assert "FSST" not in methods and "BitPacking" not in methods and methods, methods
     assert not con.execute("select count(*) from duckdb_temporary_files()").fetchone()[0]
+
+
+# --- several files in one transaction --------------------------------------------------------------------------
+
+
+def _raw_state(con) -> tuple:
+    """What a landing leaves, without the load ids and times."""
+    requests = con.execute(
+        "select id, record_hash, source, source_line, native_tokens_prompt from raw.gateway_requests order by id"
+    ).fetchall()
+    quarantine = con.execute(
+        "select source, line_number, reason, field, detail, raw_line, request_id from raw.quarantine order by all"
+    ).fetchall()
+    log = con.execute(
+        "select source, sha256, lines_read, accepted, duplicates, quarantined from raw.load_log order by rowid"
+    ).fetchall()
+    return requests, quarantine, log
+
+
+def _three_files(data_dir: Path) -> None:
+    write(data_dir, "a.jsonl", line("g1") + line("g2") + line("g2", prompt=7) + "not json\n" + line("g3"))
+    # g1 again (same content: duplicate), g3 with other content (conflict with a.jsonl), g4 twice in the file
+    write(data_dir, "b.jsonl", line("g1") + line("g3", prompt=9) + line("g4") + line("g4", prompt=8) + line("g5"))
+    # g5 from b.jsonl with other content, g2 as a.jsonl kept it, a bad line
+    write(data_dir, "c.jsonl", line("g5", prompt=1) + line("g2") + '{"id": 1}\n' + line("g6"))
+
+
+def test_files_landed_in_one_transaction_leave_what_one_transaction_per_file_leaves(tmp_path, monkeypatch):
+    import ingest.warehouse as warehouse
+
+    together, apart = tmp_path / "together", tmp_path / "apart"
+    for data_dir in (together, apart):
+        _three_files(data_dir)
+    commits = []
+    real_land = warehouse._land
+
+    def counting_land(con, parts, *, load_id):
+        commits.append([part.source for part in parts])
+        return real_land(con, parts, load_id=load_id)
+
+    monkeypatch.setattr(warehouse, "_land", counting_land)
+    with connect(together / "w.duckdb") as con:
+        results = load_gateway_files(con, together, load_id="run-1", now=NOW)
+        state = _raw_state(con)
+    assert commits == [["raw/gateway/a.jsonl", "raw/gateway/b.jsonl", "raw/gateway/c.jsonl"]]
+    assert [(r.lines_read, r.accepted, r.duplicates, r.quarantined) for r in results] == [
+        (5, 3, 0, 2), (5, 2, 1, 2), (4, 1, 1, 2)
+    ]
+    commits.clear()
+    monkeypatch.setattr(warehouse, "GROUP_BYTES", 0)  # one file per transaction, as landing once was
+    with connect(apart / "w.duckdb") as con:
+        load_gateway_files(con, apart, load_id="run-1", now=NOW)
+        assert _raw_state(con) == state
+    assert commits == [["raw/gateway/a.jsonl"], ["raw/gateway/b.jsonl"], ["raw/gateway/c.jsonl"]]
+    requests, quarantine, _ = state
+    assert [row[:4] for row in requests] == [
+        ("g1", requests[0][1], "raw/gateway/a.jsonl", 1), ("g2", requests[1][1], "raw/gateway/a.jsonl", 2),
+        ("g3", requests[2][1], "raw/gateway/a.jsonl", 5), ("g4", requests[3][1], "raw/gateway/b.jsonl", 3),
+        ("g5", requests[4][1], "raw/gateway/b.jsonl", 5), ("g6", requests[5][1], "raw/gateway/c.jsonl", 4),
+    ]
+    conflicts = [(row[0], row[1], row[4]) for row in quarantine if row[2] == "conflicting_duplicate"]
+    assert conflicts == [
+        ("raw/gateway/a.jsonl", 3, "id 'g2' was first seen at line 2 of the same source with different content; "
+                                   "the first version is kept"),
+        ("raw/gateway/b.jsonl", 2, "id 'g3' was first seen at raw/gateway/a.jsonl line 5 with different content; "
+                                   "the first version is kept"),
+        ("raw/gateway/b.jsonl", 4, "id 'g4' was first seen at line 3 of the same source with different content; "
+                                   "the first version is kept"),
+        ("raw/gateway/c.jsonl", 1, "id 'g5' was first seen at raw/gateway/b.jsonl line 5 with different content; "
+                                   "the first version is kept"),
+    ]
+    entries = ledger.read_ledger(ledger.ledger_path(together))
+    assert [(entry.sequence, entry.file, entry.lines) for entry in entries] == [
+        (1, "raw/gateway/a.jsonl", 5), (2, "raw/gateway/b.jsonl", 5), (3, "raw/gateway/c.jsonl", 4)
+    ]
+
+
+def test_a_failure_in_a_transaction_of_several_files_lands_none_of_them(tmp_path, monkeypatch):
+    import ingest.warehouse as warehouse
+
+    _three_files(tmp_path)
+    real_log = warehouse._log
+
+    def log_then_fail(con, result, load_id, started_at):
+        real_log(con, result, load_id, started_at)
+        if result.source.endswith("c.jsonl"):
+            raise RuntimeError("killed before the commit")
+
+    with connect(tmp_path / "w.duckdb") as con:
+        monkeypatch.setattr(warehouse, "_log", log_then_fail)
+        with pytest.raises(RuntimeError):
+            load_gateway_files(con, tmp_path, load_id="run-1", now=NOW)
+        for table in ("gateway_requests", "quarantine", "load_log", "landed_file_stats"):
+            assert con.execute(f"select count(*) from raw.{table}").fetchone() == (0,), table
+        assert ledger.read_ledger(ledger.ledger_path(tmp_path)) == []
+        monkeypatch.undo()
+        results = load_gateway_files(con, tmp_path, load_id="run-2", now=NOW)
+        assert [r.accepted for r in results] == [3, 2, 1] and counts(con) == (6, 6) and balanced(con)
+
+
+def test_a_file_that_needs_the_reference_reader_among_others_lands_each_file_as_alone(tmp_path):
+    from ingest.files import MAX_LINE_BYTES
+
+    together, apart = tmp_path / "together", tmp_path / "apart"
+    for data_dir in (together, apart):
+        _three_files(data_dir)
+        write(data_dir, "b.jsonl", (data_dir / "raw" / "gateway" / "b.jsonl").read_text()
+              + '{"id": "' + "x" * (MAX_LINE_BYTES + 10) + '"}\n' + line("g7"))
+    with connect(together / "w.duckdb") as con:
+        results = load_gateway_files(con, together, load_id="run-1", now=NOW)
+        state = _raw_state(con)
+    assert [(r.lines_read, r.accepted, r.duplicates, r.quarantined) for r in results] == [
+        (5, 3, 0, 2), (7, 3, 1, 3), (4, 1, 1, 2)
+    ]
+    assert ("raw/gateway/b.jsonl", 6, "line_too_long") in {row[:3] for row in state[1]}
+    for name in ("a.jsonl", "b.jsonl", "c.jsonl"):  # one run per file
+        with connect(apart / "w.duckdb") as con:
+            load_gateway_files(con, apart, load_id="run-1", now=NOW, files=[apart / "raw" / "gateway" / name])
+    with connect(apart / "w.duckdb") as con:
+        assert _raw_state(con) == state
