@@ -6,14 +6,17 @@ Every line read ends in exactly one of three places, and ``raw.load_log`` record
 - a duplicate: the same id with the same billing content, already landed (counted, not stored again);
 - ``raw.quarantine``: anything else, with the reason, the source (file or API pull), the line and the field.
 
-Each source is landed in one transaction: a run killed half-way leaves whole sources or nothing behind. A gateway
-file is read once, a few megabytes at a time, and fingerprinted (SHA-256) while it is read
+Each source is landed whole in one transaction (consecutive gateway files share one, up to ``GROUP_BYTES`` of
+content: one commit and one decision of outcomes for them all): a run killed half-way leaves whole sources or
+nothing behind, and the landing ledger is appended right after each commit. A gateway file is read once, a few
+megabytes at a time, and fingerprinted (SHA-256) while it is read
 (:func:`ingest.files.line_batches`). Its lines are judged in bulk: the provably clean ones are validated and
 turned into rows by SQL (:mod:`ingest.contract_sql`, which builds the same rows and ``record_hash`` as the
 reference), every other line by the reference :func:`parse_line` (:func:`ingest.contract.validate_record`), so
 a bad line gets exactly the reason, field and detail it always got. Rows are staged in a DuckDB temporary table
 (spilled to disk beyond ``LANDING_MEMORY_LIMIT``), so memory does not grow with the file; each line's outcome
-(new, duplicate, conflict) is then decided once, in SQL. Gateway files land in the order of the landing ledger
+(new, duplicate, conflict) is then decided once per transaction, in SQL, as if the files had landed one after the
+other. Gateway files land in the order of the landing ledger
 (:mod:`ingest.ledger`), so that a warehouse rebuilt from the drop zone keeps the same first versions, and bills
 the same. A file found with the size, mtime and inode it had when it landed (``raw.landed_file_stats``) is skipped
 without being read.
