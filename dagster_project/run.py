@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import csv
 import hashlib
+import importlib.abc
 import io
 import json
 import os
@@ -279,5 +280,27 @@ def _say(message: str) -> None:
     print(message, file=progress.terminal or sys.stdout, flush=True)
 
 
+class WithoutDbtCore(importlib.abc.MetaPathFinder):
+    """Refuses to import the `dbt` package (dbt-core) in this process. dbt runs in its own process (`dbt build`,
+    started by dagster-dbt); the Dagster process only reads dbt's manifest and its JSON log lines, which dagster-dbt
+    does without dbt-core when it cannot import it (the mode it has for dbt Fusion; our `WarehouseDbtResource` reads
+    dbt-core's version from the package metadata, so the CLI is still driven as dbt-core). Importing dbt-core would
+    cost about 1.4 CPU s of each run's start (its mashumaro classes), for nothing this process uses: the asset graph,
+    the dbt events, their metadata and checks are the same either way (tests/unit/test_run_path.py)."""
+
+    def find_spec(self, name, path=None, target=None):  # noqa: ARG002 - the finder protocol
+        if name == "dbt" or name.startswith("dbt."):
+            raise ModuleNotFoundError(f"dbt-core is not imported in the process of dagster_project.run: {name}",
+                                      name=name)
+        return None
+
+
+def without_dbt_core() -> None:
+    """Install WithoutDbtCore, unless dbt-core is imported already (then it changes nothing)."""
+    if "dbt" not in sys.modules and not any(isinstance(f, WithoutDbtCore) for f in sys.meta_path):
+        sys.meta_path.insert(0, WithoutDbtCore())
+
+
 if __name__ == "__main__":
+    without_dbt_core()
     raise SystemExit(main())
