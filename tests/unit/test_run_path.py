@@ -152,3 +152,21 @@ def test_without_dbt_core_refuses_only_dbt_core():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.stdout.split() == ["refused", "dbt"], done.stderr[-2000:]
+
+
+def test_exit_now_runs_the_atexit_functions_flushes_and_keeps_the_exit_code(tmp_path: Path):
+    # the run ends without the interpreter's teardown: what atexit and the buffers hold must not be lost
+    import subprocess
+
+    code = ("import atexit, logging, sys\n"
+            "from dagster_project.run import exit_now\n"
+            f"logging.basicConfig(filename={str(tmp_path / 'log.txt')!r}, level=logging.INFO)\n"
+            "logging.info('a line still in the handler')\n"
+            "atexit.register(lambda: print(' then atexit'))\n"
+            "print('buffered', end='')\n"
+            "sys.stderr.write('to stderr')\n"
+            "exit_now(3)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert (done.returncode, done.stdout, done.stderr) == (3, "buffered then atexit\n", "to stderr")
+    assert (tmp_path / "log.txt").read_text() == "INFO:root:a line still in the handler\n"
