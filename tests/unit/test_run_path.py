@@ -106,3 +106,67 @@ def test_the_check_does_not_import_dagster():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.stdout.split() == ["False", "False"], done.stderr[-2000:]
+
+
+GRAPH_CODE = """
+import json, sys
+from dagster_project import run
+if sys.argv[1] == "without":
+    run.without_dbt_core()
+from dagster_project.definitions import defs
+graph = {}
+for assets in defs.resolve_asset_graph().assets_defs:
+    for key, spec in assets.specs_by_key.items():
+        graph[key.to_user_string()] = [sorted(dep.asset_key.to_user_string() for dep in spec.deps), spec.group_name,
+                                       sorted(spec.kinds), sorted(spec.tags.items()), spec.description]
+    for check in assets.check_specs:
+        graph["check " + check.key.to_user_string()] = [
+            check.description, sorted(dep.asset_key.to_user_string() for dep in check.additional_deps)]
+print(json.dumps({"dbt_imported": "dbt" in sys.modules, "graph": graph}, sort_keys=True))
+"""
+
+
+def test_the_run_process_does_not_import_dbt_core_and_sees_the_same_asset_graph():
+    # `python -m dagster_project.run` refuses dbt-core imports (dbt runs in its own process): dagster-dbt then reads
+    # the manifest without it, and every asset, dependency, group and dbt test's asset check is the same
+    import subprocess
+
+    loaded = {}
+    for mode in ("with", "without"):
+        done = subprocess.run([sys.executable, "-c", GRAPH_CODE, mode], capture_output=True, text=True, timeout=120,
+                              cwd=Path(__file__).resolve().parents[2])
+        assert done.returncode == 0, done.stderr[-2000:]
+        loaded[mode] = json.loads(done.stdout.splitlines()[-1])
+    assert loaded["with"]["dbt_imported"] is True
+    assert loaded["without"]["dbt_imported"] is False
+    assert loaded["without"]["graph"] == loaded["with"]["graph"]
+    assert "check ai_revenue_analytics:ai_revenue_analytics_row_checks" in loaded["without"]["graph"]  # a dbt test
+    assert len([key for key in loaded["with"]["graph"] if key.startswith("check ")]) >= 40
+
+
+def test_without_dbt_core_refuses_only_dbt_core():
+    import subprocess
+
+    code = ("import sys; from dagster_project import run; run.without_dbt_core(); import dbt_common, duckdb\n"
+            "try:\n    import dbt.version\nexcept ModuleNotFoundError as e:\n    print('refused', e.name)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.split() == ["refused", "dbt"], done.stderr[-2000:]
+
+
+def test_exit_now_runs_the_atexit_functions_flushes_and_keeps_the_exit_code(tmp_path: Path):
+    # the run ends without the interpreter's teardown: what atexit and the buffers hold must not be lost
+    import subprocess
+
+    code = ("import atexit, logging, sys\n"
+            "from dagster_project.run import exit_now\n"
+            f"logging.basicConfig(filename={str(tmp_path / 'log.txt')!r}, level=logging.INFO)\n"
+            "logging.info('a line still in the handler')\n"
+            "atexit.register(lambda: print(' then atexit'))\n"
+            "print('buffered', end='')\n"
+            "sys.stderr.write('to stderr')\n"
+            "exit_now(3)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert (done.returncode, done.stdout, done.stderr) == (3, "buffered then atexit\n", "to stderr")
+    assert (tmp_path / "log.txt").read_text() == "INFO:root:a line still in the handler\n"
