@@ -20,8 +20,8 @@
     }) -%}
 {%- endmacro %}
 
-{#- The landed requests a build has not checked yet: the source tests on raw.gateway_requests (unique and not_null on
-    id, not_null on created_at) read the rows landed after the newest row int_requests_priced holds (its loaded_at),
+{#- The landed requests a build has not checked yet: the source test on raw.gateway_requests (raw_gateway_requests_row_checks:
+    unique and not_null on id, not_null on created_at) reads the rows landed after the newest row int_requests_priced holds (its loaded_at),
     and every older row that shares an id with one of them. Rows landed before that were landed before the build that
     priced them, whose source tests (they run before any model) checked them. The landing writes a request id once
     (it skips ids the table already holds: ingest/warehouse.py), and a duplicate that slipped through with a new row
@@ -77,4 +77,20 @@ touched as (
 bounds as (
     select cast(min(date) as timestamp) - interval 2 day as min_created_at from touched
 ),
+{%- endmacro %}
+
+{#- True when the mart and ai_usage_analytics each hold one write only (updated_at the same on every row, as after a
+    full build or a full refresh): the groups latest_written_groups would find are then every group on either side,
+    so a test compares every group without computing them (the union of the three tables' groups cost more than the
+    comparison itself). False on an empty table and at parse time (scoped: the same result, at the scoped query's
+    cost). One query of two min/max. -#}
+{% macro is_one_write(mart) -%}
+    {%- if not execute -%}{%- do return(false) -%}{%- endif -%}
+    {%- set sql -%}
+    select coalesce(
+        (select min(updated_at) = max(updated_at) from {{ ref(mart) }})
+        and (select min(updated_at) = max(updated_at) from {{ ref('ai_usage_analytics') }}),
+        false)
+    {%- endset -%}
+    {%- do return(run_query(sql).columns[0].values()[0] == true) -%}
 {%- endmacro %}

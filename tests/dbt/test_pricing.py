@@ -303,8 +303,8 @@ def test_catalog_quality_gates_fail_on_a_bad_catalog(built_warehouse: Path, tmp_
 
 def test_row_checks_and_scoped_source_tests_fail_on_bad_rows(built_warehouse: Path, tmp_path: Path):
     """ai_usage_analytics' single-row checks and its key's uniqueness are one test (row_checks) that names each failed
-    check; the source tests on raw.gateway_requests read the rows landed since the last build and the older rows
-    sharing their ids, so a landed row repeating an old id still fails `unique`."""
+    check; the source's checks on raw.gateway_requests (one row_checks test) read the rows landed since the last build
+    and the older rows sharing their ids, so a landed row repeating an old id still fails `id_unique`."""
     shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         first, second, third = (row[0] for row in con.execute(
@@ -320,12 +320,15 @@ def test_row_checks_and_scoped_source_tests_fail_on_bad_rows(built_warehouse: Pa
     results = _failing_dbt_test(tmp_path, "ai_usage_analytics,test_type:data",
                                 "source:raw.gateway_requests,test_type:data")
     failed = {r["unique_id"].split(".")[2]: r["failures"] for r in results if r["status"] == "fail"}
-    row_checks = "ai_usage_analytics_row_checks"
-    # user_charge_usd < 0 on one row; route and markup_usd on the other; the two rows of one id; the landed duplicate id
-    assert failed == {row_checks: 5, "source_unique_raw_gateway_requests_id": 1}
+    row_checks, source_checks = "ai_usage_analytics_row_checks", "raw_gateway_requests_row_checks"
+    # user_charge_usd < 0 on one row; route and markup_usd on the other; the two rows of one id; the landed duplicate
+    # id (its two rows: the old one and the one landed again)
+    assert failed == {row_checks: 5, source_checks: 2}
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         # scoped: the rows landed after the newest row int_requests_priced holds, and the rows sharing their ids
-        assert "where loaded_at > " in _compiled_test(tmp_path, "source_unique_raw_gateway_requests_id")
+        assert "where loaded_at > " in _compiled_test(tmp_path, source_checks)
+        assert con.execute(f"select failed_check, id from ({_compiled_test(tmp_path, source_checks)})").fetchall() == [
+            ("id_unique", first), ("id_unique", first)]
         checks = con.execute(
             f"select failed_check, request_id from ({_compiled_test(tmp_path, row_checks)}) order by all").fetchall()
     assert checks == [
@@ -335,6 +338,22 @@ def test_row_checks_and_scoped_source_tests_fail_on_bad_rows(built_warehouse: Pa
         ("route_accepted_values", second),
         ("user_charge_usd_not_null_non_negative", first),
     ]
+
+
+def test_the_users_export_checks_fail_on_a_repeated_user_id(built_warehouse: Path, tmp_path: Path):
+    """raw.users' id is checked (unique, not null) by stg_raw__users_row_checks, on the view that renames the table row
+    for row: a user id landed twice fails it, both rows named."""
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        user = con.execute("select min(id) from raw.users").fetchone()[0]
+        con.execute("insert into raw.users select * from raw.users where id = ?", [user])
+    results = _failing_dbt_test(tmp_path, "stg_raw__users,test_type:data")
+    assert {r["unique_id"].split(".")[2]: r["failures"] for r in results if r["status"] == "fail"} == {
+        "stg_raw__users_row_checks": 2}
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        assert con.execute(
+            f"select failed_check, user_id from ({_compiled_test(tmp_path, 'stg_raw__users_row_checks')})"
+        ).fetchall() == [("user_id_unique", user), ("user_id_unique", user)]
 
 
 def _failing_dbt_test(tmp_path: Path, *select: str) -> list[dict]:
@@ -377,6 +396,9 @@ def test_the_request_sum_tests_fail_on_a_mart_that_does_not_add_up(built_warehou
     results = _failing_dbt_test(tmp_path, *tests)
     assert {r["unique_id"].split(".")[2]: (r["status"], r["failures"]) for r in results
             if r["unique_id"].startswith("test.")} == {name: ("fail", 1) for name in tests}
+    # one build wrote every row of the marts and of ai_usage_analytics (one updated_at): every group is compared,
+    # without computing the groups the last run wrote (is_one_write, macros/test_scope.sql)
+    assert all("touched" not in _compiled_test(tmp_path, name) for name in tests)
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         assert con.execute(f"select user_id, date, trial_tokens, trial_tokens_in_mart from "
                            f"({_compiled_test(tmp_path, tests[0])})").fetchall() == [(user, day, tokens, tokens + 1)]
@@ -385,3 +407,69 @@ def test_the_request_sum_tests_fail_on_a_mart_that_does_not_add_up(built_warehou
             (first_day, revenue, revenue + D("0.000000000001"))]
         assert con.execute(f"select model, users, users_in_mart from "
                            f"({_compiled_test(tmp_path, tests[2])})").fetchall() == [(model, users, users + 1)]
+
+
+def test_the_request_sum_tests_compare_the_groups_an_increment_wrote(built_warehouse: Path, tmp_path: Path):
+    """After an increment (rows of several writes), assert_user_summary_equals_request_sum and
+    assert_daily_revenue_equals_request_sum compare the groups the last write touched: a group of the last write that
+    is off by one token fails; a group written earlier (checked by the build that wrote it) is not read again."""
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        # the last write: the requests of one user and UTC day; every other row as written a day earlier
+        user, day = con.execute("select user_id, cast(created_at as date) from ai_usage_analytics "
+                                "order by created_at desc, request_id limit 1").fetchone()
+        last = "user_id = ? and cast(created_at as date) = ?"
+        con.execute(f"update ai_usage_analytics set updated_at = updated_at - interval 1 day where not ({last})",
+                    [user, day])
+        con.execute("update intermediate.int_requests_trial_applied set priced_at = priced_at - interval 1 day "
+                    f"where not ({last})", [user, day])
+        con.execute("update user_ai_usage_summary set updated_at = updated_at - interval 1 day "
+                    "where not (user_id = ? and date = ?)", [user, day])
+        con.execute("update ai_revenue_analytics set updated_at = updated_at - interval 1 day where date <> ?", [day])
+        tokens = con.execute("select trial_tokens from user_ai_usage_summary where user_id = ? and date = ?",
+                             [user, day]).fetchone()[0]
+        con.execute("update user_ai_usage_summary set trial_tokens = trial_tokens + 1", [])  # every group off by one
+        revenue = con.execute("select revenue_usd from ai_revenue_analytics where date = ?", [day]).fetchone()[0]
+        con.execute("update ai_revenue_analytics set revenue_usd = revenue_usd + 0.000000000001")
+        groups = con.execute("select count(*) from user_ai_usage_summary").fetchone()[0]
+        days = con.execute("select count(*) from ai_revenue_analytics").fetchone()[0]
+    assert groups > 1 and days > 1  # groups written earlier are off too, and not reported
+    tests = ("assert_user_summary_equals_request_sum", "assert_daily_revenue_equals_request_sum")
+    results = _failing_dbt_test(tmp_path, *tests)
+    assert {r["unique_id"].split(".")[2]: (r["status"], r["failures"]) for r in results
+            if r["unique_id"].startswith("test.")} == {name: ("fail", 1) for name in tests}
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        assert "semi join touched" in _compiled_test(tmp_path, tests[0])
+        assert con.execute(f"select user_id, date, trial_tokens, trial_tokens_in_mart from "
+                           f"({_compiled_test(tmp_path, tests[0])})").fetchall() == [(user, day, tokens, tokens + 1)]
+        assert con.execute(f"select date, revenue_usd, revenue_usd_in_mart from "
+                           f"({_compiled_test(tmp_path, tests[1])})").fetchall() == [
+            (day, revenue, revenue + D("0.000000000001"))]
+
+
+def test_row_checks_on_views_computed_once_still_fail_on_bad_rows(built_warehouse: Path, tmp_path: Path):
+    """row_checks with `materialize` (the views report_daily and monthly_revenue_by_model, computed once for every
+    check) fail as the inlined ones do: a day listed twice fails date_unique (both rows), a month and model whose
+    list charges fall below the provider cost fails markup_before_trial_non_negative."""
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        day = con.execute("select min(date) from report_daily").fetchone()[0]
+        con.execute("alter view report_daily rename to report_daily_as_built")
+        con.execute("create view report_daily as select * from report_daily_as_built union all "
+                    f"select * from report_daily_as_built where date = date '{day}'")
+        request, model = con.execute("select request_id, model from ai_usage_analytics where is_billed "
+                                     "order by request_id limit 1").fetchone()
+        # $1 off the list charge and so off the trial credit (profit stays markup less trial credit): the month's
+        # markup before the trial, cents in the fixture, turns negative
+        con.execute("update ai_usage_analytics set list_charge_usd = list_charge_usd - 1, "
+                    "trial_credit_usd = trial_credit_usd - 1 where request_id = ?", [request])
+    tests = ("report_daily_row_checks", "monthly_revenue_by_model_row_checks")
+    results = _failing_dbt_test(tmp_path, *tests)
+    assert {r["unique_id"].split(".")[2]: r["failures"] for r in results if r["status"] == "fail"} == {
+        "report_daily_row_checks": 2, "monthly_revenue_by_model_row_checks": 1}
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        assert "as materialized" in _compiled_test(tmp_path, tests[0])
+        assert con.execute(f"select failed_check, date from ({_compiled_test(tmp_path, tests[0])})").fetchall() == [
+            ("date_unique", day), ("date_unique", day)]
+        assert con.execute(f"select failed_check, model from ({_compiled_test(tmp_path, tests[1])})").fetchall() == [
+            ("markup_before_trial_non_negative", model)]

@@ -7,10 +7,15 @@
       (tests/generic/unique_combination_of_columns.sql).
     Each failing row is returned once per failed check, with the check's name in `failed_check` (a value repeated
     by n rows fails n rows). Reads what get_where_subquery gives (the last write of the big incremental tables:
-    macros/test_scope.sql). -#}
-{% test row_checks(model, checks) %}
--- inlined: each check reads the columns it needs (a materialized CTE would copy every column of every row first)
-with checked {{ cte_inlined() }} (
+    macros/test_scope.sql).
+    materialize: read the model once into a materialized CTE that every check reads. For a view whose rows are a
+    small aggregate of many (report_daily, monthly_revenue_by_model), computed once instead of once per check; the
+    default (inlined) is cheaper for a table, and for a view whose checks need a column or two (DuckDB computes only
+    what they read). -#}
+{% test row_checks(model, checks, materialize=false) %}
+-- inlined unless `materialize`: each check reads the columns it needs (a materialized CTE would copy every column of
+-- every row first)
+with checked {{ cte_materialized() if materialize else cte_inlined() }} (
     select * from {{ model }}
 )
 {%- for name, condition in checks.items() %}
