@@ -117,7 +117,7 @@ class TerminalHandler(logging.Handler):
         elif kind == DagsterEventType.STEP_FAILURE:
             error = getattr(event.event_specific_data, "error", None)
             message = (error.message if error else event.message or "").strip()
-            lines = message.splitlines()
+            lines = [line for line in message.splitlines() if line.strip()]  # dbt's own error within the 12
             shown = "\n    ".join(lines[:12]) + ("\n    ..." if len(lines) > 12 else "")
             self.say(f"  {step} FAILED: {shown}", error=True)
 

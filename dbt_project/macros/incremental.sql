@@ -25,12 +25,28 @@
     with no such pre-hook. A unit test (whose `this` is a CTE) keeps the subquery. -#}
 {% macro watermark(column, fingerprint=none) -%}
     {%- if fingerprint is not none and execute and is_incremental() and model.resource_type != 'unit_test' -%}
+        {{- require_stored_columns([column] if fingerprint == "" else [column, 'knobs_fingerprint']) -}}
         {%- set kept = "" if fingerprint == "" else " where knobs_fingerprint = (" ~ fingerprint ~ ")" -%}
         {%- set value = run_query("select cast(coalesce(max(" ~ column ~ "), cast('1970-01-01' as timestamp)) as string) from "
                                   ~ this ~ kept).columns[0].values()[0] -%}
         cast('{{ value }}' as timestamp)
     {%- else -%}
         (select coalesce(max({{ column }}), cast('1970-01-01' as timestamp)) from {{ this }})
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Stops the run with what to do when this model's stored table lacks a column that the incremental run reads: the
+    table was built by an older version of the project (an upgrade that changed the stored columns), and only a full
+    refresh can rebuild it (dbt's own message would be a binder error naming the column). -#}
+{% macro require_stored_columns(columns) -%}
+    {%- set stored = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+    {%- set missing = columns | reject('in', stored) | list -%}
+    {%- if stored and missing -%}
+        {{ exceptions.raise_compiler_error(
+            this ~ " has no column " ~ missing | join(", ") ~ ": the warehouse was built by an older version of this"
+            ~ " project. Rebuild it once from scratch (the raw data stays): cd dbt_project && ../.venv/bin/dbt build"
+            ~ " --profiles-dir . --full-refresh, or run config ops: {warehouse_dbt_models: {config: {full_refresh:"
+            ~ " true}}} in the Dagster UI (README, Incremental builds).") }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -137,3 +137,29 @@ def test_incremental_runs_equal_a_full_refresh(tmp_path, dbt_copy):
         assert con.execute(
             "select trial_tokens, user_charge_usd::varchar from ai_usage_analytics where request_id = 'g08'"
         ).fetchone() == (4000, "0.092045454545")
+
+
+def test_a_warehouse_built_by_an_older_version_stops_with_what_to_do(built_warehouse: Path, tmp_path: Path):
+    """An upgrade that changes a stored incremental table's columns: the run stops before any SQL of that model,
+    naming the table, the column and the full refresh that rebuilds it (not a binder error); the full refresh then
+    rebuilds the table with the column."""
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        con.execute("alter table intermediate.int_requests_trial_applied drop column costed_at")
+    command = [dbt_executable(), "build", "--profiles-dir", ".", "--target-path", str(tmp_path / "target"),
+               "--log-path", str(tmp_path / "logs"), "--select", "int_requests_trial_applied",
+               "--exclude-resource-type", "unit_test"]
+    env = {**os.environ, "AI_USAGE_DATA_DIR": str(tmp_path)}
+    old = subprocess.run(command, cwd=ROOT / "dbt_project", env=env, capture_output=True, text=True, check=False)
+    assert old.returncode == 1, old.stdout[-3000:]
+    assert ('"warehouse"."intermediate"."int_requests_trial_applied" has no column costed_at: the warehouse was '
+            "built by an older version of this project") in old.stdout
+    assert "dbt build --profiles-dir . --full-refresh" in old.stdout
+    assert "Binder Error" not in old.stdout
+    rebuilt = subprocess.run([*command, "--full-refresh"], cwd=ROOT / "dbt_project", env=env, capture_output=True,
+                             text=True, check=False)
+    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute(
+            "select count(*), count(costed_at) from intermediate.int_requests_trial_applied"
+        ).fetchone() == con.execute("select count(*), count(*) from intermediate.int_requests_priced").fetchone()
