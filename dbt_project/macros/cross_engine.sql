@@ -68,6 +68,12 @@
 {% macro default__cte_inlined() -%}as not materialized{%- endmacro %}
 {% macro spark__cte_inlined() -%}as{%- endmacro %}
 
+{#- ... and a CTE computed once, whatever reads it (row_checks' `materialize`): DuckDB's `as materialized`; Spark has
+    no such hint (a plain CTE). -#}
+{% macro cte_materialized() -%}{{ return(adapter.dispatch('cte_materialized')()) }}{%- endmacro %}
+{% macro default__cte_materialized() -%}as materialized{%- endmacro %}
+{% macro spark__cte_materialized() -%}as{%- endmacro %}
+
 {#- The materialization of the daily incremental models. On Spark a full rebuild (a table) at every run: their
     incremental logic deletes rows (delete+insert), which Parquet tables cannot do, and Delta Lake is not installed
     here. A run still gives the same marts as DuckDB's incremental run (tests/spark). -#}
