@@ -462,7 +462,6 @@ def _one_checkpoint(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     con.execute(f"set disabled_compression_methods = '{_without_fsst(compression)}'")
     try:
         yield
-        con.execute(f"set checkpoint_threshold = '{previous}'")
         try:
             con.execute("checkpoint")
         except duckdb.Error:  # another transaction is open: DuckDB checkpoints when the WAL is past the threshold
@@ -851,6 +850,11 @@ def _land_all(
             return landing.source
         return f"{landing.source} (its first {landing.prefix:,} bytes, as first landed)"
 
+    def gone(index: int, landing: _Landing) -> None:
+        # Moved or deleted since the folder was listed (nothing of it was written): the next run sees it or not.
+        progress(f"[{index}/{len(landings)}] {label(landing)}: gone before it could be read; skipped")
+        results.append(LoadResult(source=landing.source, source_kind="gateway_file", skipped=True))
+
     def committed(landed: list[tuple[int, _Landing]], landed_results: list[LoadResult]) -> None:
         new = []
         for (_, landing), result in zip(landed, landed_results, strict=True):
@@ -888,10 +892,7 @@ def _land_all(
                     return
                 if isinstance(error, IrregularFile):  # read it again with the reference reader
                     continue
-                # Moved or deleted since the folder was listed (nothing of it was written): the next run sees it or not.
-                index, landing = landed[0]
-                progress(f"[{index}/{len(landings)}] {label(landing)}: gone before it could be read; skipped")
-                results.append(LoadResult(source=landing.source, source_kind="gateway_file", skipped=True))
+                gone(*landed[0])
                 return
             committed(landed, landed_results)
             return
@@ -908,10 +909,12 @@ def _land_all(
         source, sha = landing.source, landing.sha256
         if sha is not None and any((other.source, other.sha256) == (source, sha) for _, other in group):
             flush()  # the same content again: skipped once the first has landed
-        if (source, sha) in already or (sha is None and not landing.unread):
+        if sha is None and not landing.unread:
             flush()
-            if sha is None:
-                progress(f"[{index}/{len(landings)}] {label(landing)}: gone before it could be read; skipped")
+            gone(index, landing)
+            continue
+        if (source, sha) in already:
+            flush()
             results.append(LoadResult(source=source, source_kind="gateway_file", skipped=True, sha256=sha))
             continue
         if landing.prefix is not None:
