@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -13,6 +14,14 @@ import pytest
 
 from dagster_project import run
 from ingest.drop_zone import drop_zone_changes
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _python(code: str, *args: str, timeout: int = 60) -> subprocess.CompletedProcess:
+    """`code` run by this Python in a process of its own, from the project root."""
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT)
 
 
 def _line(request_id: str, created_at: str) -> str:
@@ -100,11 +109,8 @@ def test_a_changed_dbt_model_changes_the_sources_fingerprint(tmp_path):
 
 def test_the_check_does_not_import_dagster():
     # the cheap path: deciding that there is nothing to do must not pay for importing Dagster and dbt
-    import subprocess
-
     code = "import sys, dagster_project.run; print('dagster' in sys.modules, 'dbt' in sys.modules)"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parents[2])
+    done = _python(code)
     assert done.stdout.split() == ["False", "False"], done.stderr[-2000:]
 
 
@@ -129,12 +135,9 @@ print(json.dumps({"dbt_imported": "dbt" in sys.modules, "graph": graph}, sort_ke
 def test_the_run_process_does_not_import_dbt_core_and_sees_the_same_asset_graph():
     # `python -m dagster_project.run` refuses dbt-core imports (dbt runs in its own process): dagster-dbt then reads
     # the manifest without it, and every asset, dependency, group and dbt test's asset check is the same
-    import subprocess
-
     loaded = {}
     for mode in ("with", "without"):
-        done = subprocess.run([sys.executable, "-c", GRAPH_CODE, mode], capture_output=True, text=True, timeout=120,
-                              cwd=Path(__file__).resolve().parents[2])
+        done = _python(GRAPH_CODE, mode, timeout=120)
         assert done.returncode == 0, done.stderr[-2000:]
         loaded[mode] = json.loads(done.stdout.splitlines()[-1])
     assert loaded["with"]["dbt_imported"] is True
@@ -145,19 +148,14 @@ def test_the_run_process_does_not_import_dbt_core_and_sees_the_same_asset_graph(
 
 
 def test_without_dbt_core_refuses_only_dbt_core():
-    import subprocess
-
     code = ("import sys; from dagster_project import run; run.without_dbt_core(); import dbt_common, duckdb\n"
             "try:\n    import dbt.version\nexcept ModuleNotFoundError as e:\n    print('refused', e.name)")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parents[2])
+    done = _python(code)
     assert done.stdout.split() == ["refused", "dbt"], done.stderr[-2000:]
 
 
 def test_exit_now_runs_the_atexit_functions_flushes_and_keeps_the_exit_code(tmp_path: Path):
     # the run ends without the interpreter's teardown: what atexit and the buffers hold must not be lost
-    import subprocess
-
     code = ("import atexit, logging, sys\n"
             "from dagster_project.run import exit_now\n"
             f"logging.basicConfig(filename={str(tmp_path / 'log.txt')!r}, level=logging.INFO)\n"
@@ -166,7 +164,6 @@ def test_exit_now_runs_the_atexit_functions_flushes_and_keeps_the_exit_code(tmp_
             "print('buffered', end='')\n"
             "sys.stderr.write('to stderr')\n"
             "exit_now(3)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parents[2])
+    done = _python(code)
     assert (done.returncode, done.stdout, done.stderr) == (3, "buffered then atexit\n", "to stderr")
     assert (tmp_path / "log.txt").read_text() == "INFO:root:a line still in the handler\n"
