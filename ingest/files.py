@@ -30,13 +30,13 @@ import hashlib
 import io
 import os
 import stat
-import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -334,6 +334,7 @@ def _decoded(number: int, stripped: bytes) -> Line | BadLine:
 CHUNK_BYTES = 1 << 23  # decompressed bytes read at a time by line_batches
 # bytes.strip() strips these; the lines are split at b"\n" already
 _ASCII_SPACE = " \t\r\x0b\x0c"
+_NEWLINE = ord("\n")
 
 
 class IrregularFile(Exception):
@@ -419,22 +420,34 @@ def line_batches(stream: BinaryIO, *, chunk_bytes: int = CHUNK_BYTES) -> Iterato
 
 def _split(complete: bytes, number: int) -> tuple[int, list[LineBatch | BadLine]]:
     """The physical lines of ``complete`` (whole lines, the last one with or without its newline), numbered from
-    ``number + 1``: how many there are and the batch (and bad lines) they make."""
-    parts = pc.split_pattern(_one_value(complete), "\n").flatten()
-    if complete.endswith(b"\n"):
-        parts = parts.slice(0, len(parts) - 1)
-    count = len(parts)
-    if count and pc.max(pc.binary_length(parts)).as_py() > MAX_LINE_BYTES:
-        raise IrregularFile("a line is longer than the limit")
-    numbers = pa.array(range(number + 1, number + count + 1), pa.int64())
-    if complete.isascii() or _is_utf8(complete):
-        texts = pc.utf8_trim(parts.cast(pa.string()), _ASCII_SPACE)
-        if count and pc.min(pc.binary_length(texts)).as_py() > 0:  # no blank line (the usual case): no copy
+    ``number + 1``: how many there are and the batch (and bad lines) they make.
+
+    The lines are cut where numpy finds the newlines, as one Arrow array over ``complete`` itself (each line with
+    its newline, which the strip removes with the spaces): no copy before the strip, no Python loop per line."""
+    newlines = np.flatnonzero(np.frombuffer(complete, np.uint8) == _NEWLINE)
+    tail = not complete.endswith(b"\n")  # the last line has no newline
+    count = len(newlines) + (1 if tail and complete else 0)
+    offsets = np.empty(count + 1, np.int32)
+    offsets[0] = 0
+    offsets[1:len(newlines) + 1] = newlines + 1
+    if count > len(newlines):
+        offsets[-1] = len(complete)
+    if count:
+        lengths = np.diff(offsets)
+        lengths[:len(newlines)] -= 1  # without their newline
+        if lengths.max() > MAX_LINE_BYTES:
+            raise IrregularFile("a line is longer than the limit")
+    numbers = pa.array(np.arange(number + 1, number + count + 1, dtype=np.int64))
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(complete)]
+    if complete.isascii() or _is_utf8(complete):  # then so is each line: a newline is never part of a character
+        texts = pc.utf8_trim(pa.Array.from_buffers(pa.string(), count, buffers), _ASCII_SPACE + "\n")
+        if count and pc.min(pc.binary_length(texts)).as_py() > 0:  # no blank line (the usual case)
             return count, [LineBatch(numbers, texts)]
         keep = pc.greater(pc.binary_length(texts), 0)
         return count, [LineBatch(numbers.filter(keep), texts.filter(keep))]
     items: list[LineBatch | BadLine] = []  # some line is not UTF-8: line by line, as lines_of does it
     good_numbers, good_texts = [], []
+    parts = pa.Array.from_buffers(pa.binary(), count, buffers)
     for offset, raw in enumerate(parts.to_pylist(), start=number + 1):
         stripped = raw.strip()
         if not stripped:
@@ -447,12 +460,6 @@ def _split(complete: bytes, number: int) -> tuple[int, list[LineBatch | BadLine]
             items.append(line)
     items.append(LineBatch(pa.array(good_numbers, pa.int64()), pa.array(good_texts, pa.string())))
     return count, items
-
-
-def _one_value(data: bytes) -> pa.Array:
-    """``data`` as a binary array of one value, without copying it as ``pa.array([data])`` does."""
-    offsets = pa.py_buffer(struct.pack("=ii", 0, len(data)))  # int32 offsets, in the machine's byte order
-    return pa.Array.from_buffers(pa.binary(), 1, [None, offsets, pa.py_buffer(data)])
 
 
 def _is_utf8(data: bytes) -> bool:

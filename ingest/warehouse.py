@@ -74,8 +74,11 @@ Progress = Callable[[str], None]
 
 RAW_DDL = """
 create schema if not exists raw;
+-- id and record_hash are unique per row: stored as they are (`using compression uncompressed`, for a table created
+-- by this version), as trying a dictionary and FSST on every row group of them cost a third of the insert (measured
+-- at 1M requests: 1.30 -> 0.89 CPU s; the table 55 -> 79 MiB)
 create table if not exists raw.gateway_requests (
-    id varchar not null,
+    id varchar using compression uncompressed not null,
     created_at timestamp not null,          -- UTC
     user_id varchar not null,
     model varchar not null,
@@ -86,7 +89,7 @@ create table if not exists raw.gateway_requests (
     native_tokens_cache_creation bigint not null,
     native_tokens_reasoning bigint not null,
     total_cost decimal(38, 12),             -- the gateway's own figure: reconciliation only
-    record_hash varchar not null,
+    record_hash varchar using compression uncompressed not null,
     source varchar not null,
     source_line bigint,
     load_id varchar not null,
