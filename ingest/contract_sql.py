@@ -208,13 +208,14 @@ _REPR = (
     " else '' end, ')')"
 )
 
-# Over ``landing_batch(line_number, line)`` (lines that plain_lines passed): the clean lines as staging rows
+# Over ``landing_batch(line_number, line, plain)`` (``plain``: what plain_lines says; the other lines are left out):
+# the clean lines as staging rows
 # (seq = $seq_offset + the line number, source_line = the line number). Parameters: time_bounds(now, seq_offset).
 # Each line is parsed once, into one struct column of a materialized CTE: with the struct unnested there, DuckDB
 # pushed the filters below it and parsed every line twice.
 CLEAN_SQL = f"""
 with landing_parsed as materialized (
-    select line_number, try(from_json(line, '{_STRUCT}')) as fields from landing_batch
+    select line_number, try(from_json(line, '{_STRUCT}')) as fields from landing_batch where plain
 ),
 landing_fields as (
     select line_number, unnest(fields) from landing_parsed

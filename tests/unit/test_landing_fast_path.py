@@ -167,7 +167,7 @@ def fast_path(lines: list[str], now: datetime = NOW) -> dict[int, tuple]:
     numbers = pa.array(range(1, len(lines) + 1), pa.int64())
     plain = contract_sql.plain_lines(texts)
     con = duckdb.connect()
-    con.register("landing_batch", pa.table({"line_number": numbers.filter(plain), "line": texts.filter(plain)}))
+    con.register("landing_batch", pa.table({"line_number": numbers, "line": texts, "plain": plain}))
     rows = con.execute(
         f"select seq, {', '.join(RECORD_COLUMNS)} from ({contract_sql.CLEAN_SQL})", contract_sql.time_bounds(now)
     ).fetchall()
