@@ -395,10 +395,14 @@ def line_batches(stream: BinaryIO, *, chunk_bytes: int = CHUNK_BYTES) -> Iterato
             block = stream.read(chunk_bytes)
         except (EOFError, zlib.error, OSError) as error:  # BadGzipFile is an OSError
             raise IrregularFile(f"{error or type(error).__name__}") from error
-        if block:
-            data = carry + block if carry else block
-            cut = data.rfind(b"\n") + 1
-            complete, carry = data[:cut], data[cut:]
+        if block:  # (one copy of the block at most: the carried part and the block's whole lines joined)
+            cut = block.rfind(b"\n") + 1
+            if not cut:
+                complete, carry = b"", carry + block
+            elif carry or cut < len(block):
+                complete, carry = b"".join((carry, memoryview(block)[:cut])), block[cut:]
+            else:
+                complete, carry = block, b""
         else:
             complete, carry = carry, b""  # the last line has no newline
         if len(carry) > MAX_LINE_BYTES:
