@@ -10,7 +10,8 @@ Each source is landed whole in one transaction (consecutive gateway files share 
 content: one commit and one decision of outcomes for them all): a run killed half-way leaves whole sources or
 nothing behind, and the landing ledger is appended right after each commit. A gateway file is read once, a few
 megabytes at a time, and fingerprinted (SHA-256) while it is read
-(:func:`ingest.files.line_batches`). Its lines are judged in bulk: the provably clean ones are validated and
+(:func:`ingest.files.line_batches`). Its lines are judged in bulk, a batch at a time (the next batch's plain lines
+are found on a thread of its own while this one is staged): the provably clean ones are validated and
 turned into rows by SQL (:mod:`ingest.contract_sql`, which builds the same rows and ``record_hash`` as the
 reference), every other line by the reference :func:`parse_line` (:func:`ingest.contract.validate_record`), so
 a bad line gets exactly the reason, field and detail it always got. Rows are staged in a DuckDB temporary table

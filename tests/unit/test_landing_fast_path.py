@@ -407,3 +407,40 @@ def test_the_one_pass_check_says_what_the_two_passes_say_whatever_the_order_of_t
     one_pass = pa.compute.match_substring_regex(written, contract_sql.ordered_line(order, places))
     assert one_pass == contract_sql._plain_lines_two_passes(written)
     assert pa.compute.sum(one_pass).as_py() > 300
+
+
+# --- the landing's own DuckDB settings are put back -------------------------------------------------------------
+
+
+def test_a_landing_puts_back_the_connections_threads_memory_limit_and_checkpoint_threshold(tmp_path, monkeypatch):
+    """Landing runs DuckDB on one thread while it stages lines (the next batch is checked on another thread), with
+    its own memory limit and checkpoint threshold: each is put back afterwards, after a failed landing too (an
+    error on the checker thread stops the landing, which lands nothing)."""
+    import ingest.warehouse as warehouse
+
+    gateway = tmp_path / "raw" / "gateway"
+    gateway.mkdir(parents=True)
+    lines = [json.dumps({"id": f"r{index}", "created_at": "2026-11-20T08:00:00Z", "user_id": "u", "model": "o/m",
+                         "native_tokens_prompt": 1, "native_tokens_completion": 1}) for index in range(30)]
+    (gateway / "a.jsonl").write_text("\n".join(lines[:20]) + "\n")
+    settings = ("select current_setting('threads'), current_setting('memory_limit'),"
+                " current_setting('checkpoint_threshold')")
+    monkeypatch.setattr(warehouse, "BATCH_LINES", 7)  # several batches: the checker thread runs ahead of staging
+    with connect(tmp_path / "warehouse.duckdb") as con:
+        con.execute("set threads = 2")
+        con.execute("set memory_limit = '512MiB'")
+        before = con.execute(settings).fetchone()
+        (result,) = load_gateway_files(con, tmp_path, load_id="run-1", now=NOW)
+        assert (result.lines_read, result.accepted) == (20, 20)
+        assert con.execute(settings).fetchone() == before
+
+        (gateway / "b.jsonl").write_text("\n".join(lines[20:]) + "\n")
+        monkeypatch.setattr(contract_sql, "plain_lines", _failing)  # fails on the checker thread, while staging
+        with pytest.raises(RuntimeError, match="check failed"):
+            load_gateway_files(con, tmp_path, load_id="run-2", now=NOW)
+        assert con.execute(settings).fetchone() == before
+        assert con.execute("select count(*) from raw.gateway_requests").fetchone() == (20,)
+
+
+def _failing(*args, **kwargs):
+    raise RuntimeError("check failed")
