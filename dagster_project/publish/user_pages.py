@@ -18,7 +18,7 @@ equals the one stored at the last render, whose page exists and whose template v
 as it is, unread. The state is written after the pages: a run killed half-way renders them again next time. The
 marts are views (user_spending_daily builds every user's spine of days), so a run reads each of them once, into a
 temporary table that the fingerprints and every batch of pages read (at 5M requests, 74,000 users in 4 batches,
-the views were evaluated five times).
+the views were evaluated up to five times).
 
 A new day changes every user's page (each shows every day), so a run often renders them all: the per-day part of
 each page (its table rows and the chart's JSON) is built by one DuckDB query grouped by user (`_days_sql`), in the
