@@ -35,7 +35,7 @@
     not executing (parse), in a unit test (whose refs are CTEs) and on an engine that does not need it
     (splits_by_created_at() in macros/cross_engine.sql). -#}
 {% macro created_at_ranges(relation, where=none) -%}
-    {%- set whole = [{'from': none, 'to': none, 'nulls': false}] -%}
+    {%- set whole = whole_created_at_range() -%}
     {%- if not (execute and splits_by_created_at() and model.resource_type != 'unit_test') -%}
         {%- do return(whole) -%}
     {%- endif -%}
@@ -68,6 +68,11 @@
         {%- do ranges.append({'from': none, 'to': none, 'nulls': true}) -%}
     {%- endif -%}
     {%- do return(ranges) -%}
+{%- endmacro %}
+
+{#- The one range of every row (a query left whole), as created_at_ranges() gives it for a small run. -#}
+{% macro whole_created_at_range() -%}
+    {%- do return([{'from': none, 'to': none, 'nulls': false}]) -%}
 {%- endmacro %}
 
 {#- A SQL condition: `column` lies in `range` (one of created_at_ranges()). The one range of a query left whole is

@@ -175,6 +175,8 @@ def test_a_build_in_pieces_of_created_at_equals_a_build_in_one(tmp_path, dbt_cop
     for condition in (f"(created_at < {day(20)})", f"(created_at >= {day(20)} and created_at < {day(21)})",
                       f"(created_at >= {day(21)} and created_at < {day(22)})", f"(created_at >= {day(22)})"):
         assert compiled.count(condition) == 2, condition  # both sides of the join
+    # every landed request per day (held back and failed ones too): the same four pieces
+    assert _compiled(dbt_copy, "int_requests_priced").count("as created_at_range_") == 4
     expected = _snapshot(one, PIECED)
     assert _snapshot(pieces, PIECED) == expected
     assert len(expected["ai_usage_analytics"]) == 20
@@ -187,6 +189,7 @@ def test_a_build_in_pieces_of_created_at_equals_a_build_in_one(tmp_path, dbt_cop
     _dbt(dbt_copy, one, "run")
     _dbt(dbt_copy, pieces, "run", "--vars", json.dumps({"created_at_range_rows": 6}))
     assert "created_at_range_2" not in _compiled(dbt_copy, "ai_usage_analytics")
+    assert "created_at_range_2" not in _compiled(dbt_copy, "int_requests_priced")
     result = _snapshot(pieces, PIECED)
     assert result == _snapshot(one, PIECED)
     assert len(result["ai_usage_analytics"]) == 23
