@@ -74,6 +74,12 @@
 {% macro default__cte_materialized() -%}as materialized{%- endmacro %}
 {% macro spark__cte_materialized() -%}as{%- endmacro %}
 
+{#- Whether a large per-request query runs in pieces of created_at (macros/created_at_ranges.sql): on DuckDB, whose
+    hash tables spill beyond its memory_limit; not on Spark, which shuffles and spills on its own (one query). -#}
+{% macro splits_by_created_at() -%}{{ return(adapter.dispatch('splits_by_created_at')()) }}{%- endmacro %}
+{% macro default__splits_by_created_at() -%}{{ return(true) }}{%- endmacro %}
+{% macro spark__splits_by_created_at() -%}{{ return(false) }}{%- endmacro %}
+
 {#- The materialization of the daily incremental models. On Spark a full rebuild (a table) at every run: their
     incremental logic deletes rows (delete+insert), which Parquet tables cannot do, and Delta Lake is not installed
     here. A run still gives the same marts as DuckDB's incremental run (tests/spark). -#}

@@ -430,7 +430,8 @@ requests as (
 ),
 {%- endif %}
 {%- else %}
-requests as (
+requests {{ cte_inlined() }} (
+    -- (inlined: a full build reads it once per piece of created_at, each piece's scan skipping the other row groups)
     select * from {{ landed }}
 ),
 {%- endif %}

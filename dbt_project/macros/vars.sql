@@ -253,10 +253,11 @@
 {%- endmacro %}
 
 {#- Every var this project reads, the one list: dbt_project.yml's vars, plus the data directory (given by the Dagster
-    dbt asset: ingest/settings.py, read by profiles.yml) and the partition window (set for a re-pricing by hand). -#}
+    dbt asset: ingest/settings.py, read by profiles.yml), the partition window (set for a re-pricing by hand) and the
+    size of a large query's pieces (created_at_range_rows, macros/created_at_ranges.sql; a default there). -#}
 {% macro known_vars() -%}
-    {%- do return(['alert_thresholds_percent', 'cost_drift_tolerance', 'data_dir', 'free_trial_tokens',
-                   'markup_percentage', 'minimum_charge_usd', 'model_markup_percentage', 'partition_end',
+    {%- do return(['alert_thresholds_percent', 'cost_drift_tolerance', 'created_at_range_rows', 'data_dir',
+                   'free_trial_tokens', 'markup_percentage', 'minimum_charge_usd', 'model_markup_percentage', 'partition_end',
                    'partition_start', 'pricing_scenarios', 'projection_days_per_month', 'projection_top_models',
                    'projection_window_days', 'provider_markup_percentage', 'reporting_timezone',
                    'trial_start_date']) -%}
@@ -301,6 +302,7 @@
     {%- do scenario_pricing_policies() -%}
     {%- do partition_window() -%}
     {%- do cost_drift_tolerance() -%}
+    {%- do created_at_range_rows() -%}
     {%- do alert_thresholds() -%}
     {%- for name in ['projection_days_per_month', 'projection_window_days', 'projection_top_models'] -%}
         {%- do projection_count(name) -%}

@@ -35,7 +35,7 @@ MARTS = {
     "model_popularity": "model",
     "unpriced_requests": "request_id",
 }
-VOLATILE = {"updated_at", "priced_at"}
+VOLATILE = {"updated_at", "priced_at", "costed_at", "loaded_at"}  # when a row was landed or written
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +137,64 @@ def test_incremental_runs_equal_a_full_refresh(tmp_path, dbt_copy):
         assert con.execute(
             "select trial_tokens, user_charge_usd::varchar from ai_usage_analytics where request_id = 'g08'"
         ).fetchone() == (4000, "0.092045454545")
+
+
+def _lines(day: str, count: int, prefix: str = "p") -> list[dict]:
+    """`count` priced requests of usr_t95 (whose trial runs across the days) and usr_az on `day`, hours apart."""
+    return [{"id": f"{prefix}-{day}-{n}", "created_at": f"{day}T{8 + n:02d}:30:00Z",
+             "user_id": ("usr_t95", "usr_az")[n % 2], "model": "anthropic/claude-3.5-sonnet", "status_code": 200,
+             "native_tokens_prompt": 20000 + n, "native_tokens_completion": 700} for n in range(count)]
+
+
+# the per-request tables a build writes in pieces of created_at (macros/created_at_ranges.sql), and the marts
+PIECED = {**MARTS, "int_requests_priced": "request_id", "int_requests_charged": "request_id"}
+
+
+def _compiled(project: Path, model: str) -> str:
+    return next((project / "target" / "compiled").rglob(f"{model}.sql")).read_text()
+
+
+@pytest.mark.slow
+def test_a_build_in_pieces_of_created_at_equals_a_build_in_one(tmp_path):
+    """A full build whose per-request queries run once per range of days (at most created_at_range_rows rows each,
+    whole days packed in order) writes the same rows as one query over everything, and so does the next day's
+    incremental run; the ranges are the ones the data asks for."""
+    dbt_copy = tmp_path / "dbt_project"  # the project's own catalog (the module's copy may have learnt a model)
+    shutil.copytree(ROOT / "dbt_project", dbt_copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    extra = {"more.jsonl": _lines("2026-11-18", 3) + _lines("2026-11-19", 3) + _lines("2026-11-22", 3)}
+    one, pieces = tmp_path / "one", tmp_path / "pieces"
+    for data_dir in (one, pieces):
+        place_files(data_dir, extra)
+        _dbt(dbt_copy, data_dir, "seed")
+    _dbt(dbt_copy, one, "run", "--full-refresh")
+    assert "created_at_range_2" not in _compiled(dbt_copy, "ai_usage_analytics")  # the default: one piece
+    _dbt(dbt_copy, pieces, "run", "--full-refresh", "--vars", json.dumps({"created_at_range_rows": 6}))
+
+    # rows kept for billing per day: 3 (11-18) + 3 (11-19) fit in 6; 11-20 (7), 11-21 (4), 11-22 (3) each start one
+    compiled = _compiled(dbt_copy, "ai_usage_analytics")
+    assert compiled.count("as created_at_range_") == 4
+    day = "cast('2026-11-{}' as timestamp)".format
+    for condition in (f"(created_at < {day(20)})", f"(created_at >= {day(20)} and created_at < {day(21)})",
+                      f"(created_at >= {day(21)} and created_at < {day(22)})", f"(created_at >= {day(22)})"):
+        assert compiled.count(condition) == 2, condition  # both sides of the join
+    # every landed request per day (held back and failed ones too): the same four pieces
+    assert _compiled(dbt_copy, "int_requests_priced").count("as created_at_range_") == 4
+    expected = _snapshot(one, PIECED)
+    assert _snapshot(pieces, PIECED) == expected
+    assert len(expected["ai_usage_analytics"]) == 20
+
+    # the next day, incremental: its 3 rows are one piece, the query as it was
+    for data_dir in (one, pieces):
+        (data_dir / "raw" / "gateway" / "next.jsonl").write_text(
+            "".join(json.dumps(line) + "\n" for line in _lines("2026-11-23", 3)))
+        _land(data_dir, "next.jsonl")
+    _dbt(dbt_copy, one, "run")
+    _dbt(dbt_copy, pieces, "run", "--vars", json.dumps({"created_at_range_rows": 6}))
+    assert "created_at_range_2" not in _compiled(dbt_copy, "ai_usage_analytics")
+    assert "created_at_range_2" not in _compiled(dbt_copy, "int_requests_priced")
+    result = _snapshot(pieces, PIECED)
+    assert result == _snapshot(one, PIECED)
+    assert len(result["ai_usage_analytics"]) == 23
 
 
 def test_a_warehouse_built_by_an_older_version_stops_with_what_to_do(built_warehouse: Path, tmp_path: Path):

@@ -18,8 +18,9 @@ from dagster_project.project import dbt_executable, dbt_project
 
 DBT_DIR = Path(dbt_project.project_dir)
 SAFETY_SECONDS = 300  # a bound for the test, not a target
-# The vars the project reads besides dbt_project.yml's own: the data directory and the partition window.
-RUN_TIME_VARS = ["data_dir", "partition_end", "partition_start"]
+# The vars the project reads besides dbt_project.yml's own: the data directory, the partition window and the size of
+# a full build's pieces (macros/created_at_ranges.sql, default there).
+RUN_TIME_VARS = ["created_at_range_rows", "data_dir", "partition_end", "partition_start"]
 
 
 def dbt(data_dir: Path, *args: str, dbt_vars: dict) -> subprocess.CompletedProcess:
@@ -76,6 +77,8 @@ def test_an_unknown_var_stops_the_build_names_it_lists_the_valid_ones_and_change
          "dbt var 'cost_drift_tolerance' = five percent is not a plain non-negative number"),
         # checked at run start now, not only where a projection or the alerts compile
         ({"projection_window_days": 0}, "dbt var 'projection_window_days' = 0 must be a whole number, 1..9999"),
+        ({"created_at_range_rows": "1e6"},
+         "dbt var 'created_at_range_rows' = 1e6 must be a whole number, 1..999999999999"),
         ({"alert_thresholds_percent": [80, "x"]}, "dbt var 'alert_thresholds_percent' has x: each threshold"),
         ({"markup_percentage": 30, "free_trial_token": 0, "Markup_Percentage": 1},
          "unknown dbt var 'free_trial_token', 'Markup_Percentage' (--vars"),

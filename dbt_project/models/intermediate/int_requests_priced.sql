@@ -23,6 +23,9 @@
     )
 }}
 
+{#- a full build prices every request in pieces of created_at; an incremental run (a day) in one -#}
+{%- set pieces = whole_created_at_range() if is_incremental() else created_at_ranges(ref('stg_raw__gateway_requests')) %}
+
 with {{ requests_to_price(ref('stg_raw__gateway_requests')) }}
 
 prices as (
@@ -34,50 +37,56 @@ aliases as (
     select * from {{ ref('stg_catalog__model_aliases') }}
 ),
 
-resolved as (
-    select
-        requests.*,
-        coalesce(aliases.model, requests.model) as catalog_model
-    from requests
-    left join aliases
-        on requests.model = aliases.alias
-        and (aliases.valid_from is null or requests.created_at >= aliases.valid_from)
-),
-
-candidates as (
-    select
-        resolved.request_id,
-        prices.price_cell,
-        -- the rank: the request's own service tier first, then the highest long-context tier (none lowest)
-        cast(coalesce(prices.service_tier = resolved.service_tier, false) as bigint) * 4611686018427387904
-            + coalesce(prices.input_tokens_above, -1) + 1 as price_rank
-    from resolved
-    inner join prices
-        on resolved.catalog_model = prices.model
-        and resolved.created_at >= prices.valid_from
-        and (prices.valid_to is null or resolved.created_at < prices.valid_to)
-        and (prices.service_tier = resolved.service_tier or prices.service_tier = 'any')
-        and (prices.input_tokens_above is null or resolved.input_tokens > prices.input_tokens_above)
-        and (
-            prices.window_start is null
-            or {{ in_time_window('resolved.created_at', 'prices.window_start', 'prices.window_end', 'prices.window_timezone') }}
-        )
-),
-
-best as (
-    select
-        request_id,
-        -- the catalog row of the highest rank (of equal ranks, the highest price_cell) and, of the highest rank, the
-        -- lowest price_cell: when they differ, two rows would price the request (gate
-        -- assert_no_billed_model_day_has_two_prices). Two fixed-size aggregates, which DuckDB spills to disk beyond
-        -- its memory limit (a list of the two highest ranks could not: out of memory at 10M requests with 1 GiB).
-        max_by(price_cell, cast(price_rank as {{ int128() }}) * 4294967296 + price_cell) as price_cell,
-        max_by(price_cell, cast(price_rank as {{ int128() }}) * 4294967296 - price_cell) as lowest_top_cell
-    from candidates
-    group by request_id
-),
-
 joined as (
+    -- each request with its catalog row: per request, so a full build runs it in pieces of created_at
+    -- (macros/created_at_ranges.sql), each piece's requests and group by held in memory (one piece of every request
+    -- spilled to disk at 5M requests with 1 GiB)
+    {%- call(range) union_all_by_created_at(pieces) %}
+    with resolved as (
+        select
+            requests.*,
+            coalesce(aliases.model, requests.model) as catalog_model
+        from (select * from requests where {{ in_created_at_range('created_at', range) }}) as requests
+        left join aliases
+            on requests.model = aliases.alias
+            and (aliases.valid_from is null or requests.created_at >= aliases.valid_from)
+    ),
+
+    candidates as (
+        select
+            resolved.request_id,
+            prices.price_cell,
+            -- the rank: the request's own service tier first, then the highest long-context tier (none lowest)
+            cast(coalesce(prices.service_tier = resolved.service_tier, false) as bigint) * 4611686018427387904
+                + coalesce(prices.input_tokens_above, -1) + 1 as price_rank
+        from resolved
+        inner join prices
+            on resolved.catalog_model = prices.model
+            and resolved.created_at >= prices.valid_from
+            and (prices.valid_to is null or resolved.created_at < prices.valid_to)
+            and (prices.service_tier = resolved.service_tier or prices.service_tier = 'any')
+            and (prices.input_tokens_above is null or resolved.input_tokens > prices.input_tokens_above)
+            and (
+                prices.window_start is null
+                or {{ in_time_window('resolved.created_at', 'prices.window_start', 'prices.window_end',
+                                     'prices.window_timezone') }}
+            )
+    ),
+
+    best as (
+        select
+            request_id,
+            -- the catalog row of the highest rank (of equal ranks, the highest price_cell) and, of the highest rank,
+            -- the lowest price_cell: when they differ, two rows would price the request (gate
+            -- assert_no_billed_model_day_has_two_prices). Two fixed-size aggregates, which DuckDB spills to disk
+            -- beyond its memory limit (a list of the two highest ranks could not: out of memory at 10M requests with
+            -- 1 GiB).
+            max_by(price_cell, cast(price_rank as {{ int128() }}) * 4294967296 + price_cell) as price_cell,
+            max_by(price_cell, cast(price_rank as {{ int128() }}) * 4294967296 - price_cell) as lowest_top_cell
+        from candidates
+        group by request_id
+    )
+
     select
         resolved.* except (created_date),
         prices.model is not null as has_price,
@@ -91,11 +100,12 @@ joined as (
         -- the cost only (the row's prices are in the catalog: price_* name the row)
         case
             when not resolved.is_billed then cast(0 as decimal(38, 12))
-            when prices.model is not null then {{ provider_cost_usd_expr() | indent(12) }}
+            when prices.model is not null then {{ provider_cost_usd_expr() | indent(16) }}
         end as provider_cost_usd
     from resolved
     left join best using (request_id)
     left join prices using (price_cell)
+    {%- endcall %}
 ),
 
 final as (

@@ -16,17 +16,21 @@
     )
 }}
 
-with charged as (
+{%- set charged_where -%}
+    ({{ is_kept_for_billing() }})
+    {%- if is_incremental() %} and priced_at > {{ watermark('priced_at', policy_fingerprint) }}{% endif %}
+{%- endset %}
+
+with charged {{ cte_inlined() }} (
     -- the trial's narrow rows with their charges (int_requests_charged: the current pricing's rows, stored)
     select * from {{ ref('int_requests_charged') }}
-    where ({{ is_kept_for_billing() }})
-    {%- if is_incremental() %}
-        and priced_at > {{ watermark('priced_at', policy_fingerprint) }}
-    {%- endif %}
+    where {{ charged_where }}
 ),
 
 requests as (
-    -- the request's other columns, taken once from int_requests_priced (the table that holds them)
+    -- the request's other columns, taken once from int_requests_priced (the table that holds them): a join on
+    -- request_id, in pieces of created_at (macros/created_at_ranges.sql: a full build's hash table fits in memory)
+    {%- call(range) union_all_by_created_at(created_at_ranges(ref('int_requests_charged'), charged_where)) %}
     select
         charged.*,
         priced.route,
@@ -46,12 +50,15 @@ requests as (
         priced.price_window_timezone,
         priced.price_input_tokens_above,
         priced.gateway_cost_usd
-    from charged
-    inner join {{ ref('int_requests_priced') }} as priced using (request_id)
+    from (select * from charged where {{ in_created_at_range('created_at', range) }}) as charged
+    inner join (
+        select * from {{ ref('int_requests_priced') }} where {{ in_created_at_range('created_at', range) }}
+    ) as priced using (request_id)
     {%- if is_incremental() %}
     -- lets the scan of int_requests_priced skip the row groups older than every re-priced request
     where priced.created_at >= (select min(created_at) from charged)
     {%- endif %}
+    {%- endcall %}
 ),
 
 final as (
