@@ -463,19 +463,14 @@ def _one_checkpoint(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     checkpoint once at the end: a checkpoint per transaction would compress the table's last row groups again each
     time. Plain FSST is left out of the compression methods meanwhile (:func:`_without_fsst`): a large insert
     compresses its row groups as it writes them, as a checkpoint does."""
-    previous = con.execute("select current_setting('checkpoint_threshold')").fetchone()[0]
     compression = con.execute("select current_setting('disabled_compression_methods')").fetchone()[0]
-    con.execute("set checkpoint_threshold = '1TB'")
-    con.execute(f"set disabled_compression_methods = '{_without_fsst(compression)}'")
-    try:
+    with _setting(con, "checkpoint_threshold", "1TB"), \
+            _setting(con, "disabled_compression_methods", _without_fsst(compression)):
         yield
         try:
             con.execute("checkpoint")
         except duckdb.Error:  # another transaction is open: DuckDB checkpoints when the WAL is past the threshold
             pass
-    finally:
-        con.execute(f"set checkpoint_threshold = '{previous}'")
-        con.execute(f"set disabled_compression_methods = '{compression}'")
 
 
 def _without_fsst(disabled: str) -> str:
@@ -492,24 +487,28 @@ def _one_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     back. A batch's query on two threads cost more CPU time in all (measured at 1M requests: about 0.3 CPU s of
     7) and little time: the file is read and the next batch checked (:func:`_fill_from_file`) on the other core
     meanwhile."""
-    previous = con.execute("select current_setting('threads')").fetchone()[0]
-    con.execute("set threads = 1")
-    try:
+    with _setting(con, "threads", 1):
         yield
-    finally:
-        con.execute(f"set threads = {previous}")
 
 
 @contextmanager
 def _bounded_memory(con: duckdb.DuckDBPyConnection, limit: str = LANDING_MEMORY_LIMIT) -> Iterator[None]:
     """Hold DuckDB to ``limit`` while landing (its hash tables spill to disk beyond it), then put the connection's
     own limit back."""
-    previous = con.execute("select current_setting('memory_limit')").fetchone()[0]
-    con.execute(f"set memory_limit = '{limit}'")
+    with _setting(con, "memory_limit", limit):
+        yield
+
+
+@contextmanager
+def _setting(con: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[None]:
+    """DuckDB's setting ``name`` at ``value`` for the block, then the connection's own value back (also after an
+    error)."""
+    previous = con.execute(f"select current_setting('{name}')").fetchone()[0]
+    con.execute(f"set {name} = '{value}'")
     try:
         yield
     finally:
-        con.execute(f"set memory_limit = '{previous}'")
+        con.execute(f"set {name} = '{previous}'")
 
 
 def _quarantine(
