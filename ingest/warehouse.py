@@ -210,6 +210,7 @@ class LoadResult:
     skipped: bool = False
     sha256: str | None = None
     reasons: Counter = field(default_factory=Counter)
+    unchanged_since: str | None = None  # a skipped users export: the load that landed these very bytes
 
     @property
     def balanced(self) -> bool:
@@ -1125,17 +1126,27 @@ def load_users(
 ) -> LoadResult | None:
     """Replace ``raw.users`` with the users export (a full snapshot); bad rows go to quarantine.
 
-    Returns None when there is no export: the table is left as it is.
+    Returns None when there is no export: the table is left as it is. An export with the bytes of the last one landed
+    from the same path (its SHA-256 in ``raw.load_log``; that load, its rows and its quarantine were one transaction)
+    is not loaded again: loading it would change nothing but the load times. The result is then ``skipped``, with
+    ``unchanged_since`` naming that load and no lines counted (as a skipped gateway file).
     """
     path = path or data_dir / "raw" / "users.csv"
     if not path.is_file():
         return None
     source = relative_source(path, data_dir)
-    result = LoadResult(source=source, source_kind="users_export", sha256=file_fingerprint(path))
+    with open_regular(path) as handle:
+        raw_bytes = handle.read()
+    result = LoadResult(source=source, source_kind="users_export", sha256=hashlib.sha256(raw_bytes).hexdigest())
+    last = con.execute(
+        "select load_id, sha256 from raw.load_log where source_kind = 'users_export' and source = ? "
+        "order by finished_at desc limit 1", [source]).fetchone()
+    if last is not None and last[1] == result.sha256:
+        result.skipped, result.unchanged_since = True, last[0]
+        return result
     started_at = utc_now().replace(tzinfo=None)
     rows: dict[str, tuple] = {}
     bad: list[Quarantined] = []
-    raw_bytes = path.read_bytes()
     try:
         text = raw_bytes.decode("utf-8-sig")
     except UnicodeDecodeError as error:

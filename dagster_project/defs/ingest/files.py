@@ -20,8 +20,8 @@ from dagster_project.metadata import markdown_table, reasons_table
 from dagster_project.partitions import run_days
 from dagster_project.resources import DUCKDB_WRITER_POOL, WarehouseResource
 from ingest.drop_zone import record_refusals
-from ingest.files import DropZoneListing, file_fingerprint, gateway_dir, scan_drop_zone
-from ingest.warehouse import LoadResult, line_counts, load_gateway_files, load_users, relative_source
+from ingest.files import DropZoneListing, gateway_dir, scan_drop_zone
+from ingest.warehouse import LoadResult, line_counts, load_gateway_files, load_users
 
 GROUP = "ingest"
 PREVIEW_ROWS = 10  # quarantined lines shown on the asset page
@@ -158,13 +158,15 @@ def gateway_log_files(context: dg.AssetExecutionContext, warehouse: WarehouseRes
 )
 def users_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect() as con:
-        kept = landed_users_export(con, warehouse.root)
-        if kept is not None:
-            context.log.info(f"users export: unchanged since load {kept[0]} (same SHA-256): raw.users kept as it is, "
-                             f"{kept[1]} users")
-            return dg.MaterializeResult(metadata={"users": kept[1], "quarantined": kept[2], "found": True,
-                                                  "unchanged": True})
         result = load_users(con, warehouse.root, load_id=context.run.run_id)
+        if result is not None and result.skipped:
+            users, quarantined = con.execute(
+                "select accepted, quarantined from raw.load_log where load_id = ? and source = ?",
+                [result.unchanged_since, result.source]).fetchone()
+            context.log.info(f"users export: unchanged since load {result.unchanged_since} (same SHA-256): raw.users "
+                             f"kept as it is, {users} users")
+            return dg.MaterializeResult(metadata={"users": users, "quarantined": quarantined, "found": True,
+                                                  "unchanged": True})
     if result is None:
         context.log.warning(f"no users export at {warehouse.root / 'raw' / 'users.csv'}: raw.users left as it is")
         return dg.MaterializeResult(metadata={"users": 0, "found": False})
@@ -173,22 +175,3 @@ def users_export(context: dg.AssetExecutionContext, warehouse: WarehouseResource
         metadata={"users": result.accepted, "quarantined": result.quarantined, "found": True,
                   "reasons": reasons_table(result.reasons)}
     )
-
-
-def landed_users_export(con, data_dir) -> tuple[str, int, int] | None:
-    """(load id, users, rows quarantined) of the last load of the users export when the file now holds the very bytes
-    that load landed (its SHA-256 in raw.load_log; the load, its rows and its quarantine were one transaction):
-    raw.users holds it already, and loading it again would change nothing but the load times. None when there is no
-    such load, the file differs, or it cannot be read (load_users then says why)."""
-    path = data_dir / "raw" / "users.csv"
-    try:
-        if not path.is_file():
-            return None
-        last = con.execute(
-            "select load_id, sha256, accepted, quarantined from raw.load_log where source_kind = 'users_export' "
-            "and source = ? order by finished_at desc limit 1", [relative_source(path, data_dir)]).fetchone()
-        if last is None or last[1] != file_fingerprint(path):
-            return None
-        return last[0], last[2], last[3]
-    except Exception:  # noqa: BLE001 - a file or table that cannot be read is load_users' to report
-        return None
