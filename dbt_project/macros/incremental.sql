@@ -81,12 +81,13 @@
     )
 {%- endmacro %}
 
-{#- What the trial depends on besides the requests: its knobs, the catalog (prices decide what is billed) and, when
-    trial_start_date is set, the users' sign-up times. -#}
+{#- What int_requests_trial_applied depends on besides the requests: the knobs of the trial and of the current
+    pricing (it stores the charges too), the catalog (prices decide what is billed) and, when trial_start_date is
+    set, the users' sign-up times. -#}
 {% macro trial_fingerprint_sql() -%}
     {%- set start_date = trial_start_date() -%}
     select md5(
-        {{ knobs_fingerprint({'free_trial_tokens': free_trial_tokens(), 'trial_start_date': start_date}) }}
+        {{ knobs_fingerprint({'pricing': pricing_policy(), 'trial_start_date': start_date}) }}
         || ({{ catalog_fingerprint_sql() }})
         {%- if start_date is not none %}
         || coalesce((

@@ -255,3 +255,125 @@ from (
     from {{ catalog }}
 ) as priced_rows
 {%- endmacro %}
+
+{#- Steps 4 to 7 under knob sets (policy_knob_sets()): CTEs over `requests` (the name of a CTE of request rows with
+    provider_cost_usd, is_billed, has_price, total_tokens, model, provider, is_trial_eligible and
+    trial_tokens_before), the last one `policy_charged`: one row per request and set (`knob_set`, 0 the first), with
+    its trial tokens and charges in pico-dollars and in USD. The one pricing path: int_requests_policy_charged prices
+    every set with it, int_requests_trial_applied the current pricing (one set), stored. Charges are rounded half to
+    even on integer pico-dollars (money.sql). -#}
+{% macro policy_charged_ctes(requests, sets) -%}
+{%- set knob_sets, markups = sets['knob_sets'], sets['markups'] -%}
+costed as (
+    -- the cost in integer pico-dollars once per request, before the knob sets multiply the rows
+    select
+        *,
+        {{ usd_to_units('provider_cost_usd') }} as provider_cost_units
+    from {{ requests }}
+),
+
+knob_sets as (
+    select * from (values
+        {%- for policy in knob_sets %}
+        ({{ loop.index0 }}, {{ markup_factor_units(policy['markup_percentage']) }},
+         {{ usd_to_units(minimum_charge_usd(policy['minimum_charge_usd'], 'pricing_scenarios.' ~ policy['name'])) }},
+         cast({{ policy['free_trial_tokens'] }} as bigint)){{ "," if not loop.last }}
+        {%- endfor %}
+    ) as knob_sets (knob_set, set_markup_factor_units, set_minimum_units, set_free_trial_tokens)
+),
+{%- if markups %}
+
+policy_markups as (
+    -- per-model and per-provider markups of each set: the model's wins over the provider's over the set's own
+    select * from (values
+        {%- for name, kind, key, factor in markups %}
+        ({{ name }}, '{{ kind }}', '{{ key }}', {{ factor }}){{ "," if not loop.last }}
+        {%- endfor %}
+    ) as policy_markups (knob_set, kind, markup_key, markup_factor_units)
+),
+{%- endif %}
+
+policy_requests as (
+    select
+        costed.*,
+        knob_sets.*,
+        {%- if markups %}
+        coalesce(model_markups.markup_factor_units, provider_markups.markup_factor_units,
+                 knob_sets.set_markup_factor_units) as markup_factor_units,
+        {%- else %}
+        knob_sets.set_markup_factor_units as markup_factor_units,
+        {%- endif %}
+        {{ trial_tokens_expr('knob_sets.set_free_trial_tokens') }} as trial_tokens
+    from costed
+    cross join knob_sets
+    {%- if markups %}
+    left join policy_markups as model_markups
+        on model_markups.kind = 'model' and model_markups.knob_set = knob_sets.knob_set
+        and model_markups.markup_key = costed.model
+    left join policy_markups as provider_markups
+        on provider_markups.kind = 'provider' and provider_markups.knob_set = knob_sets.knob_set
+        and provider_markups.markup_key = costed.provider
+    {%- endif %}
+),
+
+policy_trial as (
+    select
+        *,
+        {{ chargeable_tokens_expr() }} as chargeable_tokens,
+        {{ is_trial_covered_expr('set_free_trial_tokens') }} as is_trial_covered,
+        {{ marked_up_units_x1e6_expr('markup_factor_units') }} as marked_up_units_x1e6
+    from policy_requests
+),
+
+policy_rounded as (
+    select
+        *,
+        {{ list_units_expr() }} as list_units,
+        {{ charge_units_expr() }} as charge_units
+    from policy_trial
+),
+
+policy_units as (
+    -- steps 5 and 7 in pico-dollars (the minimum applies to billed, priced requests the trial does not cover)
+    select
+        * except (marked_up_units_x1e6, list_units, charge_units),
+        case
+            when not is_billed then 0
+            when not has_price then null
+            when is_trial_covered then 0
+            else greatest(charge_units, set_minimum_units)
+        end as user_charge_units,
+        case
+            when not is_billed then 0
+            when not has_price then null
+            else greatest(list_units, set_minimum_units)
+        end as list_charge_units,
+        coalesce(is_billed and has_price and not is_trial_covered and charge_units < set_minimum_units, false)
+            as is_minimum_charge
+    from policy_rounded
+),
+
+policy_charged as (
+    -- the same in USD (DECIMAL(38,12)), for readers of one request's charge (int_requests_charged)
+    select
+        *,
+        cast((markup_factor_units - 1000000) * 0.0001 as decimal(9, 4)) as markup_percentage,
+        cast({{ units_to_usd('user_charge_units') }} as decimal(38, 12)) as user_charge_usd,
+        cast({{ units_to_usd('list_charge_units') }} as decimal(38, 12)) as list_charge_usd,
+        cast({{ units_to_usd('user_charge_units - provider_cost_units') }} as decimal(38, 12)) as markup_usd,
+        cast({{ units_to_usd('list_charge_units - user_charge_units') }} as decimal(38, 12)) as trial_credit_usd
+    from policy_units
+),
+{%- endmacro %}
+
+{#- The columns policy_charged_ctes adds that only its own steps need (the knob set's values, the pico-dollars). -#}
+{% macro policy_working_columns() -%}
+    knob_set, set_markup_factor_units, set_minimum_units, set_free_trial_tokens, provider_cost_units,
+    markup_factor_units, user_charge_units, list_charge_units
+{%- endmacro %}
+
+{#- The columns int_requests_trial_applied holds for the current pricing: the trial's and the charges. -#}
+{% macro current_charge_columns() -%}
+    trial_tokens, chargeable_tokens, is_trial_covered, is_minimum_charge, markup_percentage, user_charge_usd,
+    list_charge_usd, markup_usd, trial_credit_usd
+{%- endmacro %}

@@ -1,37 +1,38 @@
 -- Steps 5 to 7 of pricing-rules.md for the current pricing: what the user is charged, the markup (profit), the list
--- charge and the trial credit, in USD. The rows of knob_set 0 (the vars) of int_requests_policy_charged, the view
--- that prices every policy the same way (the what-if scenarios are its other rows): one pricing path.
--- Incremental: the rows int_requests_trial_applied priced since this model's last run (`priced_at`); a change of the
--- markup or minimum knobs (the fingerprint) prices every row again. Stored once, narrow, for ai_usage_analytics,
--- int_model_usage_daily and the billing alerts.
-{{
-    config(
-        materialized=incremental_materialization(),
-        unique_key='request_id',
-        incremental_strategy='delete+insert',
-        delete_bound='created_at',
-        on_schema_change='sync_all_columns',
-        tags=['daily'],
-        pre_hook="{{ drop_rows_of_other_knobs(knobs_fingerprint(pricing_policy())) }}",
-    )
-}}
+-- charge and the trial credit, in USD, with the request's trial share. The rows of knob_set 0 (the vars) of the one
+-- pricing path (policy_charged_ctes in macros/pricing.sql), which int_requests_trial_applied runs in the same pass
+-- as the trial and stores: this view shows those columns (nothing is priced or stored twice). Read by
+-- ai_usage_analytics, int_model_usage_daily and the billing alerts; a change of the markup or minimum knobs
+-- re-prices int_requests_trial_applied (its fingerprint).
+{{ config(materialized='view') }}
 
-with charged as (
-    select * from {{ ref('int_requests_policy_charged') }}
-    where knob_set = 0
-    {%- if is_incremental() %}
-        and priced_at > {{ watermark('priced_at', knobs_fingerprint(pricing_policy())) }}
-    {%- endif %}
+with trial_applied as (
+    select * from {{ ref('int_requests_trial_applied') }}
 ),
 
 final as (
     select
-        -- (not the trial's inputs, costed_at, is_trial_eligible and trial_tokens_before: no reader needs them here)
-        * except (knob_set, set_markup_factor_units, set_minimum_units, set_free_trial_tokens, provider_cost_units,
-                   markup_factor_units, user_charge_units, list_charge_units, knobs_fingerprint, costed_at,
-                   is_trial_eligible, trial_tokens_before),
+        request_id,
+        user_id,
+        model,
+        provider,
+        created_at,
+        is_billed,
+        has_price,
+        total_tokens,
+        provider_cost_usd,
+        priced_at,
+        trial_tokens,
+        chargeable_tokens,
+        is_trial_covered,
+        is_minimum_charge,
+        markup_percentage,
+        user_charge_usd,
+        list_charge_usd,
+        markup_usd,
+        trial_credit_usd,
         {{ knobs_fingerprint(pricing_policy()) }} as knobs_fingerprint
-    from charged
+    from trial_applied
 )
 
 select * from final

@@ -4,11 +4,14 @@
 -- The allowance is free_trial_tokens for an eligible user, else 0: with `trial_start_date` set, only users whose
 -- users.created_at is on or after that UTC day are eligible (a user missing from the users export is not);
 -- unset, every user is.
+-- Steps 5 to 7 for the current pricing follow in the same pass (policy_charged_ctes in macros/pricing.sql, the one
+-- pricing path that int_requests_policy_charged runs for every policy): each request's charges are stored here,
+-- once; int_requests_charged is a view of them.
 --
 -- Incremental, by UTC day (see macros/incremental.sql). The trial follows each user's lifetime order across days,
 -- so a run re-prices, for every user with a changed request (new, late, in the re-materialized days, or held
 -- back and now priced), all of that user's requests from the earliest change on, starting from the tokens the
--- user's earlier requests used. On a normal day that is just the day's requests. A change of the trial knobs, the
+-- user's earlier requests used. On a normal day that is just the day's requests. A change of the pricing knobs, the
 -- catalog or (with trial_start_date set) the users export re-prices everything.
 {{
     config(
@@ -21,13 +24,12 @@
         pre_hook="{{ drop_rows_of_other_knobs(trial_fingerprint_sql()) }}",
     )
 }}
-{%- set allowance = free_trial_tokens() %}
 {%- set start_date = trial_start_date() %}
 
 with requests {{ cte_inlined() }} (
     -- narrow: what the trial, the charges (int_requests_charged) and the increments need; ai_usage_analytics takes
     -- the request's other columns from int_requests_priced once, by request_id (the window below sorts these
-    -- columns alone, and this table stores them alone)
+    -- columns alone, and this table stores them and the charges alone)
     select
         request_id,
         user_id,
@@ -82,21 +84,14 @@ trial as (
     {%- endif %}
 ),
 
-trial_tokens as (
-    select
-        *,
-        {{ trial_tokens_expr(allowance) }} as trial_tokens
-    from trial
-),
+{{ policy_charged_ctes('trial', policy_knob_sets([pricing_policy()])) }}
 
 final as (
     select
-        *,
-        {{ chargeable_tokens_expr() }} as chargeable_tokens,
-        {{ is_trial_covered_expr(allowance) }} as is_trial_covered,
+        * except ({{ policy_working_columns() }}),
         (select value from fingerprint) as knobs_fingerprint,
         cast(current_timestamp as timestamp) as priced_at
-    from trial_tokens
+    from policy_charged
 )
 
 select * from final
