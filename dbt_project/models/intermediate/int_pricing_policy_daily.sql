@@ -2,7 +2,9 @@
 -- pricing (policy `(current pricing)`, order 0: the vars; no scenario name can take it) and each what-if scenario of
 -- `pricing_scenarios` (order 1..n). Policies are rows: each is priced by int_requests_policy_charged (one row per
 -- request and distinct set of knobs, the view the current charge is taken from too); policies with the same knobs
--- share a set. pricing_scenario_comparison sums the days to months.
+-- share a set. pricing_scenario_comparison sums the days to months. The current set (knob_set 0) is read from
+-- int_requests_charged, which holds its rows already priced, and gives the counts and cost every set shares: the
+-- view prices the other sets alone (speed: a quarter less pricing, half the sums per row).
 -- Incremental like the daily marts (macros/incremental.sql): the days with a request re-priced since the last run
 -- are summed again, whole; a day left with no request is deleted; a change of the policies or the reporting time
 -- zone (the fingerprint) recomputes every day.
@@ -26,10 +28,22 @@
 
 -- depends_on: {{ ref('int_requests_trial_applied') }} (the requests re-priced since the last run: macros/incremental.sql)
 with requests {{ cte_inlined() }} (
-    -- the requests ai_usage_analytics holds (priced, or not billed), under every set of knobs
-    select *, priced_at as updated_at
-    from {{ ref('int_requests_policy_charged') }}
+    -- the requests ai_usage_analytics holds (priced, or not billed), under every set of knobs: the current one
+    -- (knob_set 0) as stored by int_requests_charged (its rows of int_requests_policy_charged, priced once already),
+    -- the others priced by the view here
+    select
+        0 as knob_set, created_at, priced_at as updated_at, is_billed, provider_cost_usd, user_charge_usd,
+        markup_usd, trial_credit_usd, is_minimum_charge, trial_tokens,
+        cast(null as {{ int128() }}) as user_charge_units, cast(null as {{ int128() }}) as list_charge_units
+    from {{ ref('int_requests_charged') }}
     where {{ is_kept_for_billing() }}
+    union all
+    select
+        knob_set, created_at, priced_at as updated_at, is_billed, cast(null as decimal(38, 12)),
+        cast(null as decimal(38, 12)), cast(null as decimal(38, 12)), cast(null as decimal(38, 12)), is_minimum_charge,
+        trial_tokens, user_charge_units, list_charge_units
+    from {{ ref('int_requests_policy_charged') }}
+    where knob_set > 0 and ({{ is_kept_for_billing() }})
 ),
 
 {{ rows_of_changed_groups('requests', group_keys, knobs_fingerprint(fingerprint)) }}
@@ -47,21 +61,55 @@ policies as (
                    scenario_free_trial_tokens)
 ),
 
-per_knob_set as (
-    -- sums of integer pico-dollars, turned into USD once per day
+per_day as (
+    -- what every set shares (the requests, their cost), and the current set's sums: exact decimals of int_requests_charged
     select
-        knob_set,
         {{ reporting_date('created_at') }} as date,
         count(*) as requests,
         count(*) filter (where is_billed) as billed_requests,
         sum(provider_cost_usd) as provider_cost_usd,
-        cast({{ units_to_usd('sum(user_charge_units)') }} as decimal(38, 12)) as revenue_usd,
-        cast({{ units_to_usd('sum(user_charge_units) - sum(provider_cost_units)') }} as decimal(38, 12)) as profit_usd,
+        sum(user_charge_usd) as revenue_usd,
+        sum(markup_usd) as profit_usd,
         count(*) filter (where is_minimum_charge) as requests_at_minimum,
         cast(sum(trial_tokens) as bigint) as trial_tokens,
-        cast({{ units_to_usd('sum(list_charge_units - user_charge_units)') }} as decimal(38, 12)) as trial_credit_usd
+        sum(trial_credit_usd) as trial_credit_usd
     from to_sum
-    group by knob_set, date
+    where knob_set = 0
+    group by 1
+),
+
+other_sets as (
+    -- the other sets' sums of integer pico-dollars, turned into USD once per day
+    select
+        knob_set,
+        {{ reporting_date('created_at') }} as date,
+        sum(user_charge_units) as revenue_units,
+        count(*) filter (where is_minimum_charge) as requests_at_minimum,
+        cast(sum(trial_tokens) as bigint) as trial_tokens,
+        sum(list_charge_units) as list_charge_units
+    from to_sum
+    where knob_set > 0
+    group by 1, 2
+),
+
+per_knob_set as (
+    select
+        0 as knob_set, date, requests, billed_requests, provider_cost_usd,
+        cast(revenue_usd as decimal(38, 12)) as revenue_usd,
+        cast(profit_usd as decimal(38, 12)) as profit_usd,
+        requests_at_minimum, trial_tokens,
+        cast(trial_credit_usd as decimal(38, 12)) as trial_credit_usd
+    from per_day
+    union all
+    select
+        other_sets.knob_set, other_sets.date, per_day.requests, per_day.billed_requests, per_day.provider_cost_usd,
+        cast({{ units_to_usd('other_sets.revenue_units') }} as decimal(38, 12)),
+        -- profit = revenue - cost, both exact at 12 places
+        cast({{ units_to_usd('other_sets.revenue_units') }} - per_day.provider_cost_usd as decimal(38, 12)),
+        other_sets.requests_at_minimum, other_sets.trial_tokens,
+        cast({{ units_to_usd('other_sets.list_charge_units - other_sets.revenue_units') }} as decimal(38, 12))
+    from other_sets
+    inner join per_day using (date)
 ),
 
 final as (
