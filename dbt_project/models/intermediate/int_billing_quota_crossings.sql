@@ -59,16 +59,54 @@ crossing_months as (
     {%- endfor %}
 ),
 
+crossing_days as (
+    -- per day of those months, the month's usage at the day's end; the days on which it reaches a threshold (speed:
+    -- only their requests are walked one by one below, so the window sorts a few days' requests, not every month's)
+    select user_id, month_start_date, created_date,
+        month_tokens - total_tokens as tokens_before_day,
+        month_spend_usd - user_charge_usd as spend_before_day
+    from (
+        select days.*, quota_users.* except (user_id),
+            tokens_before + sum(total_tokens) over month_so_far as month_tokens,
+            spend_before + sum(user_charge_usd) over month_so_far as month_spend_usd
+        from (
+            select
+                billed.user_id, billed.month_start_date, cast(billed.created_at as date) as created_date,
+                any_value(billed.tokens_before) as tokens_before,
+                any_value(billed.spend_before) as spend_before,
+                sum(billed.total_tokens) as total_tokens,
+                sum(billed.user_charge_usd) as user_charge_usd
+            from billed
+            semi join crossing_months using (user_id, month_start_date)
+            group by billed.user_id, billed.month_start_date, cast(billed.created_at as date)
+        ) as days
+        inner join quota_users using (user_id)
+        window month_so_far as (
+            partition by days.user_id, days.month_start_date order by days.created_date
+            rows between unbounded preceding and current row
+        )
+    ) as day_ends
+    where
+    {%- for alert_type, metric, threshold, used, added, quota in alert_types %}
+        {{ "or " if not loop.first }}({{ quota }} > 0 and {{ used }} * 100 >= {{ threshold }} * {{ quota }}
+            and ({{ used }} - {{ added }}) * 100 < {{ threshold }} * {{ quota }})
+    {%- endfor %}
+),
+
 running as (
-    -- one window: the month's usage up to each request (and before it: that minus the request; exact sums)
+    -- one window over those days: the month's usage up to each request (and before it: that minus the request;
+    -- exact sums)
     select billed.*, quota_users.* except (user_id),
-        tokens_before + sum(total_tokens) over month_so_far as month_tokens,
-        spend_before + sum(user_charge_usd) over month_so_far as month_spend_usd
+        crossing_days.tokens_before_day + sum(billed.total_tokens) over day_so_far as month_tokens,
+        crossing_days.spend_before_day + sum(billed.user_charge_usd) over day_so_far as month_spend_usd
     from billed
     inner join quota_users using (user_id)
-    semi join crossing_months using (user_id, month_start_date)
-    window month_so_far as (
-        partition by billed.user_id, billed.month_start_date order by billed.created_at, billed.request_id
+    inner join crossing_days
+        on billed.user_id = crossing_days.user_id and billed.month_start_date = crossing_days.month_start_date
+        and cast(billed.created_at as date) = crossing_days.created_date
+    window day_so_far as (
+        partition by billed.user_id, billed.month_start_date, crossing_days.created_date
+        order by billed.created_at, billed.request_id
         rows between unbounded preceding and current row
     )
 ),
