@@ -130,3 +130,35 @@ def test_the_views_without_tests_of_their_own_repeat_a_key_only_when_a_tested_in
     tested = {node["attached_node"].split(".")[-1] for node in nodes.values()
               if node["resource_type"] == "test" and node.get("attached_node")}
     assert tested & set(VIEWS_WITHOUT_TESTS_OF_THEIR_OWN) == set()
+
+
+def test_the_uniqueness_tests_found_by_hash_name_every_repeated_key(built_warehouse: Path, tmp_path: Path):
+    """unique_combination_of_columns and row_checks' unique() group the rows by a hash of the key first and then the
+    rows of a repeated hash by the key itself (repeated_keys, macros/test_scope.sql): a repeated key of three columns
+    fails with its rows counted, a repeated request id fails both its rows, and a null key (nulls equal in a
+    combination) is found as well."""
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        model, user, day = con.execute("select model, user_id, created_date from intermediate.int_model_usage_daily "
+                                       "order by all limit 1").fetchone()
+        con.execute("insert into intermediate.int_model_usage_daily select * from intermediate.int_model_usage_daily "
+                    "where model = ? and user_id = ? and created_date = ?", [model, user, day])
+        # two rows of one user whose day is null: the same combination (model, user, null) twice
+        con.execute("insert into intermediate.int_model_usage_daily select * replace (null as created_date) "
+                    "from intermediate.int_model_usage_daily where model = ? and user_id = ? and created_date = ? "
+                    "limit 2", [model, user, day])
+        request = con.execute("select max(request_id) from intermediate.int_requests_trial_applied").fetchone()[0]
+        con.execute("insert into intermediate.int_requests_trial_applied select * "
+                    "from intermediate.int_requests_trial_applied where request_id = ?", [request])
+    results = _dbt_test(tmp_path, "int_model_usage_daily,test_type:data", "int_requests_trial_applied,test_type:data")
+    unique = "unique_combination_of_columns_int_model_usage_daily_model__user_id__created_date"
+    assert _failed(results) == {unique: 2, "int_requests_trial_applied_row_checks": 2}
+    # a generic test's compiled file is named by a hash: its SQL as run, from run_results
+    compiled = next(r["compiled_code"] for r in results if r["unique_id"].split(".")[2] == unique)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        assert "hash(model, user_id, created_date)" in compiled
+        assert con.execute(f"select * from ({compiled}) order by all").fetchall() == [
+            (model, user, day, 2), (model, user, None, 2)]
+        assert con.execute(f"select failed_check, request_id from "
+                           f"({_compiled_test(tmp_path, 'int_requests_trial_applied_row_checks')})").fetchall() == [
+            ("request_id_unique", request), ("request_id_unique", request)]
