@@ -54,9 +54,11 @@
 {#- The body of a singular test: the mart's figures are the exact sums of ai_usage_analytics per group (keys:
     {name: SQL expression over a request}); measures as in request_sums, named as in the mart. Rows returned are the
     groups that differ, missing on either side included (each measure as summed from the requests, and as
-    `<measure>_in_mart`). scoped: compare only the groups the last runs wrote
-    (latest_written_groups, macros/test_scope.sql), unless the mart and ai_usage_analytics were each written at once
-    (a full build: is_one_write), where that is every group; otherwise every group. -#}
+    `<measure>_in_mart`), and the groups the mart holds in more than one row (`mart_rows`, 1 in a good mart): so the
+    test checks the mart's key too (unique; and not null, as a row whose key is null matches no request). scoped:
+    compare only the groups the last runs wrote (latest_written_groups, macros/test_scope.sql), unless the mart and
+    ai_usage_analytics were each written at once (a full build: is_one_write), where that is every group; otherwise
+    every group. -#}
 {% macro mart_equals_request_sums(mart, keys, measures, scoped=true) -%}
 {%- set scoped = scoped and not is_one_write(mart) -%}
 {%- set key_names = keys.keys() | join(', ') -%}
@@ -105,8 +107,9 @@ compared as (
         {%- else %}
         sum({{ name }}) filter (where from_requests) as {{ name }},
         {%- endif %}
-        sum({{ name }}) filter (where not from_requests) as {{ name }}_in_mart{{ "," if not loop.last }}
+        sum({{ name }}) filter (where not from_requests) as {{ name }}_in_mart,
         {%- endfor %}
+        count(*) filter (where not from_requests) as mart_rows
     from both_sides
     group by {{ key_names }}
 )
@@ -116,8 +119,9 @@ from compared
 {%- if scoped %}
 semi join touched using ({{ key_names }})
 {%- endif %}
-where {% for name in names -%}
-    {{ name }} is distinct from {{ name }}_in_mart{{ "\n    or " if not loop.last }}
+where mart_rows <> 1
+{%- for name in names %}
+    or {{ name }} is distinct from {{ name }}_in_mart
 {%- endfor %}
 {%- endmacro %}
 

@@ -94,3 +94,28 @@ bounds as (
     {%- endset -%}
     {%- do return(run_query(sql).columns[0].values()[0] == true) -%}
 {%- endmacro %}
+
+{#- The values of `columns` that more than one row of `relation` holds (a uniqueness test's failures), exact, found in
+    two passes: rows are grouped by hash(columns), a number (a grouping of 3.6M rows by three text and date columns
+    costs half as much as by the columns themselves), and only the rows of a hash held more than once (none, or a few
+    collisions) are grouped by the columns. nulls_aside: leave out rows with a null in any column (dbt's `unique`);
+    otherwise nulls equal each other (unique_combination_of_columns). DuckDB's and Spark's hash() take any columns. -#}
+{% macro repeated_keys(relation, columns, nulls_aside=false) -%}
+    {%- set key = columns | join(', ') -%}
+    {%- set not_null -%}
+        {%- for column in columns %}{{ column }} is not null{{ " and " if not loop.last }}{% endfor -%}
+    {%- endset -%}
+select {{ key }}
+from {{ relation }}
+where {% if nulls_aside %}{{ not_null }} and {% endif %}hash({{ key }}) in (
+    select hash({{ key }})
+    from {{ relation }}
+    {%- if nulls_aside %}
+    where {{ not_null }}
+    {%- endif %}
+    group by hash({{ key }})
+    having count(*) > 1
+)
+group by {{ key }}
+having count(*) > 1
+{%- endmacro %}

@@ -4,7 +4,8 @@
       `col is null or col >= 0` non_negative alone, `col is null or col in ('a', 'b')` accepted_values;
     - `unique(col)`: no two rows share a value of col, nulls aside (dbt's `unique`);
     - `unique_combination(col_a, col_b, ...)`: no two rows share the combination, nulls equal to each other
-      (tests/generic/unique_combination_of_columns.sql).
+      (tests/generic/unique_combination_of_columns.sql). Both find the repeated values by hash first
+      (repeated_keys, macros/test_scope.sql).
     Each failing row is returned once per failed check, with the check's name in `failed_check` (a value repeated
     by n rows fails n rows). Reads what get_where_subquery gives (the last write of the big incremental tables:
     macros/test_scope.sql).
@@ -28,13 +29,7 @@ from checked
 where exists (
     select 1
     from (
-        select {{ columns | join(', ') }}
-        from checked
-        {%- if kind == 'unique' %}
-        where {% for column in columns %}{{ column }} is not null{{ " and " if not loop.last }}{% endfor %}
-        {%- endif %}
-        group by {{ columns | join(', ') }}
-        having count(*) > 1
+        {{ repeated_keys('checked', columns, nulls_aside=(kind == 'unique')) | indent(8) }}
     ) as repeated
     where {% for column in columns %}repeated.{{ column }} is not distinct from checked.{{ column }}{{ " and " if not loop.last }}{% endfor %}
 )
