@@ -360,7 +360,9 @@ def test_the_files_are_byte_for_byte_those_the_code_before_wrote(built_warehouse
         for old, (user_id, email, plan) in HOSTILE.items():
             con.execute("update ai_usage_analytics set user_id = ? where user_id = ?", [user_id, old])
             con.execute("update users set id = ?, email = ?, plan = ? where id = ?", [user_id, email, plan, old])
+        con.execute("set threads = 2")
         write_exports(con, tmp_path / "exports")
+        assert con.execute("select current_setting('threads')").fetchone()[0] == 2  # the CSV's one thread, undone
         (tmp_path / "before").mkdir()
         reference = _reference_exports(con, tmp_path / "before")
         assert len(reference) == 2 * len(EXPORT_ORDER)
