@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dagster_project.publish.exports import EXPORT_QUERIES, write_exports
+from dagster_project.publish.exports import EXPORT_ORDER, EXPORT_QUERIES, _csv_column, write_exports
 from dagster_project.publish.files import write_atomic
 from tests.assets.clock import fix_as_of
 
@@ -298,3 +298,117 @@ def test_a_month_whose_rows_and_files_did_not_change_is_not_written_again(built_
         ("user_statement_totals", False), ("user_statement_lines", False)]
     assert (folder / "daily_revenue" / "2026-11.parquet").exists()
     assert read_csv(folder / "user_statements" / "2026-11.csv")[0]["period_month"] == "2026-11"
+
+
+# The export's SQL as it was before the exports were made cheaper (one sort key per file instead of the month and
+# the key, the money text through DECIMAL(18, s), the timestamp text without the time zone library, small tables
+# read once): the reference the files must equal byte for byte. Spelled out here, not imported, so that a change of
+# exports.py cannot change the reference.
+def _reference_csv_column(name: str, kind: str) -> str:
+    column = '"' + name.replace('"', '""') + '"'
+    if name.endswith("_usd"):
+        money = "decimal(38, 2)" if name.endswith("_rounded_usd") else "decimal(38, 12)"
+        return f"cast(cast({column} as {money}) as varchar) as {column}"
+    if kind == "VARCHAR":
+        triggers = ", ".join(f"chr({ord(c)})" for c in ("=", "+", "-", "@", "\t", "\r"))
+        return (f"case when {column} = '' then null when left({column}, 1) in ({triggers}) "
+                f"then chr(39) || {column} else {column} end as {column}")
+    if kind == "TIMESTAMP WITH TIME ZONE":
+        utc = f"timezone('UTC', {column})"
+        return (f"strftime({utc}, '%Y-%m-%dT%H:%M:%S') || case when microsecond({utc}) % 1000000 <> 0 "
+                f"then strftime({utc}, '.%f') else '' end || 'Z' as {column}")
+    return column
+
+
+def _reference_parquet_column(name: str, kind: str) -> str:
+    column = '"' + name.replace('"', '""') + '"'
+    if name.endswith("_usd"):
+        money = "decimal(38, 2)" if name.endswith("_rounded_usd") else "decimal(38, 12)"
+        return f"cast({column} as {money}) as {column}"
+    return column
+
+
+def _reference_exports(con: duckdb.DuckDBPyConnection, folder: Path) -> dict[str, bytes]:
+    """Every month's files as the code before wrote them: {"<table>/<month>.<suffix>": bytes}."""
+    files = {}
+    for name, order in EXPORT_ORDER.items():
+        con.execute(f"create or replace temp table reference_rows as select * from main.{name}")
+        columns = con.execute("select column_name, column_type from (describe reference_rows)").fetchall()
+        parquet_select = ", ".join(_reference_parquet_column(c, k) for c, k in columns)
+        csv_select = ", ".join(_reference_csv_column(c, k) for c, k in columns)
+        for (month,) in con.execute("select distinct period_month from reference_rows order by 1").fetchall():
+            parquet, csv_path = folder / f"{name}.{month}.parquet", folder / f"{name}.{month}.csv"
+            con.execute(f"copy (select {parquet_select} from reference_rows where period_month = '{month}' "
+                        f"order by {order}) to '{parquet}' (format parquet)")
+            con.execute(f"copy (select {csv_select} from read_parquet('{parquet}')) to '{csv_path}' "
+                        "(format csv, header true, delimiter ',')")
+            files[f"{name}/{month}.parquet"], files[f"{name}/{month}.csv"] = parquet.read_bytes(), csv_path.read_bytes()
+        con.execute("drop table reference_rows")
+    return files
+
+
+def _files(exports: Path) -> dict[str, bytes]:
+    return {f"{p.parent.name}/{p.name}": p.read_bytes() for p in sorted(exports.rglob("*")) if p.is_file()}
+
+
+def test_the_files_are_byte_for_byte_those_the_code_before_wrote(built_warehouse, tmp_path):
+    """Hostile text, negative amounts, every table; on the first run (every month read whole) and on a run after
+    one more request (the lines read through their fingerprint, the small tables whole)."""
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        fix_as_of(con, "2026-11-21")
+        for old, (user_id, email, plan) in HOSTILE.items():
+            con.execute("update ai_usage_analytics set user_id = ? where user_id = ?", [user_id, old])
+            con.execute("update users set id = ?, email = ?, plan = ? where id = ?", [user_id, email, plan, old])
+        con.execute("set threads = 2")
+        write_exports(con, tmp_path / "exports")
+        assert con.execute("select current_setting('threads')").fetchone()[0] == 2  # the CSV's one thread, undone
+        (tmp_path / "before").mkdir()
+        reference = _reference_exports(con, tmp_path / "before")
+        assert len(reference) == 2 * len(EXPORT_ORDER)
+        assert _files(tmp_path / "exports") == reference
+
+        con.execute("""
+            insert into ai_usage_analytics
+            select * replace ('req_new_one' as request_id, created_at + interval 1 second as created_at)
+            from ai_usage_analytics order by request_id limit 1
+        """)
+        again = write_exports(con, tmp_path / "exports")
+        assert {f.table: f.written for f in again}["user_statement_lines"] is True
+        (tmp_path / "after").mkdir()
+        reference_after = _reference_exports(con, tmp_path / "after")
+    assert reference_after != reference
+    assert _files(tmp_path / "exports") == reference_after
+
+
+def test_money_and_timestamp_cells_are_the_text_the_code_before_wrote_at_the_edges():
+    """The cheaper spellings of money (through DECIMAL(18, s) when it fits) and of instants (from the epoch, no
+    time zone library) give the same text as before for every edge: 18 digits and beyond, negative, zero, null;
+    whole seconds, microseconds, before 1970, a session in another time zone."""
+    with duckdb.connect() as con:
+        con.execute("set TimeZone = 'America/New_York'")
+        con.execute("""
+            create table edges as select * from (values
+                (0.000000000000, 0.00, timestamptz '2026-11-21 09:00:00+00'),
+                (-0.451400000000, -0.45, timestamptz '2026-11-21 09:00:00.5+00'),
+                (999999.999999999999, 9999999999999999.99, timestamptz '2026-11-21 23:59:59.999999+00'),
+                (-999999.999999999999, -9999999999999999.99, timestamptz '1969-12-31 23:59:59.5+00'),
+                (1000000.000000000000, 10000000000000000.00, timestamptz '1969-12-31 23:59:59+00'),
+                (-1000000.000000000001, -10000000000000000.01, timestamptz '1900-01-01 00:00:00.000001+00'),
+                (12345678901234567890.123456789012, 123456789012345678901234567890123456.78,
+                 timestamptz '2026-03-08 07:30:00.25+00'),
+                (null, null, null)
+            ) as t(amount_usd, amount_rounded_usd, created_at)
+        """)
+        con.execute("create table typed as select cast(amount_usd as decimal(38, 12)) as amount_usd, "
+                    "cast(amount_rounded_usd as decimal(38, 2)) as amount_rounded_usd, created_at from edges")
+        columns = con.execute("select column_name, column_type from (describe typed)").fetchall()
+        now = con.execute(f"select {', '.join(_csv_column(c, k) for c, k in columns)} from typed").fetchall()
+        before = con.execute(
+            f"select {', '.join(_reference_csv_column(c, k) for c, k in columns)} from typed").fetchall()
+    assert now == before
+    assert now[2] == ("999999.999999999999", "9999999999999999.99", "2026-11-21T23:59:59.999999Z")
+    assert now[3] == ("-999999.999999999999", "-9999999999999999.99", "1969-12-31T23:59:59.500000Z")
+    assert now[6] == ("12345678901234567890.123456789012", "123456789012345678901234567890123456.78",
+                      "2026-03-08T07:30:00.250000Z")
+    assert now[7] == (None, None, None)
