@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from dagster_project.definitions import ALL_ASSET_CHECKS, ALL_ASSETS
 from dagster_project.defs.automation.schedules import partition_range_tags
 from dagster_project.defs.resources import warehouse_resources
+from dagster_project.project import dbt_executable, dbt_project
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -35,6 +38,31 @@ def resources_for(data_dir: Path) -> dict:
     """The code location's resources (defs/resources.py) on `data_dir`, the environment read now (so a test's
     monkeypatched variables count)."""
     return warehouse_resources(data_dir)
+
+
+def dbt_test(data_dir: Path, *select: str, returncode: int = 1, extra: tuple[str, ...] = ()) -> list[dict]:
+    """`dbt test --select ...` (and `extra` arguments) on the warehouse in data_dir, which must exit with
+    `returncode` (1: some test fails); the results of its run_results.json."""
+    project_dir = str(Path(dbt_project.project_dir))
+    result = subprocess.run(
+        [
+            dbt_executable(), "test", "--project-dir", project_dir, "--profiles-dir", project_dir,
+            "--target-path", str(data_dir / "target"), "--log-path", str(data_dir / "logs"), "--select", *select,
+            *extra,
+        ],
+        env={**os.environ, "AI_USAGE_DATA_DIR": str(data_dir)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert result.returncode == returncode, result.stdout[-3000:]
+    return json.loads((data_dir / "target" / "run_results.json").read_text())["results"]
+
+
+def compiled_test(data_dir: Path, name: str) -> str:
+    """The SQL dbt compiled for the data test `name` in the last dbt_test on data_dir."""
+    return next((data_dir / "target" / "compiled").rglob(f"{name}.sql")).read_text()
 
 
 FIXTURE_DAYS = (date(2026, 11, 20), date(2026, 11, 21))

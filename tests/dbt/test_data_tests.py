@@ -7,14 +7,13 @@ Each test corrupts a copy of the shared `built_warehouse` and runs `dbt test` on
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import duckdb
 
-from dagster_project.project import dbt_executable, dbt_project
+from dagster_project.project import dbt_project
+from tests.conftest import compiled_test, dbt_test
 
 DBT_DIR = Path(dbt_project.project_dir)
 
@@ -27,27 +26,6 @@ VIEWS_WITHOUT_TESTS_OF_THEIR_OWN = {
     "user_statement_totals": ("period_month",),
     "monthly_revenue": ("period_month",),
 }
-
-
-def _dbt_test(tmp_path: Path, *select: str, returncode: int = 1) -> list[dict]:
-    """`dbt test --select ...` on the warehouse in tmp_path, which must exit with `returncode`; its run_results."""
-    result = subprocess.run(
-        [
-            dbt_executable(), "test", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
-            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), "--select", *select,
-        ],
-        env={**os.environ, "AI_USAGE_DATA_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-    )
-    assert result.returncode == returncode, result.stdout[-3000:]
-    return json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
-
-
-def _compiled_test(tmp_path: Path, name: str) -> str:
-    return next((tmp_path / "target" / "compiled").rglob(f"{name}.sql")).read_text()
 
 
 def _failed(results: list[dict]) -> dict[str, int]:
@@ -80,19 +58,19 @@ def test_the_request_sum_tests_fail_on_a_repeated_or_null_key(built_warehouse: P
             con.execute(f"insert into {mart} select * replace ({replaced}) from {mart} where {key}", value)
     tests = ("assert_user_summary_equals_request_sum", "assert_daily_revenue_equals_request_sum",
              "assert_model_popularity_equals_request_sum")
-    results = _dbt_test(tmp_path, *tests)
+    results = dbt_test(tmp_path, *tests)
     assert _failed(results) == {tests[0]: 2, tests[1]: 1, tests[2]: 1}
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         requests = con.execute("select requests from user_ai_usage_summary where user_id = ? and date = ? "
                                "and requests > 0", [user, day]).fetchone()[0]
         summary = con.execute(f"select user_id, date, mart_rows, requests, requests_in_mart from "
-                              f"({_compiled_test(tmp_path, tests[0])}) order by date nulls last").fetchall()
+                              f"({compiled_test(tmp_path, tests[0])}) order by date nulls last").fetchall()
         # the day's two rows add up to its requests; the row with no day has none
         assert summary == [(user, day, 2, requests, requests), (user, None, 1, None, requests)]
         assert con.execute(f"select date, mart_rows, revenue_usd = revenue_usd_in_mart "
-                           f"from ({_compiled_test(tmp_path, tests[1])})").fetchall() == [(first_day, 2, True)]
+                           f"from ({compiled_test(tmp_path, tests[1])})").fetchall() == [(first_day, 2, True)]
         assert con.execute(f"select model, mart_rows, users = users_in_mart "
-                           f"from ({_compiled_test(tmp_path, tests[2])})").fetchall() == [(model, 2, True)]
+                           f"from ({compiled_test(tmp_path, tests[2])})").fetchall() == [(model, 2, True)]
 
 
 def test_the_views_without_tests_of_their_own_repeat_a_key_only_when_a_tested_input_fails(
@@ -117,11 +95,11 @@ def test_the_views_without_tests_of_their_own_repeat_a_key_only_when_a_tested_in
         assert con.execute("select count(*) from user_statements where user_id = ?", [user]).fetchone()[0] == 2 * (
             con.execute("select count(distinct period_month) from user_statements where user_id = ?",
                         [user]).fetchone()[0])
-    results = _dbt_test(tmp_path, "users,test_type:data", "ai_usage_analytics,test_type:data")
+    results = dbt_test(tmp_path, "users,test_type:data", "ai_usage_analytics,test_type:data")
     assert _failed(results) == {"unique_users_id": 1, "ai_usage_analytics_row_checks": 1}
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         assert con.execute(f"select failed_check, request_id from "
-                           f"({_compiled_test(tmp_path, 'ai_usage_analytics_row_checks')})").fetchall() == [
+                           f"({compiled_test(tmp_path, 'ai_usage_analytics_row_checks')})").fetchall() == [
             ("user_id_not_null", request)]
     nodes = json.loads((tmp_path / "target" / "manifest.json").read_text())["nodes"]
     materialized = {node["name"]: node["config"]["materialized"] for node in nodes.values()
@@ -150,7 +128,7 @@ def test_the_uniqueness_tests_found_by_hash_name_every_repeated_key(built_wareho
         request = con.execute("select max(request_id) from intermediate.int_requests_trial_applied").fetchone()[0]
         con.execute("insert into intermediate.int_requests_trial_applied select * "
                     "from intermediate.int_requests_trial_applied where request_id = ?", [request])
-    results = _dbt_test(tmp_path, "int_model_usage_daily,test_type:data", "int_requests_trial_applied,test_type:data")
+    results = dbt_test(tmp_path, "int_model_usage_daily,test_type:data", "int_requests_trial_applied,test_type:data")
     unique = "unique_combination_of_columns_int_model_usage_daily_model__user_id__created_date"
     assert _failed(results) == {unique: 2, "int_requests_trial_applied_row_checks": 2}
     # a generic test's compiled file is named by a hash: its SQL as run, from run_results
@@ -160,5 +138,5 @@ def test_the_uniqueness_tests_found_by_hash_name_every_repeated_key(built_wareho
         assert con.execute(f"select * from ({compiled}) order by all").fetchall() == [
             (model, user, day, 2), (model, user, None, 2)]
         assert con.execute(f"select failed_check, request_id from "
-                           f"({_compiled_test(tmp_path, 'int_requests_trial_applied_row_checks')})").fetchall() == [
+                           f"({compiled_test(tmp_path, 'int_requests_trial_applied_row_checks')})").fetchall() == [
             ("request_id_unique", request), ("request_id_unique", request)]

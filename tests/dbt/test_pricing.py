@@ -7,7 +7,6 @@ The standard build (markup 25%, minimum $0.001, trial 100,000, default scenarios
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -19,6 +18,7 @@ import pytest
 from dbt.cli.main import dbtRunner
 
 from dagster_project.project import dbt_executable, dbt_project
+from tests.conftest import compiled_test, dbt_test
 
 DBT_DIR = Path(dbt_project.project_dir)
 
@@ -269,22 +269,10 @@ def test_catalog_quality_gates_fail_on_a_bad_catalog(built_warehouse: Path, tmp_
         ]
         for change in spoil:
             con.execute(f"update model_catalog set {change}")
-    result = subprocess.run(
-        [
-            dbt_executable(), "test", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
-            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
-            "--select", "model_catalog,test_type:data",
-            # and a markup for a model the catalog does not have (a typo would otherwise apply to nothing)
-            "--vars", '{model_markup_percentage: {"openai/gpt4o": 20}}',
-        ],
-        env={**os.environ, "AI_USAGE_DATA_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 1, result.stdout[-3000:]
-    run_results = json.loads((tmp_path / "target" / "run_results.json").read_text())
-    failed = sorted(r["unique_id"].split(".")[2] for r in run_results["results"] if r["status"] == "fail")
+    # and a markup for a model the catalog does not have (a typo would otherwise apply to nothing)
+    results = dbt_test(tmp_path, "model_catalog,test_type:data",
+                       extra=("--vars", '{model_markup_percentage: {"openai/gpt4o": 20}}'))
+    failed = sorted(r["unique_id"].split(".")[2] for r in results if r["status"] == "fail")
     assert failed == [
         "assert_markup_keys_name_catalog_models",
         "contiguous_validity_model_catalog_model__valid_from__valid_to",
@@ -293,7 +281,7 @@ def test_catalog_quality_gates_fail_on_a_bad_catalog(built_warehouse: Path, tmp_
     # the single-row checks and the cell's uniqueness are one test (row_checks): each failing row names its check
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         checks = con.execute(
-            f"select distinct failed_check, model from ({_compiled_test(tmp_path, 'model_catalog_row_checks')}) "
+            f"select distinct failed_check, model from ({compiled_test(tmp_path, 'model_catalog_row_checks')}) "
             "order by all").fetchall()
     assert checks == [
         ("cache_read_price_per_1m_usd_not_greater_than_input_price_per_1m_usd", "openai/gpt-4o-mini"),
@@ -317,7 +305,7 @@ def test_row_checks_and_scoped_source_tests_fail_on_bad_rows(built_warehouse: Pa
         # an old request landed again later (the landing never does this): a duplicate id across two loads
         con.execute("insert into raw.gateway_requests select * replace (current_timestamp as loaded_at) "
                     "from raw.gateway_requests where id = ?", [first])
-    results = _failing_dbt_test(tmp_path, "ai_usage_analytics,test_type:data",
+    results = dbt_test(tmp_path, "ai_usage_analytics,test_type:data",
                                 "source:raw.gateway_requests,test_type:data")
     failed = {r["unique_id"].split(".")[2]: r["failures"] for r in results if r["status"] == "fail"}
     row_checks, source_checks = "ai_usage_analytics_row_checks", "raw_gateway_requests_row_checks"
@@ -326,11 +314,11 @@ def test_row_checks_and_scoped_source_tests_fail_on_bad_rows(built_warehouse: Pa
     assert failed == {row_checks: 5, source_checks: 2}
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         # scoped: the rows landed after the newest row int_requests_priced holds, and the rows sharing their ids
-        assert "where loaded_at > " in _compiled_test(tmp_path, source_checks)
-        assert con.execute(f"select failed_check, id from ({_compiled_test(tmp_path, source_checks)})").fetchall() == [
+        assert "where loaded_at > " in compiled_test(tmp_path, source_checks)
+        assert con.execute(f"select failed_check, id from ({compiled_test(tmp_path, source_checks)})").fetchall() == [
             ("id_unique", first), ("id_unique", first)]
         checks = con.execute(
-            f"select failed_check, request_id from ({_compiled_test(tmp_path, row_checks)}) order by all").fetchall()
+            f"select failed_check, request_id from ({compiled_test(tmp_path, row_checks)}) order by all").fetchall()
     assert checks == [
         ("markup_usd_not_null", second),
         ("request_id_unique", third),
@@ -347,33 +335,13 @@ def test_the_users_export_checks_fail_on_a_repeated_user_id(built_warehouse: Pat
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         user = con.execute("select min(id) from raw.users").fetchone()[0]
         con.execute("insert into raw.users select * from raw.users where id = ?", [user])
-    results = _failing_dbt_test(tmp_path, "stg_raw__users,test_type:data")
+    results = dbt_test(tmp_path, "stg_raw__users,test_type:data")
     assert {r["unique_id"].split(".")[2]: r["failures"] for r in results if r["status"] == "fail"} == {
         "stg_raw__users_row_checks": 2}
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         assert con.execute(
-            f"select failed_check, user_id from ({_compiled_test(tmp_path, 'stg_raw__users_row_checks')})"
+            f"select failed_check, user_id from ({compiled_test(tmp_path, 'stg_raw__users_row_checks')})"
         ).fetchall() == [("user_id_unique", user), ("user_id_unique", user)]
-
-
-def _failing_dbt_test(tmp_path: Path, *select: str) -> list[dict]:
-    """`dbt test --select ...` on the warehouse in tmp_path, which must fail (exit 1); its run_results."""
-    result = subprocess.run(
-        [
-            dbt_executable(), "test", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
-            "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"), "--select", *select,
-        ],
-        env={**os.environ, "AI_USAGE_DATA_DIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 1, result.stdout[-3000:]
-    return json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
-
-
-def _compiled_test(tmp_path: Path, name: str) -> str:
-    return next((tmp_path / "target" / "compiled").rglob(f"{name}.sql")).read_text()
 
 
 def test_the_request_sum_tests_fail_on_a_mart_that_does_not_add_up(built_warehouse: Path, tmp_path: Path):
@@ -393,20 +361,20 @@ def test_the_request_sum_tests_fail_on_a_mart_that_does_not_add_up(built_warehou
         con.execute("update model_popularity set users = users + 1 where model = ?", [model])
     tests = ("assert_user_summary_equals_request_sum", "assert_daily_revenue_equals_request_sum",
              "assert_model_popularity_equals_request_sum")
-    results = _failing_dbt_test(tmp_path, *tests)
+    results = dbt_test(tmp_path, *tests)
     assert {r["unique_id"].split(".")[2]: (r["status"], r["failures"]) for r in results
             if r["unique_id"].startswith("test.")} == {name: ("fail", 1) for name in tests}
     # one build wrote every row of the marts and of ai_usage_analytics (one updated_at): every group is compared,
     # without computing the groups the last run wrote (is_one_write, macros/test_scope.sql)
-    assert all("touched" not in _compiled_test(tmp_path, name) for name in tests)
+    assert all("touched" not in compiled_test(tmp_path, name) for name in tests)
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         assert con.execute(f"select user_id, date, trial_tokens, trial_tokens_in_mart from "
-                           f"({_compiled_test(tmp_path, tests[0])})").fetchall() == [(user, day, tokens, tokens + 1)]
+                           f"({compiled_test(tmp_path, tests[0])})").fetchall() == [(user, day, tokens, tokens + 1)]
         assert con.execute(f"select date, revenue_usd, revenue_usd_in_mart from "
-                           f"({_compiled_test(tmp_path, tests[1])})").fetchall() == [
+                           f"({compiled_test(tmp_path, tests[1])})").fetchall() == [
             (first_day, revenue, revenue + D("0.000000000001"))]
         assert con.execute(f"select model, users, users_in_mart from "
-                           f"({_compiled_test(tmp_path, tests[2])})").fetchall() == [(model, users, users + 1)]
+                           f"({compiled_test(tmp_path, tests[2])})").fetchall() == [(model, users, users + 1)]
 
 
 def test_the_request_sum_tests_compare_the_groups_an_increment_wrote(built_warehouse: Path, tmp_path: Path):
@@ -435,15 +403,15 @@ def test_the_request_sum_tests_compare_the_groups_an_increment_wrote(built_wareh
         days = con.execute("select count(*) from ai_revenue_analytics").fetchone()[0]
     assert groups > 1 and days > 1  # groups written earlier are off too, and not reported
     tests = ("assert_user_summary_equals_request_sum", "assert_daily_revenue_equals_request_sum")
-    results = _failing_dbt_test(tmp_path, *tests)
+    results = dbt_test(tmp_path, *tests)
     assert {r["unique_id"].split(".")[2]: (r["status"], r["failures"]) for r in results
             if r["unique_id"].startswith("test.")} == {name: ("fail", 1) for name in tests}
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
-        assert "semi join touched" in _compiled_test(tmp_path, tests[0])
+        assert "semi join touched" in compiled_test(tmp_path, tests[0])
         assert con.execute(f"select user_id, date, trial_tokens, trial_tokens_in_mart from "
-                           f"({_compiled_test(tmp_path, tests[0])})").fetchall() == [(user, day, tokens, tokens + 1)]
+                           f"({compiled_test(tmp_path, tests[0])})").fetchall() == [(user, day, tokens, tokens + 1)]
         assert con.execute(f"select date, revenue_usd, revenue_usd_in_mart from "
-                           f"({_compiled_test(tmp_path, tests[1])})").fetchall() == [
+                           f"({compiled_test(tmp_path, tests[1])})").fetchall() == [
             (day, revenue, revenue + D("0.000000000001"))]
 
 
@@ -464,12 +432,12 @@ def test_row_checks_on_views_computed_once_still_fail_on_bad_rows(built_warehous
         con.execute("update ai_usage_analytics set list_charge_usd = list_charge_usd - 1, "
                     "trial_credit_usd = trial_credit_usd - 1 where request_id = ?", [request])
     tests = ("report_daily_row_checks", "monthly_revenue_by_model_row_checks")
-    results = _failing_dbt_test(tmp_path, *tests)
+    results = dbt_test(tmp_path, *tests)
     assert {r["unique_id"].split(".")[2]: r["failures"] for r in results if r["status"] == "fail"} == {
         "report_daily_row_checks": 2, "monthly_revenue_by_model_row_checks": 1}
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
-        assert "as materialized" in _compiled_test(tmp_path, tests[0])
-        assert con.execute(f"select failed_check, date from ({_compiled_test(tmp_path, tests[0])})").fetchall() == [
+        assert "as materialized" in compiled_test(tmp_path, tests[0])
+        assert con.execute(f"select failed_check, date from ({compiled_test(tmp_path, tests[0])})").fetchall() == [
             ("date_unique", day), ("date_unique", day)]
-        assert con.execute(f"select failed_check, model from ({_compiled_test(tmp_path, tests[1])})").fetchall() == [
+        assert con.execute(f"select failed_check, model from ({compiled_test(tmp_path, tests[1])})").fetchall() == [
             ("markup_before_trial_non_negative", model)]
