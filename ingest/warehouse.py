@@ -465,8 +465,8 @@ def _one_checkpoint(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     time. Plain FSST is left out of the compression methods meanwhile (:func:`_without_fsst`): a large insert
     compresses its row groups as it writes them, as a checkpoint does."""
     compression = con.execute("select current_setting('disabled_compression_methods')").fetchone()[0]
-    with _setting(con, "checkpoint_threshold", "1TB"), \
-            _setting(con, "disabled_compression_methods", _without_fsst(compression)):
+    with duckdb_setting(con, "checkpoint_threshold", "1TB"), \
+            duckdb_setting(con, "disabled_compression_methods", _without_fsst(compression)):
         yield
         try:
             con.execute("checkpoint")
@@ -488,7 +488,7 @@ def _one_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     back. A batch's query on two threads cost more CPU time in all (measured at 1M requests: about 0.3 CPU s of
     7) and little time: the file is read and the next batch checked (:func:`_fill_from_file`) on the other core
     meanwhile."""
-    with _setting(con, "threads", 1):
+    with duckdb_setting(con, "threads", 1):
         yield
 
 
@@ -496,12 +496,12 @@ def _one_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
 def _bounded_memory(con: duckdb.DuckDBPyConnection, limit: str = LANDING_MEMORY_LIMIT) -> Iterator[None]:
     """Hold DuckDB to ``limit`` while landing (its hash tables spill to disk beyond it), then put the connection's
     own limit back."""
-    with _setting(con, "memory_limit", limit):
+    with duckdb_setting(con, "memory_limit", limit):
         yield
 
 
 @contextmanager
-def _setting(con: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[None]:
+def duckdb_setting(con: duckdb.DuckDBPyConnection, name: str, value: object) -> Iterator[None]:
     """DuckDB's setting ``name`` at ``value`` for the block, then the connection's own value back (also after an
     error)."""
     previous = con.execute(f"select current_setting('{name}')").fetchone()[0]

@@ -35,14 +35,13 @@ import hashlib
 import inspect
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from dagster_project.publish.files import stat_key, write_atomic, write_text_atomic
+from ingest.warehouse import duckdb_setting
 
 STATE_FILE = "exports.state.json"  # beside the exports folder, not in it (finance tools read the folder)
 
@@ -147,20 +146,6 @@ def _copy(con: duckdb.DuckDBPyConnection, select: str, path: Path, options: str)
     return write_atomic(path, lambda tmp: con.execute(f"copy ({select}) to {_literal(str(tmp))} ({options})"))
 
 
-@contextmanager
-def _one_thread(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    """DuckDB on one thread for the block, then the connection's own number back (also after an error). DuckDB's
-    CSV writer on two threads costs more CPU time in all (measured at 5M requests: 7.3 to 8.3 CPU s for the month's
-    lines, against 6.0 on one thread, whose wall time was no longer on a busy machine); the sort and the Parquet
-    writer gain nothing from it either way, and keep the connection's threads."""
-    previous = con.execute("select current_setting('threads')").fetchone()[0]
-    con.execute("set threads = 1")
-    try:
-        yield
-    finally:
-        con.execute(f"set threads = {int(previous)}")
-
-
 def _read_state(path: Path, version: str) -> dict:
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
@@ -242,7 +227,9 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[Exp
                 parquet = _copy(con, f"select {parquet_select} from {rows_table} where period_month = "
                                      f"{_literal(month)}{_order_within_month(name)}", parquet_path, "format parquet")
                 # the Parquet file's rows, in its order: the month's rows sorted, money cast as in Parquet already
-                with _one_thread(con):
+                # on one DuckDB thread: its CSV writer on two costs more CPU time in all (at 5M requests 7.3 to 8.3
+                # CPU s for the month's lines, against 6.0 on one, whose wall time was no longer on a busy machine)
+                with duckdb_setting(con, "threads", 1):
                     csv = _copy(con, f"select {csv_select} from read_parquet({_literal(str(parquet))})", csv_path,
                                 "format csv, header true, delimiter ','")
                 written.append(ExportFile(name, month, rows, parquet, csv))
