@@ -333,6 +333,13 @@ tokens_before_restart as (
     {%- do return(types) -%}
 {%- endmacro %}
 
+{#- For int_billing_quota_crossings: a row whose month-to-date usage `used` (after the row's own `added`) reaches
+    `threshold` percent of `quota`, above 0, and did not before the row crosses the threshold. -#}
+{% macro crosses_quota_threshold(threshold, used, added, quota) -%}
+    {{ quota }} > 0 and {{ used }} * 100 >= {{ threshold }} * {{ quota }}
+        and ({{ used }} - {{ added }}) * 100 < {{ threshold }} * {{ quota }}
+{%- endmacro %}
+
 {#- For int_billing_quota_crossings (`charged`: its CTE of int_requests_charged with month_start_date): CTEs `stored`
     (this table) and `restart` (per month with a request priced since the last run: `sum_from`, where its running
     sums restart, and the stored totals they go on from when every changed request comes after the month's last

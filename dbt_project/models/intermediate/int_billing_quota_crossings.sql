@@ -88,8 +88,7 @@ crossing_days as (
     ) as day_ends
     where
     {%- for alert_type, metric, threshold, used, added, quota in alert_types %}
-        {{ "or " if not loop.first }}({{ quota }} > 0 and {{ used }} * 100 >= {{ threshold }} * {{ quota }}
-            and ({{ used }} - {{ added }}) * 100 < {{ threshold }} * {{ quota }})
+        {{ "or " if not loop.first }}({{ crosses_quota_threshold(threshold, used, added, quota) }})
     {%- endfor %}
 ),
 
@@ -117,8 +116,7 @@ crossings as (
     select user_id, month_start_date, '{{ alert_type }}' as alert_type, month_tokens as used_tokens,
            month_spend_usd as used_spend_usd, request_id, created_at
     from running
-    where {{ quota }} > 0 and {{ used }} * 100 >= {{ threshold }} * {{ quota }}
-        and ({{ used }} - {{ added }}) * 100 < {{ threshold }} * {{ quota }}
+    where {{ crosses_quota_threshold(threshold, used, added, quota) }}
     {{ "union all" if not loop.last }}
     {%- endfor %}
 ),

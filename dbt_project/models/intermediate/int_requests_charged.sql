@@ -22,15 +22,7 @@ final as (
         total_tokens,
         provider_cost_usd,
         priced_at,
-        trial_tokens,
-        chargeable_tokens,
-        is_trial_covered,
-        is_minimum_charge,
-        markup_percentage,
-        user_charge_usd,
-        list_charge_usd,
-        markup_usd,
-        trial_credit_usd,
+        {{ current_charge_columns() }},
         {{ knobs_fingerprint(pricing_policy()) }} as knobs_fingerprint
     from trial_applied
 )
