@@ -1,5 +1,5 @@
 {#- dbt's view materialization (dbt/include/global_project/macros/materializations/models/view.sql; dbt-duckdb has
-    none of its own) on DuckDB, with one addition: a view that already is what this run would create is left as it
+    none of its own) on DuckDB, called as it is, with one addition: a view that already is what this run would create is left as it
     is. Every build used to drop and re-create all 21 views (create, two renames, a drop and a commit each, about
     0.15 CPU s a view) although their SQL had not changed. Spark keeps dbt-spark's own view materialization.
 
@@ -65,62 +65,15 @@
     {{ return({'relations': [target_relation]}) }}
   {%- endif -%}
 
-  {%- set intermediate_relation =  make_intermediate_relation(target_relation) -%}
-  -- the intermediate_relation should not already exist in the database; get_relation
-  -- will return None in that case. Otherwise, we get a relation that we can drop
-  -- later, before we try to use this name for the current operation
-  {%- set preexisting_intermediate_relation = load_cached_relation(intermediate_relation) -%}
-  {%- set backup_relation_type = 'view' if existing_relation is none else existing_relation.type -%}
-  {%- set backup_relation = make_backup_relation(target_relation, backup_relation_type) -%}
-  -- as above, the backup_relation should not already exist
-  {%- set preexisting_backup_relation = load_cached_relation(backup_relation) -%}
-
-  {{ run_hooks(pre_hooks, inside_transaction=False) }}
-
-  -- drop the temp relations if they exist already in the database
-  {{ drop_relation_if_exists(preexisting_intermediate_relation) }}
-  {{ drop_relation_if_exists(preexisting_backup_relation) }}
-
-  -- `BEGIN` happens here:
-  {{ run_hooks(pre_hooks, inside_transaction=True) }}
-
-  -- build model
-  {% call statement('main') -%}
-    {{ get_create_view_as_sql(intermediate_relation, sql) }}
-  {%- endcall %}
-
-  -- cleanup
-  -- move the existing view out of the way
-  {% if existing_relation is not none %}
-     /* Do the equivalent of rename_if_exists. 'existing_relation' could have been dropped
-        since the variable was first set. */
-    {% set existing_relation = load_cached_relation(existing_relation) %}
-    {% if existing_relation is not none %}
-        {{ adapter.rename_relation(existing_relation, backup_relation) }}
-    {% endif %}
-  {% endif %}
-  {{ adapter.rename_relation(intermediate_relation, target_relation) }}
-
-  {% set should_revoke = should_revoke(existing_relation, full_refresh_mode=True) %}
-  {% do apply_grants(target_relation, grant_config, should_revoke=should_revoke) %}
-
-  {% do persist_docs(target_relation, model) %}
-
-  {#- what created the view (nothing when it cannot be fingerprinted: then it is re-created on every build) -#}
+  {#- dbt's own view materialization (a materialization cannot dispatch to another: dbt's clone does the same), then
+      the fingerprint of what created the view; nothing when it cannot be fingerprinted (re-created on every build) -#}
+  {%- set relations = context['materialization_view_default']() -%}
   {% if fingerprint %}
     {% call statement('view_fingerprint') %}
       comment on view {{ target_relation }} is '{{ fingerprint }}'
     {% endcall %}
+    {{ adapter.commit() }}
   {% endif %}
-
-  {{ run_hooks(post_hooks, inside_transaction=True) }}
-
-  {{ adapter.commit() }}
-
-  {{ drop_relation_if_exists(backup_relation) }}
-
-  {{ run_hooks(post_hooks, inside_transaction=False) }}
-
-  {{ return({'relations': [target_relation]}) }}
+  {{ return(relations) }}
 
 {%- endmaterialization -%}
