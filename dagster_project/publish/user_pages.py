@@ -364,12 +364,16 @@ def _write_page(path: str, data: bytes, *, exists: bool) -> bool:
     write some 75,000 pages."""
     if exists:
         try:
-            if os.stat(path).st_size == len(data):
-                with open(path, "rb") as f:
-                    if f.read() == data:
-                        return False
+            fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             pass
+        else:
+            try:  # a short read only rewrites the page
+                same = os.fstat(fd).st_size == len(data) and os.read(fd, len(data) + 1) == data
+            finally:
+                os.close(fd)
+            if same:
+                return False
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
     try:
@@ -420,7 +424,9 @@ def _read_marts(con: duckdb.DuckDBPyConnection) -> None:
     tables of this connection (read-only connections may hold them)."""
     for copy, columns, mart in ((USERS_COPY, USER_COLUMNS, "user_spending"), (DAYS_COPY, DAY_COLUMNS,
                                 "user_spending_daily"), (ALERTS_COPY, ALERT_COLUMNS, "user_alerts")):
-        con.execute(f"create or replace temp table {copy} as select {columns} from {mart}")
+        # in user_id order: a batch's range of users is a few of the copy's row groups (DuckDB skips the others by
+        # their min and max), not a scan of every user's rows per batch (5M requests, 4 batches: 7.5 -> 5.8 CPU s)
+        con.execute(f"create or replace temp table {copy} as select {columns} from {mart} order by user_id")
 
 
 def _drop_copies(con: duckdb.DuckDBPyConnection) -> None:
@@ -482,8 +488,13 @@ def _render_in_python(con: duckdb.DuckDBPyConnection, users: list[str]) -> dict[
 def _render_batch(con: duckdb.DuckDBPyConnection, users: list[str], *, every: bool) -> list[tuple[str, str]]:
     """(user_id, page) of the given users, in user_id order, from the copies of the marts (`_read_marts`); `every`:
     they are all the users of user_spending."""
-    only = "" if every else "where user_id in (select unnest($users))"  # a hash join, whatever the number
-    pages = con.execute(_page_sql(only), {} if every else {"users": users}).fetchall()
+    # the batch's range of ids (the copies' row groups it needs), then the ids themselves (a hash join); a user
+    # outside the range by DuckDB's order of strings (a collation of its own) would be missing: then no range
+    only = "" if every else "where user_id between $first and $last and user_id in (select unnest($users))"
+    params = {} if every else {"users": users, "first": min(users), "last": max(users)}
+    pages = con.execute(_page_sql(only), params).fetchall()
+    if len(pages) < len(users):
+        pages = con.execute(_page_sql("where user_id in (select unnest($users))"), {"users": users}).fetchall()
     left = [user_id for user_id, page in pages if page is None]
     if left:
         python = _render_in_python(con, left)
