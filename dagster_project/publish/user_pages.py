@@ -422,11 +422,16 @@ USERS_COPY, DAYS_COPY, ALERTS_COPY = "pages_users", "pages_days", "pages_alerts"
 def _read_marts(con: duckdb.DuckDBPyConnection) -> None:
     """Copy the columns pages are made of from user_spending, user_spending_daily and user_alerts into temporary
     tables of this connection (read-only connections may hold them)."""
-    for copy, columns, mart in ((USERS_COPY, USER_COLUMNS, "user_spending"), (DAYS_COPY, DAY_COLUMNS,
-                                "user_spending_daily"), (ALERTS_COPY, ALERT_COLUMNS, "user_alerts")):
-        # in user_id order: a batch's range of users is a few of the copy's row groups (DuckDB skips the others by
-        # their min and max), not a scan of every user's rows per batch (5M requests, 4 batches: 7.5 -> 5.8 CPU s)
-        con.execute(f"create or replace temp table {copy} as select {columns} from {mart} order by user_id")
+    con.execute(f"create or replace temp table {USERS_COPY} as select {USER_COLUMNS} from user_spending "
+                "order by user_id")
+    # in user_id order when the pages are rendered in more than one batch: a batch's range of users is then a few
+    # of the copy's row groups (DuckDB skips the others by their min and max), not a scan of every user's rows per
+    # batch (5M requests, 4 batches: 7.5 -> 5.8 CPU s); in one batch, the sort would cost and save nothing
+    batches = con.execute(f"select count(*) from {USERS_COPY}").fetchone()[0] > RENDER_BATCH_USERS
+    for copy, columns, mart in ((DAYS_COPY, DAY_COLUMNS, "user_spending_daily"),
+                                (ALERTS_COPY, ALERT_COLUMNS, "user_alerts")):
+        con.execute(f"create or replace temp table {copy} as select {columns} from {mart}"
+                    + (" order by user_id" if batches else ""))
 
 
 def _drop_copies(con: duckdb.DuckDBPyConnection) -> None:
