@@ -211,6 +211,12 @@ def usd_sql(column: str) -> str:
             f"|| lpad(cast({rounded} % 100 as varchar), 2, '0'))")
 
 
+def usd_or_null_sql(column: str) -> str:
+    """usd_sql(column), or NULL (the page is rendered in Python) from 10^24 on, where usd_sql's cents overflow
+    DuckDB's DECIMAL(38)."""
+    return f"case when abs({column}) < 1000000000000000000000000 then {usd_sql(column)} end"
+
+
 def usd_exact_sql(column: str) -> str:
     """The SQL of dashboard.usd_exact(column) for a DECIMAL with a scale: every digit, no trailing zero (`0.1145`,
     `3`, `0`)."""
@@ -293,8 +299,8 @@ def _alerts_sql(users_filter: str, source: str) -> str:
     text = f"""case when metric = 'trial' then 'free trial used up (' || {int_sql('used_tokens')} || ' tokens)'
         when metric = 'tokens' then {threshold} || '% of the monthly token quota reached ('
             || {int_sql('used_tokens')} || ' of ' || {int_sql('quota_tokens')} || ' tokens in ' || period_month || ')'
-        else {threshold} || '% of the monthly spend quota reached (' || {usd_sql('used_spend_usd')}
-            || ' of ' || {usd_sql('quota_spend_usd')} || ' in ' || period_month || ')' end"""
+        else {threshold} || '% of the monthly spend quota reached (' || {usd_or_null_sql('used_spend_usd')}
+            || ' of ' || {usd_or_null_sql('quota_spend_usd')} || ' in ' || period_month || ')' end"""
     # strftime's year: four digits (Python's spelling of other years is its own)
     at = "case when year(crossed_at) between 1000 and 9999 then strftime(crossed_at, '%Y-%m-%d %H:%M') end"
     item = f"'<li>' || {html_escape_sql(at)} || ' UTC: ' || {html_escape_sql(text)} || '</li>'"
@@ -313,15 +319,16 @@ def _page_sql(users_filter: str) -> str:
     spells its own way, or that the SQL leaves to Python): render_user_page renders those."""
     month = "quota_month"
     kpis = [
-        ("'spent in all'", usd_sql("spent_usd"), usd_exact_sql("spent_usd")),
-        (f"'spent in ' || {month}", usd_sql("month_spent_usd"), usd_exact_sql("month_spent_usd")),
+        ("'spent in all'", usd_or_null_sql("spent_usd"), usd_exact_sql("spent_usd")),
+        (f"'spent in ' || {month}", usd_or_null_sql("month_spent_usd"), usd_exact_sql("month_spent_usd")),
         ("'free-trial tokens left'",
          f"{int_sql('trial_tokens_left')} || ' of ' || {int_sql('trial_allowance_tokens')}", "''"),
         (f"'token quota used in ' || {month}", percent_sql("month_tokens", "monthly_token_quota", 0),
          f"{int_sql('month_tokens')} || ' of ' || {int_sql('coalesce(monthly_token_quota, 0)')} || ' tokens'"),
         (f"'spend quota used in ' || {month}",
          percent_sql("month_spent_usd", "monthly_spend_quota_usd", 12, "1000000000000"),
-         f"{usd_sql('month_spent_usd')} || ' of ' || {usd_sql('coalesce(monthly_spend_quota_usd, 0)')}"),
+         f"{usd_or_null_sql('month_spent_usd')} || ' of ' "
+         f"|| {usd_or_null_sql('coalesce(monthly_spend_quota_usd, 0)')}"),
     ]
     kpi_parts = []
     for label, value, title in kpis:

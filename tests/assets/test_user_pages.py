@@ -265,6 +265,8 @@ def _hostile_marts(path: Path) -> None:
         token_quota = rng.choice([None, 0, 1000, 3, 2000, 7])
         spend_quota = rng.choice([None, Decimal(0), Decimal("3"), Decimal("0.002"), Decimal("20000000000000")])
         month_tokens = rng.choice([0, 1, 5, 15, 1234567, 999]) if n != 12 else -5
+        if n == 16:  # past DuckDB's DECIMAL(38) cents (10^24 USD): Python's
+            spent = month_spent = spend_quota = Decimal("5000000000000000000000000.25")
         users.append((user_id, rng.choice(names), rng.choice(plans), rng.randint(0, 10**7), rng.randint(0, 10**12),
                       spent, 100000, rng.randint(-5, 100000), "2026-11" if n != 13 else None, month_tokens,
                       month_spent, token_quota, spend_quota))
@@ -279,6 +281,8 @@ def _hostile_marts(path: Path) -> None:
                            "2026-11", 1000, Decimal("3") if n != 15 else None, rng.randint(0, 10**6),
                            Decimal(rng.choice(amounts)),
                            datetime(2026, 11, 1 + k, rng.randint(0, 23), rng.randint(0, 59), tzinfo=UTC)))
+    alerts.append(("usr_017", "spend_100pct", "spend", 100, "2026-11", None, Decimal("3"), 5,
+                   Decimal("5000000000000000000000000"), datetime(2026, 11, 30, 23, 59, tzinfo=UTC)))
     with duckdb.connect(str(path)) as con:
         con.execute("""create table user_spending (user_id varchar, email varchar, plan varchar, requests bigint,
             total_tokens bigint, spent_usd decimal(38, 12), trial_allowance_tokens bigint, trial_tokens_left bigint,
@@ -325,4 +329,4 @@ def test_the_pages_are_byte_for_byte_the_pages_rendered_in_python_before(pages, 
     with duckdb.connect(str(hostile), read_only=True) as con:  # both ways of rendering were compared
         user_pages._read_marts(con)
         in_sql = [page is not None for _, page in con.execute(user_pages._page_sql("")).fetchall()]
-    assert (len(in_sql), in_sql.count(False)) == (60, 25)
+    assert (len(in_sql), in_sql.count(False)) == (60, 27)
