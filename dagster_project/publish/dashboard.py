@@ -75,11 +75,13 @@ def load_dashboard_data(con: duckdb.DuckDBPyConnection) -> DashboardData:
     picked = [u["user_id"] for u in users]
     per_user: dict[str, dict] = {u["user_id"]: {"dates": [], "spent": [], "tokens": [], "requests": []} for u in users}
     if picked:
-        # only the picker's users' days (a semi-join on the ids already read: 1,000 users' rows, not every user's, and
-        # user_spending, a view over every user, is not evaluated a second time)
+        # only the picker's users' days (the ids already read: 1,000 users' rows, not every user's, and user_spending,
+        # a view over every user, is not evaluated a second time). A filter on the list, not a semi-join: DuckDB
+        # pushes it into the view (user_spending_daily builds every user's spine of days), a join it applies after
+        # the view is built for every user (at 5M requests 0.7 CPU s, the filter 0.2)
         for row in _rows(con, """
             select user_id, date, is_partial_day, requests, total_tokens, spent_usd
-            from user_spending_daily where user_id in (select unnest($picked))
+            from user_spending_daily where list_contains($picked, user_id)
             order by user_id, date
         """, {"picked": picked}):
             series = per_user.get(row["user_id"])

@@ -207,3 +207,33 @@ def test_every_day_is_on_the_axis_and_spend_axes_start_at_zero_in_chromium(gap_r
     spend = [tick_value(t) for t in finder.ticks[("chart-user-spend", "ytick")]]
     assert (min(spend), max(spend)) == (0, 1)
     assert min(tick_value(t) for t in finder.ticks[("chart-user-spend", "y2tick")]) == 0
+
+
+def test_the_picked_users_days_are_the_ones_a_semi_join_read(built_warehouse, tmp_path):
+    """The picker's users' days are read with a filter on the list of their ids (pushed into user_spending_daily)
+    instead of the semi-join of commit 5872a34: the same rows, on the fixture and with user ids that need
+    quoting."""
+    import duckdb
+
+    from dagster_project.publish.dashboard import day_label, load_dashboard_data
+
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        fix_as_of(con, "2026-11-21")
+        con.execute("update user_ai_usage_summary set user_id = 'usr_''q\"<x>' where user_id = 'usr_past'")
+        con.execute("update ai_usage_analytics set user_id = 'usr_''q\"<x>' where user_id = 'usr_past'")
+        data = load_dashboard_data(con)
+        picked = [u["user_id"] for u in data.users]
+        semi_join = {user_id: {"dates": [], "spent": [], "tokens": [], "requests": []} for user_id in picked}
+        for user_id, day, partial, requests, tokens, spent in con.execute("""
+            select user_id, date, is_partial_day, requests, total_tokens, spent_usd
+            from user_spending_daily where user_id in (select unnest($picked))
+            order by user_id, date
+        """, {"picked": picked}).fetchall():
+            series = semi_join[user_id]
+            series["dates"].append(day_label({"date": day, "is_partial_day": partial}))
+            series["spent"].append(float(spent))
+            series["tokens"].append(int(tokens))
+            series["requests"].append(int(requests))
+    assert "usr_'q\"<x>" in picked and len(semi_join["usr_'q\"<x>"]["dates"]) == 2
+    assert data.per_user == semi_join  # the report is made of `data`: the same report

@@ -241,3 +241,92 @@ def test_pages_rendered_a_few_users_at_a_time_are_the_same_pages(pages, tmp_path
     assert (written.pages, written.rendered) == (5, 5)
     for page in by_user.values():
         assert (tmp_path / "user_pages" / page.name).read_bytes() == page.read_bytes()
+
+
+def _hostile_marts(path: Path) -> None:
+    """Tables named as the marts the pages read (user_spending, user_spending_daily, user_alerts), with what the SQL
+    spelling must get right or leave to Python: HTML in names and plans, empty and missing emails and plans, ties
+    at the half cent, negative and huge amounts, quotas of 0 and none, percentages on a tie, NULL figures, partial
+    days, users without days or alerts, alerts of every metric."""
+    import random
+    from datetime import UTC, date, datetime, timedelta
+    from decimal import Decimal
+
+    rng = random.Random(10)
+    amounts = ["0", "0.005", "0.015", "0.125", "2.675", "-0.005", "-1234567.995", "1000", "0.000000000001",
+               "0.086931818182", "999999999999.995", "1234567890123.125", "12345678901234.5"]
+    names = ['a&b@example.com', '<script>"x"</script>', "o'brien@example.com", "", None, "zoë@example.com"]
+    plans = ["free", "pro<&>", "", None]
+    users, days, alerts = [], [], []
+    for n in range(60):
+        user_id = f"usr_{n:03d}" if n != 7 else "usr_'&<>\""
+        spent = Decimal(rng.choice(amounts))
+        month_spent = Decimal(rng.choice(amounts + ["1", "3"])) if n != 11 else None
+        token_quota = rng.choice([None, 0, 1000, 3, 2000, 7])
+        spend_quota = rng.choice([None, Decimal(0), Decimal("3"), Decimal("0.002"), Decimal("20000000000000")])
+        month_tokens = rng.choice([0, 1, 5, 15, 1234567, 999]) if n != 12 else -5
+        if n == 16:  # past DuckDB's DECIMAL(38) cents (10^24 USD): Python's
+            spent = month_spent = spend_quota = Decimal("5000000000000000000000000.25")
+        users.append((user_id, rng.choice(names), rng.choice(plans), rng.randint(0, 10**7), rng.randint(0, 10**12),
+                      spent, 100000, rng.randint(-5, 100000), "2026-11" if n != 13 else None, month_tokens,
+                      month_spent, token_quota, spend_quota))
+        for day in range(rng.choice([0, 1, 3, 30])):
+            null_day = n == 14 and day == 1
+            days.append((user_id, date(2026, 10, 1) + timedelta(days=day), day == 29 or (n % 5 == 0 and day == 2),
+                         None if null_day else rng.randint(0, 5000), rng.randint(0, 10**9), rng.randint(0, 10**6),
+                         Decimal(rng.choice(amounts))))
+        for k in range(rng.choice([0, 0, 1, 3])):
+            metric = rng.choice(["tokens", "spend", "trial"])
+            alerts.append((user_id, f"{metric}_{k}", metric, None if metric == "trial" else rng.choice([80, 100]),
+                           "2026-11", 1000, Decimal("3") if n != 15 else None, rng.randint(0, 10**6),
+                           Decimal(rng.choice(amounts)),
+                           datetime(2026, 11, 1 + k, rng.randint(0, 23), rng.randint(0, 59), tzinfo=UTC)))
+    alerts.append(("usr_017", "spend_100pct", "spend", 100, "2026-11", None, Decimal("3"), 5,
+                   Decimal("5000000000000000000000000"), datetime(2026, 11, 30, 23, 59, tzinfo=UTC)))
+    with duckdb.connect(str(path)) as con:
+        con.execute("""create table user_spending (user_id varchar, email varchar, plan varchar, requests bigint,
+            total_tokens bigint, spent_usd decimal(38, 12), trial_allowance_tokens bigint, trial_tokens_left bigint,
+            quota_month varchar, month_tokens bigint, month_spent_usd decimal(38, 12), monthly_token_quota bigint,
+            monthly_spend_quota_usd decimal(38, 12))""")
+        con.execute("""create table user_spending_daily (user_id varchar, date date, is_partial_day boolean,
+            requests bigint, total_tokens bigint, trial_tokens bigint, spent_usd decimal(38, 12))""")
+        con.execute("""create table user_alerts (user_id varchar, alert_type varchar, metric varchar,
+            threshold_percent integer, period_month varchar, quota_tokens bigint, quota_spend_usd decimal(38, 12),
+            used_tokens bigint, used_spend_usd decimal(38, 12), crossed_at timestamptz)""")
+        con.executemany("insert into user_spending values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", users)
+        con.executemany("insert into user_spending_daily values (?, ?, ?, ?, ?, ?, ?)", days)
+        con.executemany("insert into user_alerts values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", alerts)
+
+
+@pytest.mark.parametrize("batch", [20_000, 7])
+def test_the_pages_are_byte_for_byte_the_pages_rendered_in_python_before(pages, tmp_path, monkeypatch, batch):
+    """The pages are built in one DuckDB query (the day parts and the header; Python writes the files): every page,
+    the index of links and the plotly copy are byte for byte what the Python rendering of commit 5872a34
+    (tests/assets/user_pages_reference.py) wrote, on the fixture's marts and on hostile ones; the pages the SQL
+    leaves to Python (NULL figures, amounts past its exact range) included."""
+    from dagster_project.publish import user_pages
+    from tests.assets import user_pages_reference
+
+    monkeypatch.setattr(user_pages, "RENDER_BATCH_USERS", batch)
+    folder, _ = pages
+    hostile = tmp_path / "hostile.duckdb"
+    _hostile_marts(hostile)
+    for warehouse in (folder / "warehouse.duckdb", hostile):
+        before, after = tmp_path / warehouse.stem / "before", tmp_path / warehouse.stem / "after"
+        for data in (before, after):
+            data.mkdir(parents=True)
+            shutil.copy(folder / "user_pages.key", data / "user_pages.key")
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            reference = user_pages_reference.write_user_pages(con, before)
+            written = user_pages.write_user_pages(con, after)
+        assert (written.pages, written.rendered, written.removed) == (reference.pages, reference.rendered, 0)
+        files = sorted(p.name for p in (before / "user_pages").iterdir())
+        assert sorted(p.name for p in (after / "user_pages").iterdir()) == files
+        assert len(files) == reference.pages + 1
+        for name in files:
+            assert (after / "user_pages" / name).read_bytes() == (before / "user_pages" / name).read_bytes(), name
+        assert (after / "user_pages.csv").read_bytes() == (before / "user_pages.csv").read_bytes()
+    with duckdb.connect(str(hostile), read_only=True) as con:  # both ways of rendering were compared
+        user_pages._read_marts(con)
+        in_sql = [page is not None for _, page in con.execute(user_pages._page_sql("")).fetchall()]
+    assert (len(in_sql), in_sql.count(False)) == (60, 27)
