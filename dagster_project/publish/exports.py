@@ -216,17 +216,19 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[Exp
     """Write every export table, one Parquet and one CSV file per month, except the months whose rows and files are
     as the last run left them (module docstring); return every month's files, `written` or kept.
 
-    The rows of the months to write are read from the mart once, into a temporary table (with no earlier state for
-    the table: every month, and the fingerprints are taken from it); DuckDB's COPY then writes each month's rows,
-    sorted, as Parquet, and the CSV file from that Parquet file, whose rows are in order already (DuckDB reads a
-    file in its order and keeps it): one sort per month, no row passes through Python. (Sorting into the temporary
-    table instead costs more: the sorted table is read twice, and at 5M rows it spills.) The temporary table is also
-    what keeps the Parquet bytes: DuckDB marks a column REQUIRED in the Parquet schema when the table's statistics
-    say it has no null, which a COPY straight from the view does not know.
+    The rows of the months to write are read from the mart once, sorted, into a temporary table (a small table:
+    read whole, fingerprinted from what was read; the request lines: fingerprinted through the view, then the months
+    that changed read from it); DuckDB's COPY then writes each month's Parquet and CSV files from that table, in its
+    order, on one thread: one sort per run, no row passes through Python. The temporary table is also what keeps
+    the Parquet bytes: DuckDB marks a column REQUIRED in the Parquet schema when the table's statistics say it has no
+    null, which a COPY straight from the view does not know.
 
-    Measured at 5M requests (one month, one more day; CPU s): the month's lines cost about 1.7 to fingerprint, 2.8
-    to read into the temporary table, 10 to sort and write as Parquet and 7 as CSV; the Parquet options do not pay
-    (snappy, the default, is the cheapest: uncompressed 10.3, lz4 10.7, zstd 12.1; row groups of 1M rows 11.4)."""
+    Measured at 5M requests (one month; CPU s, on a shared 2-core machine whose figures vary by a fifth from run to
+    run): the lines cost about 1.5 to fingerprint, 6 to 8 to read and sort (10.5 with the period columns in the
+    sort), 3 to write as Parquet (5 on two threads) and 4.5 to 5.5 as CSV (10 on two threads); a month written
+    again costs 20 to 24 in all, 26 to 30 before (sort while writing the Parquet file, CSV read back from it). The
+    Parquet options do not pay (snappy, the default: about 3.3; uncompressed 3.0 at twice the size, row groups of
+    1M rows 5.5, 30k rows 3.0, parquet_version v2 4.1, no dictionary 3.5)."""
     exports_dir = Path(exports_dir)
     state_path = exports_dir.with_name(STATE_FILE)
     version = _version()
