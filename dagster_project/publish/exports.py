@@ -89,8 +89,9 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-# The triggers as SQL (chr() spells the tab and the carriage return).
-TRIGGERS_SQL = ", ".join(f"chr({ord(char)})" for char in FORMULA_TRIGGERS)
+# The triggers as SQL: their code points, to compare with ascii() of the text (the code point of its first character;
+# at 5M requests a tenth cheaper in the CSV than comparing left(text, 1), which makes a string per cell).
+TRIGGERS_SQL = ", ".join(str(ord(char)) for char in FORMULA_TRIGGERS)
 
 
 def _money_type(name: str, kind: str) -> str:
@@ -127,7 +128,7 @@ def _csv_column(name: str, kind: str) -> str:
     if name.endswith("_usd"):
         return f"{_money_text(column, _money_type(name, kind))} as {column}"
     if kind == "VARCHAR":
-        return (f"case when {column} = '' then null when left({column}, 1) in ({TRIGGERS_SQL}) "
+        return (f"case when {column} = '' then null when ascii({column}) in ({TRIGGERS_SQL}) "
                 f"then chr(39) || {column} else {column} end as {column}")
     if kind == "TIMESTAMP WITH TIME ZONE":
         # the instant's microseconds since the epoch as a plain (UTC) timestamp: no time zone library on the way
@@ -166,27 +167,68 @@ def _order_within_month(name: str) -> str:
     return f" order by {', '.join(keys)}" if keys else ""
 
 
-def _fingerprints(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, int, str]]:
-    """(month, rows, the sum of the rows' hashes, every column) per month of `relation`: order does not matter."""
-    return con.execute(f"select period_month, count(*), cast(sum(cast(hash(t) as hugeint)) as varchar) "
-                       f"from {relation} as t group by period_month order by period_month").fetchall()
+# The columns every export carries its period in: one value per month (the file), whatever the row.
+PERIOD_COLUMNS = ("period_month", "period_start_date", "period_end_date", "is_provisional")
+PERIOD_KINDS = frozenset({"VARCHAR", "DATE", "BOOLEAN"})
+
+
+@dataclass(frozen=True)
+class _Month:
+    month: str
+    rows: int
+    fingerprint: str
+    values: dict[str, object]  # period column -> its one value in the month (not null); absent: several, or a null
+
+
+def _fingerprints(con: duckdb.DuckDBPyConnection, relation: str, period: list[str]) -> list[_Month]:
+    """Per month of `relation`: its rows, the sum of the rows' hashes (every column; order does not matter) and the
+    value of each `period` column that has one value in the month, not null."""
+    checks = "".join(f", min({_quoted(c)}), max({_quoted(c)}), count({_quoted(c)})" for c in period)
+    months = []
+    for month, rows, digest, *values in con.execute(
+            f"select period_month, count(*), cast(sum(cast(hash(t) as hugeint)) as varchar){checks} "
+            f"from {relation} as t group by period_month order by period_month").fetchall():
+        one = {c: values[3 * i] for i, c in enumerate(period)
+               if values[3 * i] == values[3 * i + 1] and values[3 * i + 2] == rows}
+        months.append(_Month(month, rows, digest, one))
+    return months
+
+
+def _constants(name: str, columns: list[tuple[str, str]], months: list[_Month]) -> dict[str, str]:
+    """The period columns to leave out of the sort of `months` (their rows, in one temporary table), each with its
+    SQL per month: those with one value, not null, in every month (so the Parquet schema still says "not null"
+    exactly when it did for the stored column), and period_month only when there is one month (else the months
+    are told apart by it)."""
+    order = [key.strip() for key in EXPORT_ORDER[name].split(",")]
+    constants = {}
+    for column, kind in columns:
+        if column in PERIOD_COLUMNS and kind in PERIOD_KINDS and (column not in order or column == "period_month") \
+                and all(column in month.values for month in months):
+            constants[column] = kind
+    if len(months) > 1:
+        constants.pop("period_month", None)
+    if len(constants) == len(columns):  # nothing left to store: keep one
+        constants.pop(columns[0][0])
+    return constants
 
 
 def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[ExportFile]:
     """Write every export table, one Parquet and one CSV file per month, except the months whose rows and files are
     as the last run left them (module docstring); return every month's files, `written` or kept.
 
-    The rows of the months to write are read from the mart once, into a temporary table (with no earlier state for
-    the table: every month, and the fingerprints are taken from it); DuckDB's COPY then writes each month's rows,
-    sorted, as Parquet, and the CSV file from that Parquet file, whose rows are in order already (DuckDB reads a
-    file in its order and keeps it): one sort per month, no row passes through Python. (Sorting into the temporary
-    table instead costs more: the sorted table is read twice, and at 5M rows it spills.) The temporary table is also
-    what keeps the Parquet bytes: DuckDB marks a column REQUIRED in the Parquet schema when the table's statistics
-    say it has no null, which a COPY straight from the view does not know.
+    The rows of the months to write are read from the mart once, sorted, into a temporary table (a small table:
+    read whole, fingerprinted from what was read; the request lines: fingerprinted through the view, then the months
+    that changed read from it); DuckDB's COPY then writes each month's Parquet and CSV files from that table, in its
+    order, on one thread: one sort per run, no row passes through Python. The temporary table is also what keeps
+    the Parquet bytes: DuckDB marks a column REQUIRED in the Parquet schema when the table's statistics say it has no
+    null, which a COPY straight from the view does not know.
 
-    Measured at 5M requests (one month, one more day; CPU s): the month's lines cost about 1.7 to fingerprint, 2.8
-    to read into the temporary table, 10 to sort and write as Parquet and 7 as CSV; the Parquet options do not pay
-    (snappy, the default, is the cheapest: uncompressed 10.3, lz4 10.7, zstd 12.1; row groups of 1M rows 11.4)."""
+    Measured at 5M requests (one month; CPU s, on a shared 2-core machine whose figures vary by a fifth from run to
+    run): the lines cost about 1.5 to fingerprint, 6 to 8 to read and sort (10.5 with the period columns in the
+    sort), 3 to write as Parquet (5 on two threads) and 4.5 to 5.5 as CSV (10 on two threads); a month written
+    again costs 20 to 24 in all, 26 to 30 before (sort while writing the Parquet file, CSV read back from it). The
+    Parquet options do not pay (snappy, the default: about 3.3; uncompressed 3.0 at twice the size, row groups of
+    1M rows 5.5, 30k rows 3.0, parquet_version v2 4.1, no dictionary 3.5)."""
     exports_dir = Path(exports_dir)
     state_path = exports_dir.with_name(STATE_FILE)
     version = _version()
@@ -194,48 +236,63 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[Exp
     months_state: dict[str, dict] = {}
     written: list[ExportFile] = []
     for name in EXPORT_ORDER:
-        rows_table = f"export_{name}"
+        rows_table, sorted_table = f"export_{name}", f"export_{name}_sorted"
         try:
-            # with nothing to compare with (the first run), or a small table: read everything, fingerprint what was
-            # read; else fingerprint the view, then read the months that changed
-            known = name in PER_REQUEST and any(key.startswith(f"{name}/") for key in previous)
-            if not known:
+            columns = con.execute(f"select column_name, column_type from (describe main.{name})").fetchall()
+            # a small table: read it whole, fingerprint what was read; a table with a row per request: fingerprint
+            # the view, then read the months that changed (every month on the first run), sorted
+            whole = name not in PER_REQUEST
+            if whole:
                 con.execute(f"create or replace temp table {rows_table} as select * from main.{name}")
-            months = _fingerprints(con, rows_table if not known else f"main.{name}")
-            to_write, kept = [], []
-            for month, rows, digest in months:
-                path = exports_dir / name / month
+            source = rows_table if whole else f"main.{name}"
+            months = _fingerprints(con, source, [c for c, kind in columns if c in PERIOD_COLUMNS])
+            to_write = []
+            for month in months:
+                path = exports_dir / name / month.month
                 files = (path.with_suffix(".parquet"), path.with_suffix(".csv"))
-                entry = {"rows": rows, "fingerprint": digest, "files": [stat_key(f) for f in files]}
-                if previous.get(f"{name}/{month}") == entry and None not in entry["files"]:
-                    kept.append((month, rows, files))
-                    months_state[f"{name}/{month}"] = entry
+                entry = {"rows": month.rows, "fingerprint": month.fingerprint, "files": [stat_key(f) for f in files]}
+                if previous.get(f"{name}/{month.month}") == entry and None not in entry["files"]:
+                    written.append(ExportFile(name, month.month, month.rows, *files, written=False))
+                    months_state[f"{name}/{month.month}"] = entry
                 else:
-                    to_write.append((month, rows, digest, files))
-            for month, rows, files in kept:
-                written.append(ExportFile(name, month, rows, *files, written=False))
+                    to_write.append((month, files))
             if not to_write:
                 continue
-            if known:
-                months_sql = ", ".join(_literal(month) for month, *_ in to_write)
-                con.execute(f"create or replace temp table {rows_table} as select * from main.{name} "
-                            f"where period_month in ({months_sql})")
-            columns = con.execute(f"select column_name, column_type from (describe {rows_table})").fetchall()
+            # The rows the files are written from, sorted once into a temporary table: every row of a small table,
+            # the months to write of a table with a row per request (its first run: every month; no second copy of
+            # the rows in memory while they are sorted). Its statistics decide which columns the Parquet schema
+            # marks "not null" (those with no null in it), as before. The period columns that hold one value
+            # per month are left out of the sort (at 5M requests a quarter less to carry per row: about 10.5 -> 7
+            # CPU s) and come back as constants, in their place.
+            stored = months if whole else [month for month, _ in to_write]
+            constants = _constants(name, columns, stored)
+            kept = ", ".join(_quoted(column) for column, _ in columns if column not in constants)
+            where = "" if len(stored) == len(months) else \
+                f" where period_month in ({', '.join(_literal(month.month) for month in stored)})"
+            order = _order_within_month(name)
+            if len(stored) > 1:  # each month's rows together, found through the table's zone maps
+                order = " order by period_month" + (", " + order.removeprefix(" order by ") if order else "")
+            con.execute(f"create or replace temp table {sorted_table} as select {kept} from {source}{where}{order}")
             parquet_select = ", ".join(_parquet_column(column, kind) for column, kind in columns)
             csv_select = ", ".join(_csv_column(column, kind) for column, kind in columns)
-            for month, rows, digest, (parquet_path, csv_path) in to_write:
-                parquet = _copy(con, f"select {parquet_select} from {rows_table} where period_month = "
-                                     f"{_literal(month)}{_order_within_month(name)}", parquet_path, "format parquet")
-                # the Parquet file's rows, in its order: the month's rows sorted, money cast as in Parquet already
-                # on one DuckDB thread: its CSV writer on two costs more CPU time in all (at 5M requests 7.3 to 8.3
-                # CPU s for the month's lines, against 6.0 on one, whose wall time was no longer on a busy machine)
+            for month, (parquet_path, csv_path) in to_write:
+                rows_sql = ", ".join(
+                    f"cast({_literal(str(month.values[column]))} as {kind}) as {_quoted(column)}"
+                    if column in constants else _quoted(column) for column, kind in columns)
+                month_rows = f"(select {rows_sql} from {sorted_table}" + (
+                    f" where period_month = {_literal(month.month)})" if len(stored) > 1 else ")")
+                # both files on one DuckDB thread: its Parquet and CSV writers on two cost more CPU time in all (at
+                # 5M requests 5.1 against 3.2 CPU s for Parquet, 10.1 against 5.5 for CSV), the same bytes
                 with duckdb_setting(con, "threads", 1):
-                    csv = _copy(con, f"select {csv_select} from read_parquet({_literal(str(parquet))})", csv_path,
+                    parquet = _copy(con, f"select {parquet_select} from {month_rows}", parquet_path,
+                                    "format parquet")
+                    csv = _copy(con, f"select {csv_select} from {month_rows}", csv_path,
                                 "format csv, header true, delimiter ','")
-                written.append(ExportFile(name, month, rows, parquet, csv))
-                months_state[f"{name}/{month}"] = {"rows": rows, "fingerprint": digest,
-                                                   "files": [stat_key(parquet), stat_key(csv)]}
+                written.append(ExportFile(name, month.month, month.rows, parquet, csv))
+                months_state[f"{name}/{month.month}"] = {"rows": month.rows, "fingerprint": month.fingerprint,
+                                                         "files": [stat_key(parquet), stat_key(csv)]}
         finally:
             con.execute(f"drop table if exists {rows_table}")
+            con.execute(f"drop table if exists {sorted_table}")
     write_text_atomic(state_path, json.dumps({"version": version, "months": months_state}, sort_keys=True))
     return sorted(written, key=lambda f: (list(EXPORT_ORDER).index(f.table), f.month))

@@ -412,3 +412,55 @@ def test_money_and_timestamp_cells_are_the_text_the_code_before_wrote_at_the_edg
     assert now[6] == ("12345678901234567890.123456789012", "123456789012345678901234567890123456.78",
                       "2026-03-08T07:30:00.250000Z")
     assert now[7] == (None, None, None)
+
+
+def test_text_cells_are_the_text_the_code_before_wrote_at_the_edges():
+    """The cheaper formula check (the first character's code point instead of its one-character string) neutralises
+    the same cells as before: every trigger, a trigger after a space or a multi-byte character, the empty text and
+    null."""
+    texts = ["=1+1", "+1", "-2+3", "@SUM(1)", "\tx", "\rx", " =1", "é=1", "😀", "'=1", "", None, "usr_0001", "-",
+             "=", "a=b", '"=1"']
+    with duckdb.connect() as con:
+        con.execute("create table cells (user_id varchar)")
+        con.executemany("insert into cells values (?)", [[text] for text in texts])
+        now = con.execute(f"select {_csv_column('user_id', 'VARCHAR')} from cells order by rowid").fetchall()
+        before = con.execute(
+            f"select {_reference_csv_column('user_id', 'VARCHAR')} from cells order by rowid").fetchall()
+    assert now == before
+    assert [cell for (cell,) in now] == ["'=1+1", "'+1", "'-2+3", "'@SUM(1)", "'\tx", "'\rx", " =1", "é=1", "😀",
+                                         "'=1", None, None, "usr_0001", "'-", "'=", "a=b", '"=1"']
+
+
+def test_two_months_are_byte_for_byte_those_the_code_before_wrote(built_warehouse, tmp_path):
+    """With a second month (a closed one, whose statements have no user without an e-mail, where the running month
+    has one): every file equals the code before's, its Parquet schema (which columns may be null) included."""
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        fix_as_of(con, "2026-11-21")
+        con.execute("""
+            insert into ai_usage_analytics
+            select * replace (request_id || '_october' as request_id, created_at - interval 30 day as created_at)
+            from ai_usage_analytics where user_id = 'usr_past'
+        """)
+        files = write_exports(con, tmp_path / "exports")
+        assert sorted({f.month for f in files}) == ["2026-10", "2026-11"]
+        (tmp_path / "before").mkdir()
+        reference = _reference_exports(con, tmp_path / "before")
+        assert _files(tmp_path / "exports") == reference
+
+        # one more request in the running month: its lines read alone; then one more in each month: both read
+        for when in (["2026-11-21 12:00:00+00"], ["2026-10-20 12:00:00+00", "2026-11-21 13:00:00+00"]):
+            for instant in when:
+                con.execute("""
+                    insert into ai_usage_analytics
+                    select * replace ('req_more_' || ? as request_id, ?::timestamptz as created_at)
+                    from ai_usage_analytics where user_id = 'usr_new' order by request_id limit 1
+                """, [instant, instant])
+            again = write_exports(con, tmp_path / "exports")
+            assert [f.month for f in again if f.table == "user_statement_lines" and f.written] == [
+                instant[:7] for instant in when]
+            (tmp_path / when[-1][11:13]).mkdir()
+            assert _files(tmp_path / "exports") == _reference_exports(con, tmp_path / when[-1][11:13])
+    emails = {month: pq.read_schema(tmp_path / "exports" / "user_statements" / f"{month}.parquet").field("email")
+              for month in ("2026-10", "2026-11")}
+    assert [field.nullable for field in emails.values()] == [True, True]
