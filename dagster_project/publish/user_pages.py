@@ -135,7 +135,7 @@ PAGE_SCRIPT = """
 """
 
 
-# The page: literal text and, between each two pieces, a field (`_page_fields` in Python, `_page_sql` in DuckDB
+# The page: literal text and, between each two pieces, a field (render_user_page in Python, `_page_sql` in DuckDB
 # fill them in the same spelling). No time of generation: an unchanged page stays byte-identical.
 PAGE_PIECES = (
     """<!doctype html>
@@ -402,10 +402,6 @@ def _write_page(path: str, data: bytes, *, exists: bool) -> bool:
     return True
 
 
-def _write_if_changed(path: Path | str, text: str) -> bool:
-    return _write_page(os.fspath(path), text.encode("utf-8"), exists=True)
-
-
 # The columns a page is rendered from (render_user_page): the fingerprint covers exactly these.
 USER_COLUMNS = ("user_id, email, plan, requests, total_tokens, spent_usd, trial_allowance_tokens, trial_tokens_left, "
                 "quota_month, month_tokens, month_spent_usd, monthly_token_quota, monthly_spend_quota_usd")
@@ -543,10 +539,10 @@ def _write_pages(con: duckdb.DuckDBPyConnection, data_dir: Path, folder: Path, k
     present = set(os.listdir(folder))  # one listing, not a stat per user
     to_render = {user_id for user_id, _, fingerprint in fingerprints
                  if previous.get(user_id) != fingerprint or names[user_id] not in present}
-    _write_if_changed(folder / PLOTLY_FILE, get_plotlyjs())
+    base = os.fspath(folder)
+    _write_page(os.path.join(base, PLOTLY_FILE), get_plotlyjs().encode("utf-8"), exists=PLOTLY_FILE in present)
     rewritten = rendered = 0
     order = sorted(to_render)
-    base = os.fspath(folder)
     for start in range(0, len(order), RENDER_BATCH_USERS):
         batch = order[start:start + RENDER_BATCH_USERS]
         pages = _render_batch(con, batch, every=len(batch) == len(fingerprints))
