@@ -40,6 +40,23 @@ def resources_for(data_dir: Path) -> dict:
     return warehouse_resources(data_dir)
 
 
+def copy_dbt_project(folder: Path) -> Path:
+    """A copy of dbt_project, `folder`/dbt_project (without its target, logs and packages), that a test may edit."""
+    copy = folder / "dbt_project"
+    shutil.copytree(Path(dbt_project.project_dir), copy,
+                    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    return copy
+
+
+def run_dbt(project: Path, data_dir: Path, *args: str, timeout: float | None = None) -> None:
+    """`dbt <args>` in the dbt project folder `project` on the warehouse of data_dir; it must succeed (else dbt's
+    output is the assertion's message)."""
+    done = subprocess.run([dbt_executable(), *args, "--profiles-dir", ".", "--quiet"], cwd=project,
+                          env={**os.environ, "AI_USAGE_DATA_DIR": str(data_dir)}, capture_output=True, text=True,
+                          check=False, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+
+
 def dbt_test(data_dir: Path, *select: str, returncode: int = 1, extra: tuple[str, ...] = ()) -> list[dict]:
     """`dbt test --select ...` (and `extra` arguments) on the warehouse in data_dir, which must exit with
     `returncode` (1: some test fails); the results of its run_results.json."""

@@ -17,7 +17,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.dbt.test_incremental import MARTS, ROOT, _dbt, _snapshot, _window, place_files
+from tests.conftest import copy_dbt_project, run_dbt
+from tests.dbt.test_incremental import MARTS, _snapshot, _window, place_files
 
 SEED = Path("seeds") / "model_prices.csv"
 DAY3 = "2026-11-22.jsonl"
@@ -70,7 +71,7 @@ def _full_refresh(project: Path, incremental: Path, data_dir: Path) -> dict:
     """Every model rebuilt from scratch on a copy of the incremental warehouse (the same raw data and seeds)."""
     data_dir.mkdir(exist_ok=True)
     shutil.copyfile(incremental / "warehouse.duckdb", data_dir / "warehouse.duckdb")
-    _dbt(project, data_dir, "run", "--full-refresh")
+    run_dbt(project, data_dir, "run", "--full-refresh")
     return _snapshot(data_dir, TABLES)
 
 
@@ -81,17 +82,15 @@ def _sums(data_dir: Path, sql: str) -> list[tuple]:
 
 @pytest.fixture()
 def project(tmp_path) -> Path:
-    copy = tmp_path / "dbt_project"
-    shutil.copytree(ROOT / "dbt_project", copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    return copy
+    return copy_dbt_project(tmp_path)
 
 
 @pytest.mark.slow
 def test_catalog_changes_applied_incrementally_equal_a_full_refresh(tmp_path, project):
     incremental, full = tmp_path / "incremental", tmp_path / "full"
     place_files(incremental, extra={DAY3: [DAY3_LINE]})
-    _dbt(project, incremental, "seed")
-    _dbt(project, incremental, "build", "--vars", _window("2026-11-20", 3))
+    run_dbt(project, incremental, "seed")
+    run_dbt(project, incremental, "build", "--vars", _window("2026-11-20", 3))
     assert _sums(incremental, "select date::varchar, requests from ai_revenue_analytics order by date") == [
         ("2026-11-20", 7), ("2026-11-21", 4), ("2026-11-22", 1)]
     with (project / SEED).open(newline="") as handle:
@@ -115,7 +114,7 @@ def test_catalog_changes_applied_incrementally_equal_a_full_refresh(tmp_path, pr
         _edit_seed(project, edit)
         # an incremental run of everything for one day, as the next sensor or schedule run does: the seeds, the
         # models and their data tests (the sums of the marts against ai_usage_analytics among them)
-        _dbt(project, incremental, "build", "--vars", _window("2026-11-21"))
+        run_dbt(project, incremental, "build", "--vars", _window("2026-11-21"))
         result = _snapshot(incremental, TABLES)
         expected = _full_refresh(project, incremental, full)
         for table in TABLES:

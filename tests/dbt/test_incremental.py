@@ -19,7 +19,7 @@ import pytest
 
 from dagster_project.project import dbt_executable
 from ingest.warehouse import connect, load_gateway_files, load_users
-from tests.conftest import write_fixture_data
+from tests.conftest import copy_dbt_project, run_dbt, write_fixture_data
 
 ROOT = Path(__file__).resolve().parents[2]
 # The same request id as nothing else; usr_t95 uses 1,000 more trial tokens late on day 1, so on day 2 g08 gets
@@ -41,16 +41,7 @@ VOLATILE = {"updated_at", "priced_at", "costed_at", "loaded_at"}  # when a row w
 @pytest.fixture(scope="module")
 def dbt_copy(tmp_path_factory) -> Path:
     """A copy of the dbt project whose catalog seed the test may change."""
-    copy = tmp_path_factory.mktemp("dbt") / "dbt_project"
-    shutil.copytree(ROOT / "dbt_project", copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    return copy
-
-
-def _dbt(project: Path, data_dir: Path, *args: str) -> None:
-    env = {**os.environ, "AI_USAGE_DATA_DIR": str(data_dir)}
-    done = subprocess.run([dbt_executable(), *args, "--profiles-dir", ".", "--quiet"], cwd=project, env=env,
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    return copy_dbt_project(tmp_path_factory.mktemp("dbt"))
 
 
 def _window(day: str, days: int = 1) -> str:
@@ -102,14 +93,14 @@ def test_incremental_runs_equal_a_full_refresh(tmp_path, dbt_copy):
 
     # A: day by day, as the partitions and the sensor would
     _land(incremental, DAY1)
-    _dbt(dbt_copy, incremental, "seed")
-    _dbt(dbt_copy, incremental, "run", "--vars", _window("2026-11-20"))
+    run_dbt(dbt_copy, incremental, "seed")
+    run_dbt(dbt_copy, incremental, "run", "--vars", _window("2026-11-20"))
     _land(incremental, DAY2)
-    _dbt(dbt_copy, incremental, "run", "--select", "tag:daily+", "--vars", _window("2026-11-21"))
+    run_dbt(dbt_copy, incremental, "run", "--select", "tag:daily+", "--vars", _window("2026-11-21"))
     before_late = _snapshot(incremental)
     g08 = next(row for row in before_late["ai_usage_analytics"] if row[0] == "g08")
     _land(incremental, LATE)  # a late request for day 1
-    _dbt(dbt_copy, incremental, "run", "--select", "tag:daily+", "--vars", _window("2026-11-20"))
+    run_dbt(dbt_copy, incremental, "run", "--select", "tag:daily+", "--vars", _window("2026-11-20"))
     after_late = _snapshot(incremental)
     assert after_late["ai_usage_analytics"] != before_late["ai_usage_analytics"]
     assert [row[0] for row in after_late["unpriced_requests"]] == ["g06"]
@@ -117,16 +108,16 @@ def test_incremental_runs_equal_a_full_refresh(tmp_path, dbt_copy):
     # the catalog learns the held-back model: the next run prices it, with no window at all
     with (dbt_copy / "seeds" / "model_prices.csv").open("a") as seed:
         seed.write(MYSTERY_PRICE)
-    _dbt(dbt_copy, incremental, "seed")
-    _dbt(dbt_copy, incremental, "run")
+    run_dbt(dbt_copy, incremental, "seed")
+    run_dbt(dbt_copy, incremental, "run")
     # re-materializing days already built changes nothing
-    _dbt(dbt_copy, incremental, "run", "--select", "tag:daily+", "--vars", _window("2026-11-20", 2))
+    run_dbt(dbt_copy, incremental, "run", "--select", "tag:daily+", "--vars", _window("2026-11-20", 2))
     result = _snapshot(incremental)
 
     # B: everything at once, from scratch
     _land(full, DAY1, DAY2, LATE)
-    _dbt(dbt_copy, full, "seed")
-    _dbt(dbt_copy, full, "run", "--full-refresh")
+    run_dbt(dbt_copy, full, "seed")
+    run_dbt(dbt_copy, full, "run", "--full-refresh")
     expected = _snapshot(full)
 
     assert result == expected
@@ -159,16 +150,15 @@ def test_a_build_in_pieces_of_created_at_equals_a_build_in_one(tmp_path):
     """A full build whose per-request queries run once per range of days (at most created_at_range_rows rows each,
     whole days packed in order) writes the same rows as one query over everything, and so does the next day's
     incremental run; the ranges are the ones the data asks for."""
-    dbt_copy = tmp_path / "dbt_project"  # the project's own catalog (the module's copy may have learnt a model)
-    shutil.copytree(ROOT / "dbt_project", dbt_copy, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    dbt_copy = copy_dbt_project(tmp_path)  # the project's own catalog (the module's copy may have learnt a model)
     extra = {"more.jsonl": _lines("2026-11-18", 3) + _lines("2026-11-19", 3) + _lines("2026-11-22", 3)}
     one, pieces = tmp_path / "one", tmp_path / "pieces"
     for data_dir in (one, pieces):
         place_files(data_dir, extra)
-        _dbt(dbt_copy, data_dir, "seed")
-    _dbt(dbt_copy, one, "run", "--full-refresh")
+        run_dbt(dbt_copy, data_dir, "seed")
+    run_dbt(dbt_copy, one, "run", "--full-refresh")
     assert "created_at_range_2" not in _compiled(dbt_copy, "ai_usage_analytics")  # the default: one piece
-    _dbt(dbt_copy, pieces, "run", "--full-refresh", "--vars", json.dumps({"created_at_range_rows": 6}))
+    run_dbt(dbt_copy, pieces, "run", "--full-refresh", "--vars", json.dumps({"created_at_range_rows": 6}))
 
     # rows kept for billing per day: 3 (11-18) + 3 (11-19) fit in 6; 11-20 (7), 11-21 (4), 11-22 (3) each start one
     compiled = _compiled(dbt_copy, "ai_usage_analytics")
@@ -188,8 +178,8 @@ def test_a_build_in_pieces_of_created_at_equals_a_build_in_one(tmp_path):
         (data_dir / "raw" / "gateway" / "next.jsonl").write_text(
             "".join(json.dumps(line) + "\n" for line in _lines("2026-11-23", 3)))
         _land(data_dir, "next.jsonl")
-    _dbt(dbt_copy, one, "run")
-    _dbt(dbt_copy, pieces, "run", "--vars", json.dumps({"created_at_range_rows": 6}))
+    run_dbt(dbt_copy, one, "run")
+    run_dbt(dbt_copy, pieces, "run", "--vars", json.dumps({"created_at_range_rows": 6}))
     assert "created_at_range_2" not in _compiled(dbt_copy, "ai_usage_analytics")
     assert "created_at_range_2" not in _compiled(dbt_copy, "int_requests_priced")
     result = _snapshot(pieces, PIECED)

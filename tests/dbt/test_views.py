@@ -8,17 +8,14 @@ it), its fingerprint comment is the same, and dbt reports it UNCHANGED. Changed 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from dagster_project.project import dbt_executable
+from tests.conftest import copy_dbt_project, run_dbt
 
-ROOT = Path(__file__).resolve().parents[2]
 VIEW = "staging.stg_raw__users"
 MARKER = "set by hand: gone when the view is re-created"
 
@@ -26,8 +23,7 @@ MARKER = "set by hand: gone when the view is re-created"
 @pytest.fixture()
 def copies(built_warehouse: Path, tmp_path: Path) -> tuple[Path, Path]:
     """(a copy of the dbt project that the test may edit, a data directory with a copy of the built warehouse)."""
-    project = tmp_path / "dbt_project"
-    shutil.copytree(ROOT / "dbt_project", project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    project = copy_dbt_project(tmp_path)
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     shutil.copyfile(built_warehouse / "warehouse.duckdb", data_dir / "warehouse.duckdb")
@@ -36,12 +32,7 @@ def copies(built_warehouse: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 def _run(project: Path, data_dir: Path, *args: str) -> dict[str, str]:
     """`dbt run` with `args`; {model name: dbt's message} of its run_results.json (models only, not the hooks)."""
-    done = subprocess.run(
-        [dbt_executable(), "run", "--profiles-dir", ".", "--quiet", *args],
-        cwd=project, env={**os.environ, "AI_USAGE_DATA_DIR": str(data_dir)},
-        capture_output=True, text=True, check=False, timeout=300,
-    )
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    run_dbt(project, data_dir, "run", *args, timeout=300)
     results = json.loads((project / "target" / "run_results.json").read_text())["results"]
     return {result["unique_id"].split(".")[-1]: result["message"] for result in results
             if result["unique_id"].startswith("model.")}
