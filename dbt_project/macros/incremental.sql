@@ -218,15 +218,21 @@ to_sum as (
 {%- endmacro %}
 
 {#- A pre-hook of int_billing_quota_crossings: delete the months with a request priced since the last run that have
-    no billed, priced request left (all held back after a catalog change); a full build would not have them. It reads
-    the stored months from the first month with such a request on (a literal: older months are not read). -#}
+    no billed, priced request left (all held back after a catalog change); a full build would not have them. Only a
+    stored month with such a request at or before its last stored one (`last_created_at`) can have lost its requests:
+    when every request priced since comes after it (a new day), the month's stored requests were not priced again
+    and are still billed and priced. Read once when the model is compiled: the first such month (none: nothing to
+    delete, and nothing else is read); the delete then reads the stored months from it on. -#}
 {% macro delete_emptied_quota_months() -%}
     {%- set literal = execute and is_incremental() and model.resource_type != 'unit_test' -%}
     {%- set since = watermark('updated_at', quota_fingerprint_sql() if literal else none) -%}
     {%- if literal -%}
-        {#- read once: the first month with a request priced since the last run (none: nothing to delete) -#}
-        {%- set first = run_query("select cast(min(date_trunc('month', created_at)) as string) from "
-                                  ~ ref('int_requests_charged') ~ " where priced_at > " ~ since).columns[0].values()[0] -%}
+        {%- set first = run_query("select cast(min(kept.month_start_date) as string) from " ~ this ~ " as kept"
+                                  ~ " semi join (select user_id, created_at from " ~ ref('int_requests_charged')
+                                  ~ " where priced_at > " ~ since ~ ") as charged on charged.user_id = kept.user_id"
+                                  ~ " and cast(date_trunc('month', charged.created_at) as date) = kept.month_start_date"
+                                  ~ " and (kept.last_created_at is null or charged.created_at <= kept.last_created_at)"
+                                  ).columns[0].values()[0] -%}
     {%- endif -%}
     {%- if not is_incremental() or (literal and first is none) -%}
         select 1
@@ -236,6 +242,7 @@ to_sum as (
         select 1 from {{ ref('int_requests_charged') }} as charged
         where charged.priced_at > {{ since }} and charged.user_id = kept.user_id
             and cast(date_trunc('month', charged.created_at) as date) = kept.month_start_date
+            and (kept.last_created_at is null or charged.created_at <= kept.last_created_at)
     )
     and not exists (
         select 1 from (
@@ -343,23 +350,25 @@ tokens_before_restart as (
 {#- For int_billing_quota_crossings (`charged`: its CTE of int_requests_charged with month_start_date): CTEs `stored`
     (this table) and `restart` (per month with a request priced since the last run: `sum_from`, where its running
     sums restart, and the stored totals they go on from when every changed request comes after the month's last
-    stored one, `goes_on`), and `billed` (the billed, priced requests to sum, with tokens_before and spend_before).
-    First build or full refresh: every billed, priced request, from 0. -#}
+    stored one, or from 0 when none is stored, `goes_on`), and `billed` (the billed, priced requests to sum, with
+    tokens_before and spend_before). First build or full refresh: every billed, priced request, from 0. -#}
 {% macro quota_restart_ctes(charged) -%}
 {% if is_incremental() -%}
+{%- set since = watermark('updated_at', quota_fingerprint_sql()) -%}
 stored as (
     select * from {{ this }}
 ),
 
 restart as (
-    -- per changed month: sum from the earliest changed request on, starting from the stored totals, or from scratch
-    select changed.*, coalesce(months.last_created_at < changed.reprice_from, false) as goes_on,
+    -- per changed month: sum from the earliest changed request on, starting from the stored totals (none stored:
+    -- from 0, as the month had no billed, priced request before it), or from scratch
+    select changed.*, {{ quota_month_goes_on('months', 'changed') }} as goes_on,
            case when goes_on then changed.reprice_from else changed.month_start_date end as sum_from,
-           case when goes_on then months.month_tokens else 0 end as tokens_before,
-           case when goes_on then months.month_spend_usd else 0 end as spend_before
+           case when goes_on then coalesce(months.month_tokens, 0) else 0 end as tokens_before,
+           case when goes_on then coalesce(months.month_spend_usd, 0) else 0 end as spend_before
     from (
         select user_id, month_start_date, min(created_at) as reprice_from
-        from {{ charged }} where priced_at > {{ watermark('updated_at', quota_fingerprint_sql()) }} group by all
+        from {{ charged }} where priced_at > {{ since }} group by all
     ) as changed
     left join (select distinct user_id, month_start_date, month_tokens, month_spend_usd, last_created_at from stored)
         as months using (user_id, month_start_date)
@@ -371,13 +380,52 @@ billed as (
     inner join restart
         on charged.user_id = restart.user_id and charged.month_start_date = restart.month_start_date
         and charged.created_at >= restart.sum_from
-    where charged.is_billed and charged.has_price and charged.created_at >= (select min(sum_from) from restart)
+    where charged.is_billed and charged.has_price and charged.created_at >= {{ quota_sum_from(since) }}
 ),
 {%- else -%}
 billed as (
     select *, 0 as tokens_before, 0 as spend_before from {{ charged }} where is_billed and has_price
 ),
 {%- endif %}
+{%- endmacro %}
+
+{#- For quota_restart_ctes: whether a changed month's running sums go on from what is stored (`months`: its stored
+    row, `changed`: its earliest changed request, `reprice_from`), i.e. every request of the month before that one
+    is as it was when the row was stored: when the row's last request comes before it, or when no row is stored (a
+    user with a quota stores a row for every month with a billed, priced request, so the month had none before it;
+    a user without one has no row, and the model keeps no month of theirs; a month deleted as emptied had none left). -#}
+{% macro quota_month_goes_on(months, changed) -%}
+    ({{ months }}.user_id is null or {{ months }}.last_created_at < {{ changed }}.reprice_from)
+{%- endmacro %}
+
+{#- For quota_restart_ctes: the earliest `sum_from` of its CTE `restart`, where the scan of the billed requests starts.
+    Read when the model is compiled and written in as a literal, so that DuckDB skips the older row groups (a new
+    day reads the new day, not the month: a subquery is not pushed into the scan); the same expression as `restart`
+    (an earlier bound would do too: the join keeps each month's own `sum_from`), read before the pre-hooks run.
+    Nothing changed: a time after any data. A unit test keeps the subquery. -#}
+{% macro quota_sum_from(since) -%}
+    {%- if execute and model.resource_type != 'unit_test' -%}
+        {%- set query -%}
+            select cast(coalesce(min(case when {{ quota_month_goes_on('months', 'changed') }}
+                                          then changed.reprice_from
+                                          else cast(changed.month_start_date as timestamp) end),
+                                 cast('9999-12-31' as timestamp)) as string)
+            from (
+                select user_id, cast(date_trunc('month', created_at) as date) as month_start_date,
+                       min(created_at) as reprice_from
+                from {{ ref('int_requests_charged') }} where priced_at > {{ since }} group by all
+            ) as changed
+            -- the stored months the model's `stored` will hold: the pre-hook drops the rows of another fingerprint
+            -- (it runs after this is read); a month it deletes as emptied does not go on, stored or not
+            left join (
+                select distinct user_id, month_start_date, last_created_at from {{ this }}
+                where knobs_fingerprint = ({{ quota_fingerprint_sql() }})
+            ) as months using (user_id, month_start_date)
+        {%- endset -%}
+        cast('{{ run_query(query).columns[0].values()[0] }}' as timestamp)
+    {%- else -%}
+        (select min(sum_from) from restart)
+    {%- endif -%}
 {%- endmacro %}
 
 {#- For int_requests_priced (`landed`: the landed requests): the CTE `requests`, the requests to price. Incremental:

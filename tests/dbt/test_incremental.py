@@ -36,6 +36,12 @@ MARTS = {
     "unpriced_requests": "request_id",
 }
 VOLATILE = {"updated_at", "priced_at", "costed_at", "loaded_at"}  # when a row was landed or written
+# the incremental tables behind the billing alerts (each increment reads only the months or users that changed)
+ALERTS = {
+    "int_billing_quota_crossings": "alert_key",
+    "int_billing_trial_ends": "user_id",
+    "billing_alerts": "alert_key",
+}
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +119,7 @@ def test_incremental_runs_equal_a_full_refresh(tmp_path, dbt_copy):
     # re-materializing days already built changes nothing
     run_dbt(dbt_copy, incremental, "run", "--select", "tag:daily+", "--vars", _window("2026-11-20", 2))
     result = _snapshot(incremental)
+    alerts = _snapshot(incremental, ALERTS)
 
     # B: everything at once, from scratch
     _land(full, DAY1, DAY2, LATE)
@@ -121,6 +128,8 @@ def test_incremental_runs_equal_a_full_refresh(tmp_path, dbt_copy):
     expected = _snapshot(full)
 
     assert result == expected
+    assert alerts == _snapshot(full, ALERTS)
+    assert [row[0] for row in alerts["billing_alerts"] if row[0].endswith("pct")] != []  # quota crossings to compare
     rows = {row[0]: row for row in result["ai_usage_analytics"]}
     assert "g06" in rows and result["unpriced_requests"] == []
     assert g08 != rows["g08"]  # the late request changed g08's trial share on the next day

@@ -3,8 +3,10 @@
 -- or none (request_id empty): a row per type for every month of a user whose plan has a quota, with the month's
 -- billed usage so far. Usage counts billed, priced requests only; a user missing from the users export has no plan.
 -- Incremental by user and month, for the months with a request priced since the last run (priced_at): when every new
--- request comes after the month's last stored one (a new day), the running sums go on from the stored totals and a
--- threshold already crossed stays crossed; otherwise (a late request) the month is summed again from its start. A
+-- request comes after the month's last stored one (a new day), the running sums go on from the stored totals (from 0
+-- for a month with none stored) and a threshold already crossed stays crossed, reading the new requests alone (the
+-- scan's start is a literal: macros/incremental.sql, quota_sum_from); otherwise (a late request) the month is summed
+-- again from its start. A
 -- change of the thresholds, the quotas or a user's plan (the fingerprint) recomputes every month.
 {%- set alert_types = quota_alert_types() %}
 {{
