@@ -108,8 +108,10 @@
     created_at and updated_at) in every group (keys: {name: SQL expression}) that has a row updated since this
     model's last run, or a request re-priced since then (one that left `relation` included), so that those groups
     are summed again, whole; on a first run or full refresh, every row. A group left with no rows is deleted by the
-    pre-hook `delete_emptied_groups` (an aggregate cannot emit "no row"). -#}
-{% macro rows_of_changed_groups(relation, keys, fingerprint=none, source=none) -%}
+    pre-hook `delete_emptied_groups` (an aggregate cannot emit "no row"). `utc_days`: every group lies within one UTC
+    day (a key holds the UTC date of created_at), so the rows to read start at the UTC day of the earliest changed
+    row, not two days before it (see earliest_changed_day). -#}
+{% macro rows_of_changed_groups(relation, keys, fingerprint=none, source=none, utc_days=false) -%}
 {%- set names = keys.keys() | list -%}
 {%- set group_columns -%}{% for name in names %}_group_{{ name }}{{ ", " if not loop.last }}{% endfor %}{%- endset -%}
 {% if is_incremental() %}
@@ -145,9 +147,9 @@ to_sum as (
             {{ expr }} as _group_{{ name }}{{ "," if not loop.last }}
             {%- endfor %}
         from {{ relation }}
-        -- a group's day starts at most two days before its earliest changed row (any time zone): only the rows of
-        -- those days are read and keyed
-        where created_at >= {{ earliest_changed_day(fingerprint, source) }}
+        -- a group's day starts at most two days before its earliest changed row (any time zone; a UTC day: on
+        -- that row's day): only the rows of those days are read and keyed
+        where created_at >= {{ earliest_changed_day(fingerprint, source, utc_days) }}
     ) as keyed
     semi join touched using ({{ group_columns }})
 ),
@@ -164,21 +166,26 @@ to_sum as (
     keep its old sums for ever; a full refresh would not have it. `where` narrows `source_model` to the rows the
     aggregate sums (an intermediate aggregate reads int_requests_trial_applied, never a mart). `date_key`: the key
     holding the group's day (a date of created_at, in any time zone); with `fingerprint`, the delete then reads only
-    the stored groups from the day of its two-day margin on (a group of a re-priced request is never older). -#}
+    the stored groups from the day of its two-day margin on (a group of a re-priced request is never older).
+    When `source_model` is int_requests_trial_applied itself (narrowed by `where`), only a group with a re-priced
+    request that `where` now leaves out can be empty: each row the group had was a request `where` kept, which can
+    leave only by being priced again. A new day whose requests are all kept then deletes nothing and reads nothing
+    more. -#}
 {% macro delete_emptied_groups(source_model, keys, where=none, fingerprint=none, date_key=none) -%}
     {%- set literal = fingerprint is not none and execute and is_incremental() and model.resource_type != 'unit_test' -%}
+    {%- set left_out = " and not coalesce((" ~ where ~ "), false)" if where and source_model == 'int_requests_trial_applied' else "" -%}
     {%- if literal -%}
-        {#- read once: when no request was re-priced since the last run, there is nothing to delete -#}
+        {#- read once: when no request was re-priced since the last run (or none left out), there is nothing to delete -#}
         {%- set since = watermark('updated_at', fingerprint) -%}
         {%- set first = run_query("select cast(min(created_at) - interval 2 day as string) from "
-                                  ~ ref('int_requests_trial_applied') ~ " where priced_at > " ~ since).columns[0].values()[0] -%}
+                                  ~ ref('int_requests_trial_applied') ~ " where priced_at > " ~ since ~ left_out).columns[0].values()[0] -%}
     {%- endif -%}
     {%- if literal and first is none -%}
         select 1
     {%- elif is_incremental() -%}
     delete from {{ this }} as kept
     where {% if literal and date_key %}kept.{{ date_key }} >= cast(cast('{{ first }}' as timestamp) as date) and {% endif %}exists (
-        select 1 from ({{ repriced_requests_since_watermark(fingerprint) }}) as repriced
+        select 1 from ({{ repriced_requests_since_watermark(fingerprint) }}{{ left_out }}) as repriced
         where true
         {%- for name, expr in keys.items() %}
             and {{ expr }} = kept.{{ name }}
@@ -189,7 +196,7 @@ to_sum as (
         select 1 from (
             select * from {{ ref(source_model) }}
             where {% if where %}({{ where }}) and {% endif %}created_at >= {% if literal %}cast('{{ first }}' as timestamp){% else %}(
-                select min(created_at) - interval 2 day from ({{ repriced_requests_since_watermark() }})
+                select min(created_at) - interval 2 day from ({{ repriced_requests_since_watermark() }}{{ left_out }})
             ){% endif %}
         ) as remaining
         where true
@@ -494,15 +501,16 @@ requests {{ cte_inlined() }} (
 {%- endmacro %}
 
 {#- For rows_of_changed_groups: two days before the earliest request changed since this model's last run (a request
-    re-priced since then, or, with `source`, a row of that model written since then: its updated_at). With
+    re-priced since then, or, with `source`, a row of that model written since then: its updated_at), or with
+    `utc_days` the start of its UTC day (a group of one UTC day holds no row before it). With
     `fingerprint` (see watermark) it is read when the model is compiled and written in as a literal, so that DuckDB
     prunes the scan with it (nothing changed: a day after any data, so nothing is read); else a subquery over
     `changed`. -#}
-{% macro earliest_changed_day(fingerprint=none, source=none) -%}
+{% macro earliest_changed_day(fingerprint=none, source=none, utc_days=false) -%}
     {%- if fingerprint is not none and execute and is_incremental() and model.resource_type != 'unit_test' -%}
         {%- set since = watermark('updated_at', fingerprint) -%}
         {%- set query -%}
-            select cast(coalesce(min(created_at), cast('9999-12-31' as timestamp)) - interval 2 day as string) from (
+            select cast({{ "date_trunc('day', " if utc_days }}coalesce(min(created_at), cast('9999-12-31' as timestamp)) - interval {{ 0 if utc_days else 2 }} day{{ ")" if utc_days }} as string) from (
                 {%- if source %}
                 select created_at from {{ source }} where updated_at > {{ since }} union all
                 {%- endif %}
@@ -510,6 +518,8 @@ requests {{ cte_inlined() }} (
             )
         {%- endset -%}
         cast('{{ run_query(query).columns[0].values()[0] }}' as timestamp)
+    {%- elif utc_days -%}
+        (select date_trunc('day', min(created_at)) from changed)
     {%- else -%}
         (select min(created_at) - interval 2 day from changed)
     {%- endif -%}

@@ -18,14 +18,15 @@ import duckdb
 import pytest
 
 from tests.conftest import copy_dbt_project, run_dbt
-from tests.dbt.test_incremental import MARTS, _snapshot, _window, place_files
+from tests.dbt.test_incremental import ALERTS, MARTS, _snapshot, _window, place_files
 
 SEED = Path("seeds") / "model_prices.csv"
 DAY3 = "2026-11-22.jsonl"
 DAY3_LINE = {"id": "az-3", "created_at": "2026-11-22T09:00:00Z", "user_id": "usr_az",
              "model": "azure/crowe-logic-assistant", "status_code": 200, "native_tokens_prompt": 2000,
              "native_tokens_completion": 300}
-TABLES = {**MARTS, "int_model_usage_daily": "model, user_id, created_date"}
+TABLES = {**MARTS, "int_model_usage_daily": "model, user_id, created_date",
+          "int_pricing_policy_daily": "scenario, date", **ALERTS}
 
 
 def _edit_seed(project: Path, edit) -> None:

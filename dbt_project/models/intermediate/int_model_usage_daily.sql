@@ -31,7 +31,8 @@ with requests {{ cte_inlined() }} (
     where {{ is_kept_for_billing() }}
 ),
 
-{{ rows_of_changed_groups('requests', group_keys, policy_fingerprint) }}
+{#- a group is of one UTC day: an increment reads from the earliest changed row's day on, not two days before -#}
+{{ rows_of_changed_groups('requests', group_keys, policy_fingerprint, utc_days=true) }}
 
 final as (
     {%- call(range) union_all_by_created_at(pieces) %}

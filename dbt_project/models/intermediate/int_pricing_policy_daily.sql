@@ -51,7 +51,9 @@ with requests {{ cte_inlined() }} (
     where {{ 'knob_set > 0 and ' if not is_incremental() }}({{ is_kept_for_billing() }})
 ),
 
-{{ rows_of_changed_groups('requests', group_keys, knobs_fingerprint(fingerprint)) }}
+{#- a day of UTC (the default reporting_timezone) is a UTC day: an increment reads from the earliest changed row's day
+    on, not two days before -#}
+{{ rows_of_changed_groups('requests', group_keys, knobs_fingerprint(fingerprint), utc_days=(reporting_timezone() == 'UTC')) }}
 
 policies as (
     -- one row per policy: its name, order and knobs as shown, and the set of knobs that prices it
