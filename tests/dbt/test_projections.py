@@ -7,7 +7,12 @@ scenarios' users: per active user per day that is revenue / (5 x 2).
 
 from __future__ import annotations
 
+import shutil
 from decimal import Decimal as D
+
+import duckdb
+
+from tests.conftest import copy_dbt_project, run_dbt
 
 
 def test_guide_scenarios_take_profit_as_20_percent_of_revenue(con):
@@ -70,3 +75,24 @@ def test_projection_money_columns_are_exact_decimals(con):
         """
     ).fetchall()
     assert kinds == [("DECIMAL(38,12)",)]
+
+
+def test_a_window_shorter_than_the_data_reads_its_own_days(built_warehouse, tmp_path):
+    """projection_window_days 1 on the fixture's two days: the window is 2026-11-21 alone (its first day and last
+    day read when the model compiles; the scan starts at the window), with that day's billed requests only."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    shutil.copyfile(built_warehouse / "warehouse.duckdb", data_dir / "warehouse.duckdb")
+    project = copy_dbt_project(tmp_path)
+    run_dbt(project, data_dir, "run", "--select", "revenue_projections_observed",
+            "--vars", '{"projection_window_days": 1}')
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        rows = connection.execute(
+            "select window_start_date::varchar, window_end_date::varchar, observed_days, observed_active_users,"
+            " observed_messages, model_mix from revenue_projections_observed order by active_users").fetchall()
+        day = connection.execute(
+            "select count(distinct user_id), count(*) from ai_usage_analytics"
+            " where is_billed and created_at >= '2026-11-21' and created_at < '2026-11-22'").fetchone()
+    assert day[1] < 9  # fewer than the two days' 9 billed messages
+    assert {row[:5] for row in rows} == {("2026-11-21", "2026-11-21", 1, day[0], day[1])}
+    assert len(rows) == 3

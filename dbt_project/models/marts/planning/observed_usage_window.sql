@@ -6,15 +6,35 @@
 {%- set window_days = projection_count('projection_window_days') %}
 {%- set top_models = projection_count('projection_top_models') %}
 
+{#- The first and last day in the data, read when the model is compiled and written in as literals: the scan of the
+    window's requests then compares created_at with a constant, which DuckDB pushes into it (it skips the row groups
+    before the window; a subquery would be a join above a scan of every row, and the table read twice). A unit test
+    (or a compile without a warehouse) keeps the subqueries. -#}
+{%- set bounds = none %}
+{%- if execute and model.resource_type != 'unit_test' %}
+    {%- set bounds = run_query("select cast(min(cast(created_at as date)) as string), cast(max(cast(created_at as date)) as string) from "
+                               ~ ref('ai_usage_analytics')).rows[0] %}
+{%- endif %}
+
 with requests as (
     select * from {{ ref('ai_usage_analytics') }}
+    {%- if bounds is not none and bounds[1] is not none %}
+    -- the window's days alone (the same condition as `windowed`, on created_at)
+    where created_at >= cast(cast('{{ bounds[1] }}' as date) - {{ window_days }} + 1 as timestamp)
+    {%- endif %}
 ),
 
 data_bounds as (
+    {%- if bounds is not none %}
+    select
+        cast({{ "'" ~ bounds[0] ~ "'" if bounds[0] is not none else 'null' }} as date) as first_date,
+        cast({{ "'" ~ bounds[1] ~ "'" if bounds[1] is not none else 'null' }} as date) as window_end_date
+    {%- else %}
     select
         min(cast(created_at as date)) as first_date,
         max(cast(created_at as date)) as window_end_date
     from requests
+    {%- endif %}
 ),
 
 window_bounds as (
