@@ -263,6 +263,28 @@ to_sum as (
     {%- endif -%}
 {%- endmacro %}
 
+{#- For int_billing_trial_ends (incremental): per user with a request priced since its last run (`reprice_from`, the
+    earliest), unless the stored end comes before it: whether the user `goes_on` from the stored totals (no end
+    stored, and the stored last billed request before reprice_from, so every billed request before it is in the
+    totals as it was; or no row stored: no request before it), and those totals (0 when none). -#}
+{% macro trial_end_restarts() -%}
+    select restart.user_id, restart.reprice_from,
+        kept.user_id is null
+            or (kept.request_id is null and kept.trial_tokens_so_far is not null
+                and (kept.last_billed_at is null or kept.last_billed_at < restart.reprice_from)) as goes_on,
+        coalesce(kept.trial_tokens_so_far, 0) as trial_tokens_so_far,
+        kept.last_billed_at,
+        coalesce(kept.month_spend_so_far, 0) as month_spend_so_far
+    from (
+        select user_id, min(created_at) as reprice_from
+        from {{ ref('int_requests_charged') }}
+        where priced_at > {{ watermark('updated_at', '') }}
+        group by user_id
+    ) as restart
+    left join {{ this }} as kept on kept.user_id = restart.user_id
+    where kept.created_at is null or kept.created_at >= restart.reprice_from
+{%- endmacro %}
+
 {#- For int_requests_trial_applied (`requests`: the CTE of its narrow input rows): CTEs `to_price` (the rows to price)
     and `tokens_before_restart` (per user, the tokens the user's billed requests before them used). Incremental:
     for every user with a changed request (new, held back and now priced, or in the partition window), the user's

@@ -220,3 +220,64 @@ def test_a_warehouse_built_by_an_older_version_stops_with_what_to_do(built_wareh
         assert con.execute(
             "select count(*), count(costed_at) from intermediate.int_requests_trial_applied"
         ).fetchone() == con.execute("select count(*), count(*) from intermediate.int_requests_priced").fetchone()
+
+
+def _request(request_id: str, created_at: str, user_id: str, prompt: int) -> dict:
+    return {"id": request_id, "created_at": created_at, "user_id": user_id, "model": "anthropic/claude-3.5-sonnet",
+            "status_code": 200, "native_tokens_prompt": prompt, "native_tokens_completion": 0}
+
+
+# Users new to the fixture, one more day at a time: usr_n1's trial starts after a 0-token request charged the minimum
+# and ends on the second day, in the same month; usr_n2's ends on 2026-11-02, the next month; usr_n3's lasts.
+GOING_ON = {
+    "a.jsonl": [_request("n1-0", "2026-10-30T08:00:00Z", "usr_n1", 0),
+                _request("n1-1", "2026-10-30T09:00:00Z", "usr_n1", 60000),
+                _request("n2-1", "2026-10-30T09:00:00Z", "usr_n2", 90000),
+                _request("n3-1", "2026-10-30T09:00:00Z", "usr_n3", 1000)],
+    "b.jsonl": [_request("n1-2", "2026-10-31T08:00:00Z", "usr_n1", 30000),
+                _request("n1-3", "2026-10-31T09:00:00Z", "usr_n1", 30000),
+                _request("n1-4", "2026-10-31T10:00:00Z", "usr_n1", 5000),
+                _request("n3-2", "2026-10-31T09:00:00Z", "usr_n3", 2000)],
+    "c.jsonl": [_request("n2-2", "2026-11-02T08:00:00Z", "usr_n2", 20000),
+                _request("n3-3", "2026-11-02T09:00:00Z", "usr_n3", 3000)],
+}
+
+
+@pytest.mark.slow
+def test_trial_ends_going_on_from_the_stored_totals_equal_a_full_refresh(tmp_path):
+    """One more day at a time (a.jsonl, then b.jsonl, then c.jsonl, each after a build): int_billing_trial_ends goes
+    on from each user's stored totals, reading the new requests alone (no user is computed again from all of their
+    requests), and ends, trial tokens, month spends and the stored totals equal a full refresh's."""
+    project = copy_dbt_project(tmp_path)
+    incremental, full = tmp_path / "incremental", tmp_path / "full"
+    write_fixture_data(incremental)
+    for name, lines in GOING_ON.items():
+        (incremental / "raw" / "gateway" / name).write_text("".join(json.dumps(line) + "\n" for line in lines))
+    _land(incremental, DAY1, DAY2, "a.jsonl")
+    run_dbt(project, incremental, "seed")
+    run_dbt(project, incremental, "run")
+    for name in ("b.jsonl", "c.jsonl"):
+        _land(incremental, name)
+        run_dbt(project, incremental, "run")
+        assert "(no user is computed again from all of their requests)" in _compiled(project, "int_billing_trial_ends")
+    result = _snapshot(incremental, ALERTS)
+    full.mkdir()
+    shutil.copyfile(incremental / "warehouse.duckdb", full / "warehouse.duckdb")
+    run_dbt(project, full, "run", "--full-refresh")
+    assert result == _snapshot(full, ALERTS)
+    with duckdb.connect(str(incremental / "warehouse.duckdb"), read_only=True) as con:
+        ends = con.execute(
+            "select user_id, request_id, used_tokens, month_start_date::varchar, coalesce(used_spend_usd > 0, false),"
+            " trial_tokens_so_far, last_billed_at::varchar from intermediate.int_billing_trial_ends"
+            " where user_id in ('usr_n1', 'usr_n2', 'usr_n3') order by user_id").fetchall()
+        spends = con.execute(
+            "select user_id, sum(user_charge_usd) from ai_usage_analytics where user_id in ('usr_n1', 'usr_n2')"
+            " and request_id not in ('n1-4') group by user_id order by user_id").fetchall()
+        used = con.execute("select user_id, used_spend_usd from intermediate.int_billing_trial_ends where user_id in"
+                           " ('usr_n1', 'usr_n2') order by user_id").fetchall()
+    assert ends == [("usr_n1", "n1-3", 100000, "2026-10-01", True, None, None),
+                    ("usr_n2", "n2-2", 100000, "2026-11-01", True, None, None),
+                    ("usr_n3", None, None, None, False, 6000, "2026-11-02 09:00:00")]
+    # the month's spend up to the end: usr_n1's with n1-0's minimum charge (the stored month's spend went on),
+    # usr_n2's of November alone
+    assert used == spends and used[0][1] > 0
