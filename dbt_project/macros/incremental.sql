@@ -266,8 +266,12 @@ to_sum as (
 {#- For int_billing_trial_ends (incremental): per user with a request priced since its last run (`reprice_from`, the
     earliest), unless the stored end comes before it: whether the user `goes_on` from the stored totals (no end
     stored, and the stored last billed request before reprice_from, so every billed request before it is in the
-    totals as it was; or no row stored: no request before it), and those totals (0 when none). -#}
+    totals as it was; or no row stored: no request before it), and those totals (0 when none). A table stored
+    before it kept these totals (an upgrade) has none: that run computes every user from all of their requests, as
+    a full refresh would (it adds the columns: on_schema_change), and later runs go on. -#}
 {% macro trial_end_restarts() -%}
+    {%- set stored = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+    {%- if 'trial_tokens_so_far' in stored and 'last_billed_at' in stored and 'month_spend_so_far' in stored %}
     select restart.user_id, restart.reprice_from,
         kept.user_id is null
             or (kept.request_id is null and kept.trial_tokens_so_far is not null
@@ -283,6 +287,13 @@ to_sum as (
     ) as restart
     left join {{ this }} as kept on kept.user_id = restart.user_id
     where kept.created_at is null or kept.created_at >= restart.reprice_from
+    {%- else %}
+    -- stored before the totals: every user computed again from all of their requests, once
+    select user_id, min(created_at) as reprice_from, false as goes_on, 0 as trial_tokens_so_far,
+        cast(null as timestamp) as last_billed_at, cast(0 as decimal(38, 12)) as month_spend_so_far
+    from {{ ref('int_requests_charged') }}
+    group by user_id
+    {%- endif %}
 {%- endmacro %}
 
 {#- For int_requests_trial_applied (`requests`: the CTE of its narrow input rows): CTEs `to_price` (the rows to price)

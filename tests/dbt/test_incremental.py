@@ -244,10 +244,13 @@ GOING_ON = {
 
 
 @pytest.mark.slow
-def test_trial_ends_going_on_from_the_stored_totals_equal_a_full_refresh(tmp_path):
+@pytest.mark.parametrize("stored_before_the_totals", [False, True])
+def test_trial_ends_going_on_from_the_stored_totals_equal_a_full_refresh(tmp_path, stored_before_the_totals):
     """One more day at a time (a.jsonl, then b.jsonl, then c.jsonl, each after a build): int_billing_trial_ends goes
     on from each user's stored totals, reading the new requests alone (no user is computed again from all of their
-    requests), and ends, trial tokens, month spends and the stored totals equal a full refresh's."""
+    requests), and ends, trial tokens, month spends and the stored totals equal a full refresh's. A table stored
+    before it kept the totals (an upgrade: the columns dropped after the first build) is computed from all of every
+    user's requests once, the columns added, and gives the same."""
     project = copy_dbt_project(tmp_path)
     incremental, full = tmp_path / "incremental", tmp_path / "full"
     write_fixture_data(incremental)
@@ -256,10 +259,17 @@ def test_trial_ends_going_on_from_the_stored_totals_equal_a_full_refresh(tmp_pat
     _land(incremental, DAY1, DAY2, "a.jsonl")
     run_dbt(project, incremental, "seed")
     run_dbt(project, incremental, "run")
+    if stored_before_the_totals:
+        with duckdb.connect(str(incremental / "warehouse.duckdb")) as con:
+            for column in ("trial_tokens_so_far", "last_billed_at", "month_spend_so_far"):
+                con.execute(f"alter table intermediate.int_billing_trial_ends drop column {column}")
     for name in ("b.jsonl", "c.jsonl"):
         _land(incremental, name)
         run_dbt(project, incremental, "run")
-        assert "(no user is computed again from all of their requests)" in _compiled(project, "int_billing_trial_ends")
+        going_on_alone = "(no user is computed again from all of their requests)" in _compiled(
+            project, "int_billing_trial_ends")
+        # the first run after the upgrade computes every user from all of their requests, once
+        assert going_on_alone == (not stored_before_the_totals or name == "c.jsonl")
     result = _snapshot(incremental, ALERTS)
     full.mkdir()
     shutil.copyfile(incremental / "warehouse.duckdb", full / "warehouse.duckdb")

@@ -23,7 +23,6 @@
 {%- set goes_on_from = none %}
 {%- set recompute_any = true %}
 {%- if is_incremental() %}
-    {{- require_stored_columns(['trial_tokens_so_far', 'last_billed_at', 'month_spend_so_far']) }}
     {%- if execute and model.resource_type != 'unit_test' %}
         {#- read once when the model compiles: whether any user is computed again from all of their requests, and
             where the reading of the users that go on starts (a literal: DuckDB skips the older row groups) -#}
