@@ -22,7 +22,7 @@ with requests {{ cte_inlined() }} (
     select * from {{ ref('ai_usage_analytics') }}
 ),
 
-{{ rows_of_changed_groups('requests', group_keys, knobs_fingerprint({'reporting_timezone': reporting_timezone()}), ref('ai_usage_analytics')) }}
+{{ rows_of_changed_groups('requests', group_keys, knobs_fingerprint({'reporting_timezone': reporting_timezone()}), ref('ai_usage_analytics'), utc_days=(reporting_timezone() == 'UTC')) }}
 
 final as (
     select
