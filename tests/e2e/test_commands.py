@@ -107,6 +107,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _as_from_a_shell() -> None:
+    """In the child before it runs make: the signal state of a command started from a shell (SIGTERM and SIGINT
+    handled as by default, none blocked). A process started from a background job or by a harness may inherit
+    SIGTERM or SIGINT ignored, and GNU make keeps a signal ignored at its start ignored: it would then neither stop
+    nor pass the SIGTERM on to `dagster_project.dev`."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
 def _cmdline(pid: int) -> str:
     try:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -125,7 +135,8 @@ def test_make_dev_stops_cleanly(tmp_path, how):
     data_dir = write_fixture_data(tmp_path / "data")
     port = _free_port()
     make = subprocess.Popen(["make", "-s", "dev", f"ARGS=--port {port}"], cwd=PROJECT, env=_env(data_dir),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=_as_from_a_shell)
     try:
         deadline = time.monotonic() + 240
         while True:
