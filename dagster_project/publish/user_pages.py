@@ -19,8 +19,9 @@ as it is, unread. The state is written after the pages: a run killed half-way re
 marts are views (user_spending_daily builds every user's spine of days), so a run reads each of them once, into a
 temporary table that the fingerprints and every batch of pages read.
 
-A new day changes every user's page (each shows every day), so a run often renders them all: each page is built
-whole by one DuckDB query (`_page_sql`: the header, the alerts, the table's rows and the chart's JSON) in the
+A new day changes the page of every user with a request that day (a page runs to its user's last day, and that
+day's partial-day flag is in the fingerprint); a new month, or a change of the template, every page. Each page is
+built whole by one DuckDB query (`_page_sql`: the header, the alerts, the table's rows and the chart's JSON) in the
 spelling of the Python helpers (`usd`, `usd_exact`, `_percent`, `{:,}`, html.escape, json.dumps); Python encodes
 and writes the files. Where a part of a page is NULL (a NULL figure, which Python spells its own way) or past the
 range in which the SQL's percentages are exactly Python's, the SQL gives no page and render_user_page renders it.

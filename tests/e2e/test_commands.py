@@ -7,6 +7,7 @@ instance are deleted at the end. Every command is bounded in time."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -130,6 +131,21 @@ def _processes_with(marker: str) -> list[int]:
             if entry.name.isdigit() and marker in _cmdline(int(entry.name))]
 
 
+def _processes_of(data_dir: Path) -> list[int]:
+    """Every process started for this test, whatever its command line or process group (dagster dev's daemon and
+    code servers included): those whose environment holds the test's AI_USAGE_DATA_DIR."""
+    marker = f"AI_USAGE_DATA_DIR={data_dir}".encode() + b"\0"
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker in (entry / "environ").read_bytes() + b"\0":
+                    pids.append(int(entry.name))
+            except OSError:  # gone, or not ours
+                pass
+    return pids
+
+
 @pytest.mark.parametrize("how", ["SIGINT to the group (Ctrl-C)", "SIGTERM to make"])
 def test_make_dev_stops_cleanly(tmp_path, how):
     data_dir = write_fixture_data(tmp_path / "data")
@@ -160,14 +176,18 @@ def test_make_dev_stops_cleanly(tmp_path, how):
         except subprocess.TimeoutExpired:
             alive = {pid: _cmdline(pid)[:200] for pid in _processes_with("dagster")}
             pytest.fail(f"make dev did not stop within 120 s; still running: {alive}")
-        time.sleep(1)
-        assert _processes_with(f"--port {port}") == [], output
+        # dagster dev's daemon and code servers stop with it (give them a few seconds to exit)
+        deadline = time.monotonic() + 15
+        while _processes_of(data_dir) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert {pid: _cmdline(pid)[:200] for pid in _processes_of(data_dir)} == {}, output
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=2).close()
         assert f"Dagster UI on http://127.0.0.1:{port}" in output
         assert "stopping the Dagster UI" in output
     finally:
-        for pid in _processes_with(f"--port {port}"):
-            os.kill(pid, signal.SIGKILL)
+        for pid in {*_processes_with(f"--port {port}"), *_processes_of(data_dir)}:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
