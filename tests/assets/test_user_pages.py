@@ -330,3 +330,37 @@ def test_the_pages_are_byte_for_byte_the_pages_rendered_in_python_before(pages, 
         user_pages._read_marts(con)
         in_sql = [page is not None for _, page in con.execute(user_pages._page_sql("")).fetchall()]
     assert (len(in_sql), in_sql.count(False)) == (60, 27)
+
+
+def test_a_batch_whose_range_misses_users_is_rendered_by_their_ids(tmp_path, monkeypatch):
+    """A batch is read by its range of ids first (`between` its least and greatest id by Python's order), then by
+    the ids alone when the range left users out: here a connection whose strings compare without case, where
+    `usr_000` is outside the range `USR_001`..`usr_006`. Every page is still the page rendered in one batch."""
+    from dagster_project.publish import user_pages
+
+    marts = tmp_path / "marts.duckdb"
+    _hostile_marts(marts)
+    with duckdb.connect(str(marts)) as con:
+        for table in ("user_spending", "user_spending_daily", "user_alerts"):
+            con.execute(f"update {table} set user_id = upper(user_id) where user_id in ('usr_001', 'usr_003')")
+    one, batched = tmp_path / "one", tmp_path / "batched"
+    for data in (one, batched):
+        data.mkdir()
+        (data / "user_pages.key").write_text("6b" * 32)
+    with duckdb.connect(str(marts), read_only=True) as con:
+        expected = user_pages.write_user_pages(con, one)
+    filters = []
+    page_sql = user_pages._page_sql
+    monkeypatch.setattr(user_pages, "_page_sql", lambda only: filters.append(only) or page_sql(only))
+    monkeypatch.setattr(user_pages, "RENDER_BATCH_USERS", 7)
+    with duckdb.connect(str(marts), read_only=True) as con:
+        con.execute("set default_collation = 'nocase'")
+        written = user_pages.write_user_pages(con, batched)
+    assert (written.pages, written.rendered) == (expected.pages, expected.rendered) == (60, 60)
+    by_ids = "where user_id in (select unnest($users))"
+    assert filters.count(by_ids) == 1, filters  # the first batch only: its range misses usr_000
+    assert len([f for f in filters if "between" in f]) == 9  # 60 users: 9 batches of at most 7, each by range
+    files = sorted(p.name for p in (one / "user_pages").iterdir())
+    assert sorted(p.name for p in (batched / "user_pages").iterdir()) == files
+    for name in files:
+        assert (batched / "user_pages" / name).read_bytes() == (one / "user_pages" / name).read_bytes(), name
