@@ -58,9 +58,15 @@
     test checks the mart's key too (unique; and not null, as a row whose key is null matches no request). scoped:
     compare only the groups the last runs wrote (latest_written_groups, macros/test_scope.sql), unless the mart and
     ai_usage_analytics were each written at once (a full build: is_one_write), where that is every group; otherwise
-    every group. -#}
-{% macro mart_equals_request_sums(mart, keys, measures, scoped=true) -%}
+    every group. few_groups (unscoped only): a mart of a few dozen groups (model_popularity): each side is summed by
+    its own aggregate and the two joined by key (full join: a group missing on either side is kept), the same rows
+    as the one aggregate at less cost (one more day at 5M: 1.2 -> 0.9 CPU s; the requests' aggregate then carries no
+    mart rows and no filters). A group whose key is null is then two rows, one per side, each failing. -#}
+{% macro mart_equals_request_sums(mart, keys, measures, scoped=true, few_groups=false) -%}
 {%- set scoped = scoped and not is_one_write(mart) -%}
+{%- if few_groups and not scoped -%}
+{{ mart_equals_request_sums_by_join(mart, keys, measures) }}
+{%- else -%}
 {%- set key_names = keys.keys() | join(', ') -%}
 {%- set per_request = {'requests': '1', 'billed_requests': 'case when is_billed then 1 else 0 end',
                        'failed_requests': 'case when is_billed then 0 else 1 end', 'users': 'null'} -%}
@@ -119,6 +125,57 @@ from compared
 {%- if scoped %}
 semi join touched using ({{ key_names }})
 {%- endif %}
+where mart_rows <> 1
+{%- for name in names %}
+    or {{ name }} is distinct from {{ name }}_in_mart
+{%- endfor %}
+{%- endif %}
+{%- endmacro %}
+
+{#- mart_equals_request_sums with few_groups: the requests summed per key (request_sums), the mart's rows summed
+    (and counted) per key, full-joined by key; the same columns and failing groups (mart_rows 0 for a group the mart
+    lacks). -#}
+{% macro mart_equals_request_sums_by_join(mart, keys, measures) -%}
+{%- set key_names = keys.keys() | list -%}
+{%- set names = [] -%}
+{%- for measure in measures -%}
+    {%- do names.append(measure if measure is string else measure[0]) -%}
+{%- endfor -%}
+with from_requests as (
+    select
+        {%- for name, expr in keys.items() %}
+        {{ expr }} as {{ name }},
+        {%- endfor %}
+        {{ request_sums(measures) }}
+    from {{ ref('ai_usage_analytics') }}
+    group by {{ key_names | join(', ') }}
+),
+
+in_mart as (
+    select
+        {{ key_names | join(', ') }},
+        {%- for name in names %}
+        sum({{ name }}) as {{ name }}_in_mart,
+        {%- endfor %}
+        count(*) as mart_rows
+    from {{ ref(mart) }}
+    group by {{ key_names | join(', ') }}
+),
+
+compared as (
+    select
+        {{ key_names | join(', ') }},
+        {%- for name in names %}
+        from_requests.{{ name }},
+        in_mart.{{ name }}_in_mart,
+        {%- endfor %}
+        coalesce(in_mart.mart_rows, 0) as mart_rows
+    from from_requests
+    full join in_mart using ({{ key_names | join(', ') }})
+)
+
+select *
+from compared
 where mart_rows <> 1
 {%- for name in names %}
     or {{ name }} is distinct from {{ name }}_in_mart

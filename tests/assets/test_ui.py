@@ -35,9 +35,9 @@ def test_every_check_has_a_description(graph):
     assert len(specs) > 30  # the dbt tests (one per table: row_checks) and the Dagster checks (the number changes)
     assert [spec.key for spec in specs if not (spec.description or "").strip()] == []
     by_name = {spec.name: spec.description for spec in specs}
-    assert by_name["user_spending_row_checks"] == (
-        "dbt test: every row meets each condition: user_id_unique, user_id_not_null. Otherwise it fails the build "
-        "(severity error). SQL: dbt_project/models/marts/reporting/_reporting__models.yml."
+    assert by_name["ai_revenue_analytics_row_checks"] == (
+        "dbt test: every row meets each condition: date_unique, date_not_null. Otherwise it fails the build "
+        "(severity error). SQL: dbt_project/models/marts/billing/_billing__models.yml."
     )
     assert by_name["assert_pricing_dimensions_add_up_to_every_request"] == (  # a singular test: its leading comment
         "dbt test: Each dimension of pricing_dimension_usage adds up to every request of ai_usage_analytics, to the "

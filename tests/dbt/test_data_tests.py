@@ -20,6 +20,8 @@ DBT_DIR = Path(dbt_project.project_dir)
 # The views whose key tests were dropped as covered by the tests of what they read (their yml says which), and the
 # key each still has: one row per key on good data.
 VIEWS_WITHOUT_TESTS_OF_THEIR_OWN = {
+    "report_daily": ("date",),
+    "user_spending": ("user_id",),
     "user_spending_daily": ("user_id", "date"),
     "trial_usage_daily": ("date",),
     "user_statements": ("period_month", "user_id"),
@@ -95,6 +97,7 @@ def test_the_views_without_tests_of_their_own_repeat_a_key_only_when_a_tested_in
         assert con.execute("select count(*) from user_statements where user_id = ?", [user]).fetchone()[0] == 2 * (
             con.execute("select count(distinct period_month) from user_statements where user_id = ?",
                         [user]).fetchone()[0])
+        assert con.execute("select count(*) from user_spending where user_id = ?", [user]).fetchone()[0] == 2
     results = dbt_test(tmp_path, "users,test_type:data", "ai_usage_analytics,test_type:data")
     assert _failed(results) == {"unique_users_id": 1, "ai_usage_analytics_row_checks": 1}
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:

@@ -416,28 +416,31 @@ def test_the_request_sum_tests_compare_the_groups_an_increment_wrote(built_wareh
 
 
 def test_row_checks_on_views_computed_once_still_fail_on_bad_rows(built_warehouse: Path, tmp_path: Path):
-    """row_checks with `materialize` (the views report_daily and monthly_revenue_by_model, computed once for every
-    check) fail as the inlined ones do: a day listed twice fails date_unique (both rows), a month and model whose
-    list charges fall below the provider cost fails markup_before_trial_non_negative."""
+    """row_checks with `materialize` (the view monthly_revenue_by_model, computed once for every check) fail as the
+    inlined ones do: a month and model listed twice fails the unique combination (both rows), a month and model
+    whose list charges fall below the provider cost fails markup_before_trial_non_negative."""
     shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
-        day = con.execute("select min(date) from report_daily").fetchone()[0]
-        con.execute("alter view report_daily rename to report_daily_as_built")
-        con.execute("create view report_daily as select * from report_daily_as_built union all "
-                    f"select * from report_daily_as_built where date = date '{day}'")
         request, model = con.execute("select request_id, model from ai_usage_analytics where is_billed "
                                      "order by request_id limit 1").fetchone()
+        # a group of another model listed twice
+        month, twice = con.execute("select period_month, model from monthly_revenue_by_model where model <> ? "
+                                   "order by all limit 1", [model]).fetchone()
+        con.execute("alter view monthly_revenue_by_model rename to monthly_revenue_by_model_as_built")
+        con.execute("create view monthly_revenue_by_model as select * from monthly_revenue_by_model_as_built "
+                    "union all select * from monthly_revenue_by_model_as_built "
+                    f"where period_month = '{month}' and model = '{twice}'")
         # $1 off the list charge and so off the trial credit (profit stays markup less trial credit): the month's
         # markup before the trial, cents in the fixture, turns negative
         con.execute("update ai_usage_analytics set list_charge_usd = list_charge_usd - 1, "
                     "trial_credit_usd = trial_credit_usd - 1 where request_id = ?", [request])
-    tests = ("report_daily_row_checks", "monthly_revenue_by_model_row_checks")
-    results = dbt_test(tmp_path, *tests)
-    assert {r["unique_id"].split(".")[2]: r["failures"] for r in results if r["status"] == "fail"} == {
-        "report_daily_row_checks": 2, "monthly_revenue_by_model_row_checks": 1}
+    test = "monthly_revenue_by_model_row_checks"
+    results = dbt_test(tmp_path, test)
+    assert {r["unique_id"].split(".")[2]: r["failures"] for r in results if r["status"] == "fail"} == {test: 3}
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
-        assert "as materialized" in compiled_test(tmp_path, tests[0])
-        assert con.execute(f"select failed_check, date from ({compiled_test(tmp_path, tests[0])})").fetchall() == [
-            ("date_unique", day), ("date_unique", day)]
-        assert con.execute(f"select failed_check, model from ({compiled_test(tmp_path, tests[1])})").fetchall() == [
-            ("markup_before_trial_non_negative", model)]
+        assert "as materialized" in compiled_test(tmp_path, test)
+        assert con.execute(f"select failed_check, model from ({compiled_test(tmp_path, test)}) "
+                           "order by all").fetchall() == [
+            ("markup_before_trial_non_negative", model),
+            ("period_month_provider_model_unique_combination", twice),
+            ("period_month_provider_model_unique_combination", twice)]

@@ -6,5 +6,6 @@
     'model_popularity',
     {'model': 'model'},
     ['requests', 'users', 'total_tokens', 'provider_cost_usd', 'user_charge_usd', 'markup_usd'],
-    scoped=false
+    scoped=false,
+    few_groups=true
 ) }}
