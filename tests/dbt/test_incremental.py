@@ -196,6 +196,24 @@ def test_a_build_in_pieces_of_created_at_equals_a_build_in_one(tmp_path):
     assert len(result["ai_usage_analytics"]) == 23
 
 
+def test_request_ids_are_stored_uncompressed_in_the_per_request_tables(built_warehouse: Path):
+    """The per-request tables declare request_id `using compression uncompressed` (meta uncompressed_columns,
+    macros/uncompressed_columns.sql), with the types a plain `create table as` gives and, where the model has a
+    contract, its constraints; the other columns keep DuckDB's choice."""
+    with duckdb.connect(str(built_warehouse / "warehouse.duckdb"), read_only=True) as con:
+        ddl = dict(con.execute(
+            "select schema_name || '.' || table_name, sql from duckdb_tables() where table_name in "
+            "('int_requests_priced', 'int_requests_trial_applied', 'ai_usage_analytics', 'unpriced_requests')"
+        ).fetchall())
+    stored_as_is = "(request_id VARCHAR USING COMPRESSION Uncompressed"
+    assert f"{stored_as_is}, user_id VARCHAR," in ddl["intermediate.int_requests_priced"]
+    assert f"{stored_as_is}, user_id VARCHAR," in ddl["intermediate.int_requests_trial_applied"]
+    assert f"{stored_as_is} NOT NULL, user_id VARCHAR," in ddl["main.ai_usage_analytics"]
+    assert "provider_cost_usd DECIMAL(38,12)," in ddl["main.ai_usage_analytics"]
+    assert "COMPRESSION" not in ddl["main.unpriced_requests"]
+    assert sum(sql.count("COMPRESSION") for sql in ddl.values()) == 3
+
+
 def test_a_warehouse_built_by_an_older_version_stops_with_what_to_do(built_warehouse: Path, tmp_path: Path):
     """An upgrade that changes a stored incremental table's columns: the run stops before any SQL of that model,
     naming the table, the column and the full refresh that rebuilds it (not a binder error); the full refresh then

@@ -19,6 +19,7 @@
         incremental_predicates=['(has_price = false or has_price is null)'],
         on_schema_change='sync_all_columns',
         tags=['daily'],
+        meta={'uncompressed_columns': ['request_id']},
         pre_hook="{{ drop_rows_of_other_knobs(catalog_fingerprint_sql(), 'catalog_fingerprint') }}",
     )
 }}

@@ -21,6 +21,7 @@
         delete_bound='created_at',
         on_schema_change='sync_all_columns',
         tags=['daily'],
+        meta={'uncompressed_columns': ['request_id']},
         pre_hook="{{ drop_rows_of_other_knobs(trial_fingerprint_sql()) }}",
     )
 }}

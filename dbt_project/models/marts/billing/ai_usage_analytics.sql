@@ -11,6 +11,7 @@
         delete_bound='created_at',
         on_schema_change='fail',
         tags=['daily'],
+        meta={'uncompressed_columns': ['request_id']},
         pre_hook="{{ drop_rows_of_other_knobs(knobs_fingerprint(pricing_policy())) }}",
         post_hook="{{ delete_from(this, 'request_id in (select request_id from ' ~ ref('int_requests_trial_applied') ~ ' where ' ~ is_held_back() ~ ')') }}",
     )
