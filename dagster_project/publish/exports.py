@@ -82,7 +82,7 @@ PER_REQUEST = frozenset({"user_statement_lines"})
 # and every other row is later, the file in the new order is, per user, the rows written followed by the new ones:
 # its files are built from the old ones and the new rows, without reading and sorting the month again (_append).
 APPEND_ORDER: dict[str, tuple[str, str]] = {"user_statement_lines": ("user_id", "created_at")}
-APPEND_SLICE = 4 * 122_880  # rows of the old file read at a time
+APPEND_SLICE = 2 * 122_880  # rows of the old file read at a time (4 row groups: 1.85 GiB peak at 5M, 2: 1.6)
 ROW_GROUP = 122_880  # rows: DuckDB's row group, in its tables and in the Parquet files it writes
 EXPORT_QUERIES: dict[str, str] = {name: f"select * from main.{name} order by {order}"
                                   for name, order in EXPORT_ORDER.items()}
@@ -497,12 +497,13 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[Exp
     Parquet options do not pay (snappy, the default: about 3.3; uncompressed 3.0 at twice the size, row groups of
     1M rows 5.5, 30k rows 3.0, parquet_version v2 4.1, no dictionary 3.5).
 
-    One more day of lines (5M requests then 167k more, one month; `_append`): the whole call 17.6-19.1 -> 13.6-14.2
-    CPU s, the files byte for byte the same; the lines cost about 1.6 to fingerprint (0.4 of it for the rows up to
-    the last run), 1 to read the old CSV's line ends, 1 to read the new rows, 0.6 to order them, 2.7 to put the old
-    Parquet rows and the new ones in order into the table, 3.5 to write the Parquet file and 1 to copy the CSV
-    file's lines. Peak memory is higher (1.85 against 1.2 GiB at 5M): the rows in the table and the slices in
-    Arrow."""
+    One more day of lines (5M requests then 167k more, one month; `_append`): the whole call 16.6-19.1 -> 13.6-15.1
+    CPU s (three runs each, alternating), the files byte for byte the same; the lines cost about 1.6 to fingerprint
+    (0.4 of it for the rows up to the last run), 1 to read the old CSV's line ends, 1 to read the new rows, 0.6 to
+    order them, 2.7 to put the old Parquet rows and the new ones in order into the table, 3.5 to write the Parquet
+    file and 1 to copy the CSV file's lines. Peak memory is higher (1.6 against 1.2 GiB at 5M): the rows in the
+    table, the slices in Arrow and the order's arrays. The first run, and a month written whole, cost what they
+    did."""
     exports_dir = Path(exports_dir)
     state_path = exports_dir.with_name(STATE_FILE)
     version = _version()
