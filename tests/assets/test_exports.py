@@ -464,3 +464,128 @@ def test_two_months_are_byte_for_byte_those_the_code_before_wrote(built_warehous
     emails = {month: pq.read_schema(tmp_path / "exports" / "user_statements" / f"{month}.parquet").field("email")
               for month in ("2026-10", "2026-11")}
     assert [field.nullable for field in emails.values()] == [True, True]
+
+
+def _later(con: duckdb.DuckDBPyConnection, request_id: str, user_id: str, after: str) -> None:
+    """A request of `user_id` (a copy of the fixture's first request, re-identified) `after` the month's last one."""
+    con.execute("""
+        insert into ai_usage_analytics
+        select * replace (? as request_id, ? as user_id,
+                          (select max(created_at) from ai_usage_analytics) + cast(? as interval) as created_at)
+        from ai_usage_analytics order by request_id limit 1
+    """, [request_id, user_id, after])
+
+
+@pytest.fixture
+def appends(monkeypatch) -> list[bool]:
+    """What each call of the append path (exports._append) returned: True, files written; False, fell back."""
+    import dagster_project.publish.exports as module
+
+    calls: list[bool] = []
+    append = module._append
+
+    def spy(*args):
+        calls.append(append(*args))
+        return calls[-1]
+
+    monkeypatch.setattr(module, "_append", spy)
+    return calls
+
+
+def test_a_later_day_is_appended_byte_for_byte_as_a_full_rewrite(built_warehouse, tmp_path, appends):
+    """Requests later than every exported one (of a user with earlier lines, of two new users sorting first and in
+    the middle, hostile ids too): the lines' files are built from the old ones and the new rows, and equal, byte for
+    byte (the Parquet schema included), what a full rewrite writes; the new lines follow each user's old ones."""
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    folder = tmp_path / "exports"
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        fix_as_of(con, "2026-11-21")
+        for old, (user_id, email, plan) in HOSTILE.items():
+            con.execute("update ai_usage_analytics set user_id = ? where user_id = ?", [user_id, old])
+            con.execute("update users set id = ?, email = ?, plan = ? where id = ?", [user_id, email, plan, old])
+        write_exports(con, folder)
+        before = read_csv(folder / "user_statement_lines" / "2026-11.csv")
+        assert appends == []
+        _later(con, "req_later_a", "=A", "1 hour")           # a new user between "-2+3" and "=HYPERLINK..."
+        _later(con, "req_later_b", "-2+3", "2 hours")        # usr_new (hostile id): old lines and a new one
+        _later(con, "req_later_c", "-2+3", "3 hours")
+        _later(con, "req_later_d", "+aaa", "4 hours")        # a new user before "+cmd..."
+        again = write_exports(con, folder)
+        assert appends == [True]
+        assert {f.table: (f.rows, f.written) for f in again}["user_statement_lines"] == (len(before) + 4, True)
+        (tmp_path / "full").mkdir()
+        assert _files(folder) == _reference_exports(con, tmp_path / "full")
+    after = read_csv(folder / "user_statement_lines" / "2026-11.csv")
+    usr_new = [r["request_id"] for r in after if r["user_id"] == "'-2+3"]
+    assert usr_new == [r["request_id"] for r in before if r["user_id"] == "'-2+3"] + ["req_later_b", "req_later_c"]
+    at = [r["request_id"] for r in after].index("req_later_d")
+    assert (after[at]["user_id"], after[at + 1]["user_id"]) == ("'+aaa", "'+cmd|' /C calc'!A0")
+    at = [r["request_id"] for r in after].index("req_later_a")  # between two users' lines, not at the end
+    assert (after[at - 1]["request_id"], after[at]["user_id"], after[at + 1]["user_id"]) == (
+        "req_later_c", "'=A", "'" + HOSTILE["usr_past"][0])
+    assert [r for r in after if not r["request_id"].startswith("req_later_")] == before
+
+
+def test_a_late_or_changed_row_rewrites_the_month_whole(built_warehouse, tmp_path, appends):
+    """Fallbacks: a request earlier than the last export's latest (its old rows changed: the append is not tried);
+    the month no longer the running one (is_provisional changes every row); a line break in a quoted cell (a row is
+    not a line: the append gives up). Each time the files equal a full rewrite."""
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    folder = tmp_path / "exports"
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        fix_as_of(con, "2026-11-21")
+        write_exports(con, folder)
+        _later(con, "req_late", "usr_new", "-1 hour")
+        write_exports(con, folder)
+        assert appends == []
+        (tmp_path / "late").mkdir()
+        assert _files(folder) == _reference_exports(con, tmp_path / "late")
+
+        fix_as_of(con, "2026-12-01")
+        _later(con, "req_after_month_end", "usr_new", "1 hour")
+        write_exports(con, folder)
+        assert appends == []
+        (tmp_path / "closed").mkdir()
+        assert _files(folder) == _reference_exports(con, tmp_path / "closed")
+
+        con.execute("update ai_usage_analytics set model = 'a\nb' where request_id = "
+                    "(select min(request_id) from ai_usage_analytics)")
+        write_exports(con, folder)  # the changed row: written whole, the line break in its CSV file
+        _later(con, "req_after_line_break", "usr_new", "2 hours")
+        write_exports(con, folder)
+        assert appends == [False]
+        (tmp_path / "line_break").mkdir()
+        assert _files(folder) == _reference_exports(con, tmp_path / "line_break")
+
+
+def test_an_append_killed_between_its_files_is_written_whole_on_the_next_run(built_warehouse, tmp_path, appends,
+                                                                              monkeypatch):
+    """The Parquet file written, the CSV file's copy failing (a run killed there): the CSV file is the old one,
+    whole, no temporary file is left, the state is not written; the next run finds the Parquet file not the one
+    recorded and writes the month whole, as a full rewrite."""
+    import dagster_project.publish.exports as module
+
+    shutil.copy(built_warehouse / "warehouse.duckdb", tmp_path / "warehouse.duckdb")
+    folder = tmp_path / "exports"
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        fix_as_of(con, "2026-11-21")
+        write_exports(con, folder)
+        csv_before = (folder / "user_statement_lines" / "2026-11.csv").read_bytes()
+        state_before = (tmp_path / "exports.state.json").read_bytes()
+        _later(con, "req_later", "usr_new", "1 hour")
+
+        def killed(*args):
+            raise OSError("killed")
+
+        monkeypatch.setattr(module, "_copy_range", killed)
+        with pytest.raises(OSError, match="killed"):
+            write_exports(con, folder)
+        assert (folder / "user_statement_lines" / "2026-11.csv").read_bytes() == csv_before
+        assert (tmp_path / "exports.state.json").read_bytes() == state_before
+        assert not [p for p in folder.rglob(".*")]
+        monkeypatch.undo()
+        monkeypatch.setattr(module, "_append", lambda *args: appends.append(True))  # not called again
+        write_exports(con, folder)
+        assert appends == []
+        (tmp_path / "full").mkdir()
+        assert _files(folder) == _reference_exports(con, tmp_path / "full")
