@@ -512,7 +512,9 @@ def test_a_later_day_is_appended_byte_for_byte_as_a_full_rewrite(built_warehouse
         _later(con, "req_later_d", "+aaa", "4 hours")        # a new user before "+cmd..."
         again = write_exports(con, folder)
         assert appends == [True]
-        assert {f.table: (f.rows, f.written) for f in again}["user_statement_lines"] == (len(before) + 4, True)
+        assert {f.table: (f.rows, f.written, f.appended) for f in again}["user_statement_lines"] == (
+            len(before) + 4, True, True)
+        assert [f.table for f in again if f.appended] == ["user_statement_lines"]
         (tmp_path / "full").mkdir()
         assert _files(folder) == _reference_exports(con, tmp_path / "full")
     after = read_csv(folder / "user_statement_lines" / "2026-11.csv")
@@ -552,7 +554,7 @@ def test_a_late_or_changed_row_rewrites_the_month_whole(built_warehouse, tmp_pat
                     "(select min(request_id) from ai_usage_analytics)")
         write_exports(con, folder)  # the changed row: written whole, the line break in its CSV file
         _later(con, "req_after_line_break", "usr_new", "2 hours")
-        write_exports(con, folder)
+        assert not any(export.appended for export in write_exports(con, folder))
         assert appends == [False]
         (tmp_path / "line_break").mkdir()
         assert _files(folder) == _reference_exports(con, tmp_path / "line_break")

@@ -70,14 +70,17 @@ def finance_exports(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     for export in written:
         files_by_table[export.table] += 2
     rewritten = sum(2 for export in written if export.written)
-    context.log.info(f"wrote {rewritten} export files to {exports_dir}"
-                     + (f" ({len(written) * 2 - rewritten} unchanged, not rewritten)" if rewritten < len(written) * 2
-                        else ""))
+    appended = sum(2 for export in written if export.appended)
+    kept = len(written) * 2 - rewritten
+    notes = ([f"{kept} unchanged, not rewritten"] if kept else []) + (
+        [f"{appended} of them the month's old lines with the new ones added, not sorted again"] if appended else [])
+    context.log.info(f"wrote {rewritten} export files to {exports_dir}" + (f" ({'; '.join(notes)})" if notes else ""))
     return dg.MaterializeResult(
         metadata={
             "exports_dir": dg.MetadataValue.path(str(exports_dir)),
             "files": len(written) * 2,
             "files_rewritten": rewritten,
+            "files_appended": appended,
             "files_by_table": dg.MetadataValue.json(dict(files_by_table)),
             "months": dg.MetadataValue.md(
                 markdown_table(
