@@ -261,6 +261,13 @@ def _constants(name: str, columns: list[tuple[str, str]], months: list[_Month]) 
     return constants
 
 
+def _month_columns(columns: list[tuple[str, str]], constants: dict[str, str], month: _Month) -> str:
+    """The select list of `month`'s rows, in the export's column order: each column left out of the stored rows as a
+    constant (`_constants`) is put back as the month's one value."""
+    return ", ".join(f"cast({_literal(str(month.values[column]))} as {kind}) as {_quoted(column)}"
+                     if column in constants else _quoted(column) for column, kind in columns)
+
+
 def _runs(values: pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, np.ndarray] | None:
     """The runs of equal values of a column in its order: (each run's value, its first row, its length); None when
     it holds a null."""
@@ -436,8 +443,7 @@ def _append(con: duckdb.DuckDBPyConnection, name: str, columns: list[tuple[str, 
             reader.close()
         if placed != {"rows": month.rows, "old": old_rows}:
             return False
-        rows_sql = ", ".join(f"cast({_literal(str(month.values[column]))} as {kind}) as {_quoted(column)}"
-                             if column in constants else _quoted(column) for column, kind in columns)
+        rows_sql = _month_columns(columns, constants, month)
         with duckdb_setting(con, "threads", 1):
             # the new rows' lines, as the full rewrite writes them (no header), beside the file until it is written
             fd, name_new = tempfile.mkstemp(prefix=f".{csv_path.name}.", suffix=".new.tmp",
@@ -537,7 +543,7 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[Exp
             if whole:
                 con.execute(f"create or replace temp table {rows_table} as select * from main.{name}")
             source = rows_table if whole else f"main.{name}"
-            group, time = APPEND_ORDER.get(name, (None, None))
+            time = APPEND_ORDER[name][1] if name in APPEND_ORDER else None
             before = {key.split("/", 1)[1]: entry["last"] for key, entry in previous.items()
                       if time is not None and key.startswith(f"{name}/") and isinstance(entry.get("last"), int)}
             months = _fingerprints(con, source, [c for c, kind in columns if c in PERIOD_COLUMNS], time, before)
@@ -559,7 +565,7 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[Exp
                     written.append(ExportFile(name, month.month, month.rows, *files, appended=True))
                     months_state[f"{name}/{month.month}"] = {**entry, "files": [stat_key(f) for f in files]}
                 else:
-                    to_write.append((month, files))
+                    to_write.append((month, files, entry))
             if not to_write:
                 continue
             # The rows the files are written from, sorted once into a temporary table: every row of a small table,
@@ -568,7 +574,7 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[Exp
             # marks "not null" (those with no null in it), as before. The period columns that hold one value
             # per month are left out of the sort (at 5M requests a quarter less to carry per row: about 10.5 -> 7
             # CPU s) and come back as constants, in their place.
-            stored = months if whole else [month for month, _ in to_write]
+            stored = months if whole else [month for month, _, _ in to_write]
             constants = _constants(name, columns, stored)
             kept = ", ".join(_quoted(column) for column, _ in columns if column not in constants)
             where = "" if len(stored) == len(months) else \
@@ -579,10 +585,8 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[Exp
             con.execute(f"create or replace temp table {sorted_table} as select {kept} from {source}{where}{order}")
             parquet_select = ", ".join(_parquet_column(column, kind) for column, kind in columns)
             csv_select = ", ".join(_csv_column(column, kind) for column, kind in columns)
-            for month, (parquet_path, csv_path) in to_write:
-                rows_sql = ", ".join(
-                    f"cast({_literal(str(month.values[column]))} as {kind}) as {_quoted(column)}"
-                    if column in constants else _quoted(column) for column, kind in columns)
+            for month, (parquet_path, csv_path), entry in to_write:
+                rows_sql = _month_columns(columns, constants, month)
                 month_rows = f"(select {rows_sql} from {sorted_table}" + (
                     f" where period_month = {_literal(month.month)})" if len(stored) > 1 else ")")
                 # both files on one DuckDB thread: its Parquet and CSV writers on two cost more CPU time in all (at
@@ -593,10 +597,7 @@ def write_exports(con: duckdb.DuckDBPyConnection, exports_dir: Path) -> list[Exp
                     csv = _copy(con, f"select {csv_select} from {month_rows}", csv_path,
                                 "format csv, header true, delimiter ','")
                 written.append(ExportFile(name, month.month, month.rows, parquet, csv))
-                months_state[f"{name}/{month.month}"] = {"rows": month.rows, "fingerprint": month.fingerprint,
-                                                         "files": [stat_key(parquet), stat_key(csv)]}
-                if time is not None:
-                    months_state[f"{name}/{month.month}"]["last"] = month.last
+                months_state[f"{name}/{month.month}"] = {**entry, "files": [stat_key(parquet), stat_key(csv)]}
         finally:
             con.execute(f"drop table if exists {rows_table}")
             con.execute(f"drop table if exists {sorted_table}")
