@@ -4,6 +4,7 @@
     ('revenue_usd', 'user_charge_usd'). money_type: a type to cast each money sum to (none: the sum's own type).
     Standard SQL (DuckDB and Spark). -#}
 {% macro request_sums(measures, money_type=none) -%}
+    {%- set names, columns = measure_names_and_columns(measures) -%}
     {%- set counts = {
         'requests': 'count(*)',
         'billed_requests': 'count(*) filter (where is_billed)',
@@ -11,9 +12,8 @@
         'users': 'count(distinct user_id)',
     } -%}
     {%- set lines = [] -%}
-    {%- for measure in measures -%}
-        {%- set name = measure if measure is string else measure[0] -%}
-        {%- set column = measure if measure is string else measure[1] -%}
+    {%- for column in columns -%}
+        {%- set name = names[loop.index0] -%}
         {%- if column in counts -%}
             {%- set expr = counts[column] -%}
         {%- elif column.endswith('_tokens') -%}
@@ -28,6 +28,27 @@
         {%- do lines.append(expr ~ ' as ' ~ name) -%}
     {%- endfor -%}
     {{ lines | join(',\n        ') }}
+{%- endmacro %}
+
+{#- The measures of request_sums as two lists: their output names and the columns they sum (the same for a measure
+    given as a plain column name). -#}
+{% macro measure_names_and_columns(measures) -%}
+    {%- set names = [] -%}
+    {%- set columns = [] -%}
+    {%- for measure in measures -%}
+        {%- do names.append(measure if measure is string else measure[0]) -%}
+        {%- do columns.append(measure if measure is string else measure[1]) -%}
+    {%- endfor -%}
+    {%- do return([names, columns]) -%}
+{%- endmacro %}
+
+{#- The condition a compared group fails on (the columns of mart_equals_request_sums): not held in exactly one mart
+    row, or a measure summed from the requests that is not the mart's. -#}
+{% macro differs_from_mart(names) -%}
+mart_rows <> 1
+{%- for name in names %}
+    or {{ name }} is distinct from {{ name }}_in_mart
+{%- endfor %}
 {%- endmacro %}
 
 {#- A billed request whose model has no catalog price on its day: held back from billing (unpriced_requests), never
@@ -73,12 +94,7 @@
 {%- set key_names = keys.keys() | join(', ') -%}
 {%- set per_request = {'requests': '1', 'billed_requests': 'case when is_billed then 1 else 0 end',
                        'failed_requests': 'case when is_billed then 0 else 1 end', 'users': 'null'} -%}
-{%- set names = [] -%}
-{%- set columns = [] -%}
-{%- for measure in measures -%}
-    {%- do names.append(measure if measure is string else measure[0]) -%}
-    {%- do columns.append(measure if measure is string else measure[1]) -%}
-{%- endfor -%}
+{%- set names, columns = measure_names_and_columns(measures) -%}
 {%- set two_stages = not scoped and 'users' not in columns -%}
 with {% if scoped %}{{ latest_written_groups(mart, keys) }}
 
@@ -137,10 +153,7 @@ from compared
 {%- if scoped %}
 semi join touched using ({{ key_names }})
 {%- endif %}
-where mart_rows <> 1
-{%- for name in names %}
-    or {{ name }} is distinct from {{ name }}_in_mart
-{%- endfor %}
+where {{ differs_from_mart(names) }}
 {%- endif %}
 {%- endmacro %}
 
@@ -207,10 +220,7 @@ differing as (
     lacks). -#}
 {% macro mart_equals_request_sums_by_join(mart, keys, measures) -%}
 {%- set key_names = keys.keys() | list -%}
-{%- set names = [] -%}
-{%- for measure in measures -%}
-    {%- do names.append(measure if measure is string else measure[0]) -%}
-{%- endfor -%}
+{%- set names = measure_names_and_columns(measures)[0] -%}
 with from_requests as (
     select
         {%- for name, expr in keys.items() %}
@@ -246,10 +256,7 @@ compared as (
 
 select *
 from compared
-where mart_rows <> 1
-{%- for name in names %}
-    or {{ name }} is distinct from {{ name }}_in_mart
-{%- endfor %}
+where {{ differs_from_mart(names) }}
 {%- endmacro %}
 
 {#- The columns that name a statement period (statement_period), for the rollups that keep them and group by them. -#}
